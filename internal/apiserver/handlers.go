@@ -1,0 +1,786 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/strategicpatch"
+
+	"cella.dev/cella/internal/registry"
+)
+
+// resourceHandler serves one request for an Endpoint. Handlers return
+// errors; serveResource writes them.
+type resourceHandler struct {
+	s    *Server
+	ep   *registry.Endpoint
+	info *RequestInfo
+	out  output
+}
+
+// serveResource dispatches a resource request to its verb.
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *RequestInfo, ep *registry.Endpoint) error {
+	h := &resourceHandler{s: s, ep: ep, info: info}
+	if ep.Create != nil {
+		// Virtual create-only kinds (access reviews).
+		if info.Verb != "create" {
+			return methodNotAllowed(r, ep, info, []string{http.MethodPost})
+		}
+		return h.createVirtual(w, r)
+	}
+	switch info.Subresource {
+	case "":
+	case "status":
+		if !ep.Resource.HasStatus && ep.Resource.Kind != "Namespace" {
+			return s.notFoundPath(r)
+		}
+	case "scale":
+		if ep.Resource.Scale == nil {
+			return s.notFoundPath(r)
+		}
+		return h.serveScale(w, r)
+	case "finalize":
+		if ep.Resource.Kind != "Namespace" {
+			return s.notFoundPath(r)
+		}
+	default:
+		return s.notFoundPath(r)
+	}
+	out, err := negotiateOutput(r.Header.Get("Accept"), true)
+	if err != nil {
+		return err
+	}
+	h.out = out
+	switch info.Verb {
+	case "get":
+		return h.get(w, r)
+	case "list":
+		return h.list(w, r)
+	case "watch":
+		return h.watch(w, r)
+	case "create":
+		if info.Name != "" {
+			return methodNotAllowed(r, ep, info, nil)
+		}
+		return h.create(w, r)
+	case "update":
+		if info.Name == "" {
+			return methodNotAllowed(r, ep, info, nil)
+		}
+		return h.update(w, r)
+	case "patch":
+		if info.Name == "" {
+			return methodNotAllowed(r, ep, info, nil)
+		}
+		return h.patch(w, r)
+	case "delete":
+		if info.Subresource != "" {
+			return methodNotAllowed(r, ep, info, nil)
+		}
+		return h.delete(w, r)
+	case "deletecollection":
+		return h.deleteCollection(w, r)
+	}
+	return methodNotAllowed(r, ep, info, nil)
+}
+
+// methodNotAllowed is the 405 answer with Allow.
+func methodNotAllowed(r *http.Request, ep *registry.Endpoint, info *RequestInfo, allow []string) error {
+	if allow == nil {
+		allow = allowedMethods(ep, info)
+	}
+	err := apierrors.NewMethodNotSupported(ep.Resource.GroupResource(), r.Method)
+	return &allowError{StatusError: err, allow: allow}
+}
+
+// allowError carries the Allow header of a 405.
+type allowError struct {
+	*apierrors.StatusError
+	allow []string
+}
+
+func (e *allowError) Unwrap() error { return e.StatusError }
+
+// allowedMethods lists the methods a resource path supports.
+func allowedMethods(ep *registry.Endpoint, info *RequestInfo) []string {
+	if ep.Create != nil {
+		return []string{http.MethodPost}
+	}
+	if info.Name == "" {
+		return []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
+	}
+	if info.Subresource != "" {
+		return []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch}
+	}
+	return []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete}
+}
+
+func (s *Server) notFoundPath(r *http.Request) error {
+	return apierrors.NewNotFound(schema.GroupResource{}, "")
+}
+
+// namespaceFor returns the namespace of the request, checking scope.
+func (h *resourceHandler) namespaceFor() string {
+	if !h.ep.Resource.Namespaced {
+		return ""
+	}
+	return h.info.Namespace
+}
+
+// get serves GET of one object.
+func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request) error {
+	if h.ep.Resource.Namespaced && h.info.Namespace == "" {
+		return h.s.findAcrossNamespaces(w, r, h.ep, h.info.Name)
+	}
+	raw, err := h.ep.Store.Get(r.Context(), h.namespaceFor(), h.info.Name)
+	if err != nil {
+		return err
+	}
+	return h.writeRaw(w, http.StatusOK, raw.JSON)
+}
+
+// writeRaw writes one stored object in the negotiated form.
+func (h *resourceHandler) writeRaw(w http.ResponseWriter, code int, stored []byte) error {
+	switch h.out.kind {
+	case outTable:
+		obj, err := h.ep.Store.Decode(stored)
+		if err != nil {
+			return err
+		}
+		return h.writeJSON(w, code, h.s.table(h.ep, []runtime.Object{obj}, "", h.out.tableVersion, ""))
+	case outPartial:
+		obj, err := h.ep.Store.Decode(stored)
+		if err != nil {
+			return err
+		}
+		return h.writeJSON(w, code, partialMetadata(obj, h.out.tableVersion))
+	}
+	data, err := h.ep.ToServed(stored)
+	if err != nil {
+		return err
+	}
+	return h.writeBytes(w, code, data)
+}
+
+// writeObject writes a stored-version object in the negotiated form.
+func (h *resourceHandler) writeObject(w http.ResponseWriter, code int, obj runtime.Object) error {
+	switch h.out.kind {
+	case outTable:
+		return h.writeJSON(w, code, h.s.table(h.ep, []runtime.Object{obj}, "", h.out.tableVersion, ""))
+	case outPartial:
+		return h.writeJSON(w, code, partialMetadata(obj, h.out.tableVersion))
+	}
+	served, err := h.ep.ToServedObject(obj)
+	if err != nil {
+		return err
+	}
+	return h.writeJSON(w, code, served)
+}
+
+func (h *resourceHandler) writeJSON(w http.ResponseWriter, code int, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return h.writeBytes(w, code, data)
+}
+
+func (h *resourceHandler) writeBytes(w http.ResponseWriter, code int, data []byte) error {
+	body, err := h.out.encodeBody(data)
+	if err != nil {
+		return err
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", h.out.contentType())
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("Cache-Control", "no-cache, private")
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+	return nil
+}
+
+// parseSelectors reads labelSelector and fieldSelector.
+func parseSelectors(q url.Values) (labels.Selector, fields.Selector, error) {
+	lsel, err := labels.Parse(q.Get("labelSelector"))
+	if err != nil {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("unable to parse labelSelector %q: %v", q.Get("labelSelector"), err))
+	}
+	fsel, err := fields.ParseSelector(q.Get("fieldSelector"))
+	if err != nil {
+		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("unable to parse fieldSelector %q: %v", q.Get("fieldSelector"), err))
+	}
+	return lsel, fsel, nil
+}
+
+// checkFieldSelector rejects field selectors on fields the kind does not
+// have, as Kubernetes does.
+func (h *resourceHandler) checkFieldSelector(fsel fields.Selector) error {
+	if fsel == nil || fsel.Empty() {
+		return nil
+	}
+	known := h.ep.Store.FieldSet(h.ep.Resource.New())
+	for _, req := range fsel.Requirements() {
+		if _, ok := known[req.Field]; !ok {
+			return apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
+		}
+	}
+	return nil
+}
+
+// list serves GET of a collection.
+func (h *resourceHandler) list(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	lsel, fsel, err := parseSelectors(q)
+	if err != nil {
+		return err
+	}
+	if err := h.checkFieldSelector(fsel); err != nil {
+		return err
+	}
+	var limit int64
+	if v := q.Get("limit"); v != "" {
+		limit, err = strconv.ParseInt(v, 10, 64)
+		if err != nil || limit < 0 {
+			return apierrors.NewBadRequest(fmt.Sprintf("invalid limit %q: must be a non-negative integer", v))
+		}
+	}
+	match := metav1.ResourceVersionMatch(q.Get("resourceVersionMatch"))
+	rv := q.Get("resourceVersion")
+	switch match {
+	case "", metav1.ResourceVersionMatchNotOlderThan, metav1.ResourceVersionMatchExact:
+	default:
+		return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersionMatch %q: must be NotOlderThan or Exact", match))
+	}
+	if match != "" && rv == "" {
+		return apierrors.NewBadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
+	}
+	if match == metav1.ResourceVersionMatchExact && rv == "0" {
+		return apierrors.NewBadRequest("resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\"")
+	}
+	res, err := h.ep.Store.List(r.Context(), h.namespaceFor(), registry.ListOptions{
+		Labels: lsel, Fields: fsel, Limit: limit, Continue: q.Get("continue"),
+		ResourceVersion: rv, Match: match,
+	})
+	if err != nil {
+		return err
+	}
+	code := http.StatusOK
+	if res.FromCache {
+		code = http.StatusNonAuthoritativeInfo
+	}
+	listMeta := metav1.ListMeta{ResourceVersion: strconv.FormatInt(res.ResourceVersion, 10), Continue: res.Continue, RemainingItemCount: res.RemainingItemCount}
+	switch h.out.kind {
+	case outTable, outPartial:
+		objs := make([]runtime.Object, 0, len(res.Items))
+		for _, it := range res.Items {
+			obj, err := h.ep.Store.Decode(it.JSON)
+			if err != nil {
+				return err
+			}
+			objs = append(objs, obj)
+		}
+		if h.out.kind == outTable {
+			t := h.s.table(h.ep, objs, listMeta.ResourceVersion, h.out.tableVersion, r.URL.Query().Get("includeObject"))
+			t.ListMeta = listMeta
+			return h.writeJSON(w, code, t)
+		}
+		return h.writeJSON(w, code, partialMetadataList(objs, listMeta, h.out.tableVersion))
+	}
+	return h.writeList(w, code, res.Items, listMeta)
+}
+
+// writeList assembles a list from stored JSON without decoding items.
+func (h *resourceHandler) writeList(w http.ResponseWriter, code int, items []registry.Raw, lm metav1.ListMeta) error {
+	gv := h.ep.GroupVersion().String()
+	lmJSON, err := json.Marshal(lm)
+	if err != nil {
+		return err
+	}
+	size := 128 + len(lmJSON)
+	for _, it := range items {
+		size += len(it.JSON) + 1
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, `{"kind":"`...)
+	buf = append(buf, h.ep.Kind...)
+	buf = append(buf, `List","apiVersion":"`...)
+	buf = append(buf, gv...)
+	buf = append(buf, `","metadata":`...)
+	buf = append(buf, lmJSON...)
+	buf = append(buf, `,"items":[`...)
+	for i, it := range items {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		data, err := h.ep.ToServed(it.JSON)
+		if err != nil {
+			return err
+		}
+		buf = append(buf, data...)
+	}
+	buf = append(buf, "]}"...)
+	return h.writeBytes(w, code, buf)
+}
+
+// readBody reads the request body within the server's limit.
+func (h *resourceHandler) readBody(r *http.Request) ([]byte, error) {
+	limit := h.s.cfg.MaxRequestBytes
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, apierrors.NewBadRequest("reading the request body: " + err.Error())
+	}
+	if int64(len(data)) > limit {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the request body is larger than %d bytes", limit))
+	}
+	return data, nil
+}
+
+// fieldValidation reads the fieldValidation parameter.
+func fieldValidation(q url.Values) (string, error) {
+	v := q.Get("fieldValidation")
+	switch v {
+	case "", "Warn":
+		return "Warn", nil
+	case "Ignore", "Strict":
+		return v, nil
+	}
+	return "", apierrors.NewBadRequest(fmt.Sprintf("invalid fieldValidation %q: must be Ignore, Warn or Strict", v))
+}
+
+// dryRun reads the dryRun parameter.
+func dryRun(q url.Values) (bool, error) {
+	vals := q["dryRun"]
+	for _, v := range vals {
+		if v != "All" {
+			return false, apierrors.NewBadRequest(fmt.Sprintf("invalid dryRun %q: the only supported value is All", v))
+		}
+	}
+	return len(vals) > 0, nil
+}
+
+// decodeObject reads and decodes a create/update body into a served-version
+// object, applying fieldValidation and checking kind and apiVersion.
+func (h *resourceHandler) decodeObject(w http.ResponseWriter, r *http.Request) (runtime.Object, error) {
+	fv, err := fieldValidation(r.URL.Query())
+	if err != nil {
+		return nil, err
+	}
+	mt := requestMediaType(r)
+	switch mt {
+	case mediaJSON, mediaYAML, mediaProtobuf:
+	default:
+		return nil, unsupportedMediaType(mt, objectMediaTypes)
+	}
+	body, err := h.readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	obj := h.ep.New()
+	strict, err := h.s.decoder.decode(mt, body, obj)
+	if err != nil {
+		return nil, err
+	}
+	if len(strict) > 0 {
+		switch fv {
+		case "Strict":
+			msgs := make([]string, len(strict))
+			for i, e := range strict {
+				msgs[i] = e.Error()
+			}
+			return nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
+		case "Warn":
+			for _, e := range strict {
+				addWarning(w, e.Error())
+			}
+		}
+	}
+	if err := h.checkTypeMeta(obj); err != nil {
+		return nil, err
+	}
+	return obj, nil
+}
+
+// checkTypeMeta rejects a body whose kind or apiVersion contradicts the URL.
+func (h *resourceHandler) checkTypeMeta(obj runtime.Object) error {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	want := h.ep.GroupVersionKind()
+	if gvk.Kind != "" && gvk.Kind != want.Kind {
+		return apierrors.NewBadRequest(fmt.Sprintf("the kind of the object (%s) does not match the URL (%s)", gvk.Kind, want.Kind))
+	}
+	if v := obj.GetObjectKind().GroupVersionKind().GroupVersion(); (v.Group != "" || v.Version != "") && v != want.GroupVersion() {
+		return apierrors.NewBadRequest(fmt.Sprintf("the apiVersion of the object (%s) does not match the URL (%s)", v, want.GroupVersion()))
+	}
+	obj.GetObjectKind().SetGroupVersionKind(want)
+	return nil
+}
+
+// checkNamespace fills or checks the object's namespace from the URL.
+func (h *resourceHandler) checkNamespace(m metav1.Object) error {
+	if !h.ep.Resource.Namespaced {
+		m.SetNamespace("")
+		return nil
+	}
+	if h.info.Namespace == "" {
+		return apierrors.NewBadRequest("a namespaced object must be created in a namespace: use /namespaces/{namespace}/" + h.info.Resource)
+	}
+	if ns := m.GetNamespace(); ns != "" && ns != h.info.Namespace {
+		return apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+	}
+	m.SetNamespace(h.info.Namespace)
+	return nil
+}
+
+// create serves POST on a collection.
+func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) error {
+	dry, err := dryRun(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	obj, err := h.decodeObject(w, r)
+	if err != nil {
+		return err
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	if err := h.checkNamespace(m); err != nil {
+		return err
+	}
+	if m.GetName() == "" && m.GetGenerateName() == "" {
+		return apierrors.NewInvalid(h.ep.GroupVersionKind().GroupKind(), "", fieldErrNameRequired())
+	}
+	stored, err := h.ep.FromServedObject(obj)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	created, err := h.ep.Store.Create(r.Context(), stored, registry.WriteOptions{DryRun: dry})
+	if err != nil {
+		return err
+	}
+	cm, _ := meta.Accessor(created)
+	w.Header().Set("Location", objectPath(h.info, h.ep, cm.GetNamespace(), cm.GetName()))
+	return h.writeObject(w, http.StatusCreated, created)
+}
+
+// objectPath is the URL path of an object.
+func objectPath(info *RequestInfo, ep *registry.Endpoint, namespace, name string) string {
+	var b strings.Builder
+	if ep.Group == "" {
+		b.WriteString("/api/" + ep.Version)
+	} else {
+		b.WriteString("/apis/" + ep.Group + "/" + ep.Version)
+	}
+	if namespace != "" {
+		b.WriteString("/namespaces/" + namespace)
+	}
+	b.WriteString("/" + ep.Resource.Plural + "/" + name)
+	return b.String()
+}
+
+// update serves PUT of an object or its status.
+func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request) error {
+	dry, err := dryRun(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	obj, err := h.decodeObject(w, r)
+	if err != nil {
+		return err
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	if err := h.checkNamespace(m); err != nil {
+		return err
+	}
+	if m.GetName() == "" {
+		m.SetName(h.info.Name)
+	}
+	if m.GetName() != h.info.Name {
+		return apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), h.info.Name))
+	}
+	stored, err := h.ep.FromServedObject(obj)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	updated, err := h.ep.Store.Update(r.Context(), h.namespaceFor(), h.info.Name, func(runtime.Object) (runtime.Object, error) {
+		return stored.DeepCopyObject(), nil
+	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry}, Subresource: h.info.Subresource})
+	if err != nil {
+		return err
+	}
+	return h.writeObject(w, http.StatusOK, updated)
+}
+
+// patchMediaTypes are the body types of PATCH.
+var patchMediaTypes = []string{mediaJSONPatch, mediaMergePatch, mediaStrategicPatch}
+
+// patch serves PATCH of an object or its status.
+func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	dry, err := dryRun(q)
+	if err != nil {
+		return err
+	}
+	fv, err := fieldValidation(q)
+	if err != nil {
+		return err
+	}
+	mt := requestMediaType(r)
+	switch mt {
+	case mediaJSONPatch, mediaMergePatch, mediaStrategicPatch:
+	default:
+		return unsupportedMediaType(mt, patchMediaTypes)
+	}
+	body, err := h.readBody(r)
+	if err != nil {
+		return err
+	}
+	if mt == mediaStrategicPatch && h.ep.Group != "" && !strings.HasSuffix(h.ep.Group, ".k8s.io") && !isBuiltinGroup(h.ep.Group) {
+		return unsupportedMediaType(mt, []string{mediaJSONPatch, mediaMergePatch})
+	}
+	var jp jsonpatch.Patch
+	if mt == mediaJSONPatch {
+		if jp, err = jsonpatch.DecodePatch(body); err != nil {
+			return apierrors.NewBadRequest("the JSON patch is not valid: " + err.Error())
+		}
+	} else if !json.Valid(body) {
+		return apierrors.NewBadRequest("the patch is not valid JSON")
+	}
+	var warned bool
+	updated, err := h.ep.Store.Update(r.Context(), h.namespaceFor(), h.info.Name, func(cur runtime.Object) (runtime.Object, error) {
+		served, err := h.ep.ToServedObject(cur)
+		if err != nil {
+			return nil, err
+		}
+		curJSON, err := json.Marshal(served)
+		if err != nil {
+			return nil, err
+		}
+		var patched []byte
+		switch mt {
+		case mediaJSONPatch:
+			patched, err = jp.Apply(curJSON)
+		case mediaMergePatch:
+			patched, err = jsonpatch.MergePatch(curJSON, body)
+		case mediaStrategicPatch:
+			patched, err = strategicpatch.StrategicMergePatch(curJSON, body, h.ep.New())
+		}
+		if err != nil {
+			return nil, apierrors.NewBadRequest("the patch could not be applied: " + err.Error())
+		}
+		obj := h.ep.New()
+		strict, err := h.s.decoder.decode(mediaJSON, patched, obj)
+		if err != nil {
+			return nil, apierrors.NewBadRequest("the patched object is not valid: " + err.Error())
+		}
+		if len(strict) > 0 && fv == "Strict" {
+			return nil, apierrors.NewBadRequest("strict decoding error: " + errors.Join(strict...).Error())
+		}
+		if len(strict) > 0 && fv == "Warn" && !warned {
+			warned = true
+			for _, e := range strict {
+				addWarning(w, e.Error())
+			}
+		}
+		if err := h.checkTypeMeta(obj); err != nil {
+			return nil, err
+		}
+		m, _ := meta.Accessor(obj)
+		if err := h.checkNamespace(m); err != nil {
+			return nil, err
+		}
+		return h.ep.FromServedObject(obj)
+	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry}, Subresource: h.info.Subresource})
+	if err != nil {
+		return err
+	}
+	return h.writeObject(w, http.StatusOK, updated)
+}
+
+// isBuiltinGroup reports Kubernetes groups whose Go types carry patch
+// strategies.
+func isBuiltinGroup(g string) bool {
+	switch g {
+	case "apps", "batch", "autoscaling", "extensions", "policy":
+		return true
+	}
+	return false
+}
+
+// deleteOptions reads DeleteOptions from the body and the query.
+func (h *resourceHandler) deleteOptions(r *http.Request) (*metav1.DeleteOptions, bool, error) {
+	opts := &metav1.DeleteOptions{}
+	body, err := h.readBody(r)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		mt := requestMediaType(r)
+		switch mt {
+		case mediaJSON, mediaYAML, mediaProtobuf:
+		default:
+			return nil, false, unsupportedMediaType(mt, objectMediaTypes)
+		}
+		if _, err := h.s.decoder.decode(mt, body, opts); err != nil {
+			return nil, false, err
+		}
+	}
+	q := r.URL.Query()
+	if v := q.Get("gracePeriodSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("invalid gracePeriodSeconds %q", v))
+		}
+		opts.GracePeriodSeconds = &n
+	}
+	if v := q.Get("propagationPolicy"); v != "" {
+		p := metav1.DeletionPropagation(v)
+		opts.PropagationPolicy = &p
+	}
+	if v := q.Get("orphanDependents"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("invalid orphanDependents %q", v))
+		}
+		opts.OrphanDependents = &b
+	}
+	dry, err := dryRun(q)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, v := range opts.DryRun {
+		if v != "All" {
+			return nil, false, apierrors.NewBadRequest(fmt.Sprintf("invalid dryRun %q: the only supported value is All", v))
+		}
+		dry = true
+	}
+	return opts, dry, nil
+}
+
+// delete serves DELETE of one object.
+func (h *resourceHandler) delete(w http.ResponseWriter, r *http.Request) error {
+	opts, dry, err := h.deleteOptions(r)
+	if err != nil {
+		return err
+	}
+	res, err := h.ep.Store.Delete(r.Context(), h.namespaceFor(), h.info.Name, opts, registry.WriteOptions{DryRun: dry})
+	if err != nil {
+		return err
+	}
+	if res.Pending {
+		return h.writeObject(w, http.StatusAccepted, res.Object)
+	}
+	m, _ := meta.Accessor(res.Object)
+	st := metav1.Status{
+		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+		Status:   metav1.StatusSuccess,
+		Details: &metav1.StatusDetails{
+			Name: m.GetName(), Group: h.ep.Group, Kind: h.ep.Resource.Plural, UID: m.GetUID(),
+		},
+	}
+	if h.out.kind != outObject {
+		return h.writeObject(w, http.StatusOK, res.Object)
+	}
+	return h.writeJSON(w, http.StatusOK, st)
+}
+
+// deleteCollection serves DELETE of a collection: every object that
+// matches the selectors, one by one.
+func (h *resourceHandler) deleteCollection(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	lsel, fsel, err := parseSelectors(q)
+	if err != nil {
+		return err
+	}
+	if err := h.checkFieldSelector(fsel); err != nil {
+		return err
+	}
+	opts, dry, err := h.deleteOptions(r)
+	if err != nil {
+		return err
+	}
+	res, err := h.ep.Store.List(r.Context(), h.namespaceFor(), registry.ListOptions{Labels: lsel, Fields: fsel})
+	if err != nil {
+		return err
+	}
+	deleted := make([]registry.Raw, 0, len(res.Items))
+	for _, it := range res.Items {
+		obj, err := h.ep.Store.Decode(it.JSON)
+		if err != nil {
+			return err
+		}
+		m, _ := meta.Accessor(obj)
+		dr, err := h.ep.Store.Delete(r.Context(), m.GetNamespace(), m.GetName(), opts, registry.WriteOptions{DryRun: dry})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data, err := json.Marshal(dr.Object)
+		if err != nil {
+			return err
+		}
+		deleted = append(deleted, registry.Raw{JSON: data})
+	}
+	return h.writeList(w, http.StatusOK, deleted, metav1.ListMeta{ResourceVersion: strconv.FormatInt(res.ResourceVersion, 10)})
+}
+
+// createVirtual serves create-only kinds that are computed, not stored.
+func (h *resourceHandler) createVirtual(w http.ResponseWriter, r *http.Request) error {
+	out, err := negotiateOutput(r.Header.Get("Accept"), false)
+	if err != nil {
+		return err
+	}
+	h.out = out
+	mt := requestMediaType(r)
+	body, err := h.readBody(r)
+	if err != nil {
+		return err
+	}
+	obj := h.ep.New()
+	if _, err := h.s.decoder.decode(mt, body, obj); err != nil {
+		return err
+	}
+	if err := h.checkTypeMeta(obj); err != nil {
+		return err
+	}
+	res, err := h.ep.Create(r.Context(), obj)
+	if err != nil {
+		return err
+	}
+	res.GetObjectKind().SetGroupVersionKind(h.ep.GroupVersionKind())
+	return h.writeJSON(w, http.StatusCreated, res)
+}
+
+// addWarning adds a Warning header as kube-apiserver does (code 299).
+func addWarning(w http.ResponseWriter, msg string) {
+	w.Header().Add("Warning", fmt.Sprintf("299 - %q", msg))
+}
+
+func ctxDone(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,430 @@
+// Package apiserver is Cella's HTTP layer: one route table, the verb
+// handlers, content negotiation, watch streaming, discovery and the writing
+// of Status errors. It knows resources only through registry Endpoints and
+// never touches storage directly.
+package apiserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apimachinery/pkg/version"
+
+	"cella.dev/cella/internal/auth"
+	"cella.dev/cella/internal/registry"
+)
+
+// Config is everything the HTTP layer needs.
+type Config struct {
+	Logger    *slog.Logger
+	Scheme    *runtime.Scheme
+	Endpoints []*registry.Endpoint
+	// Authenticator identifies callers; requests without valid
+	// credentials get 401.
+	Authenticator auth.Authenticator
+	// Authorizer decides what callers may do; denials get 403.
+	Authorizer auth.Authorizer
+	// OpenAPI serves /openapi/v2 and /openapi/v3/...; nil answers 404.
+	OpenAPI http.Handler
+	// Metrics serves /metrics; nil answers 404.
+	Metrics http.Handler
+	// Observe, when set, is called once per request after it is answered
+	// (for metrics).
+	Observe func(info *RequestInfo, code int, elapsed time.Duration)
+	Version version.Info
+	// MaxRequestBytes caps request bodies.
+	MaxRequestBytes int64
+	// Ready reports whether storage is open (for /readyz).
+	Ready func() bool
+	Now   func() time.Time
+}
+
+// Server is the HTTP API. Build it with New and serve Handler.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	errs    ErrorWriter
+	decoder *bodyDecoder
+	disc    *discovery
+	// routes maps "group/version/resource" to its endpoint.
+	routes map[string]*registry.Endpoint
+	// shutdown is closed when the server starts draining; watches end.
+	shutdown chan struct{}
+	now      func() time.Time
+}
+
+// New builds the server and its discovery documents.
+func New(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxRequestBytes <= 0 {
+		cfg.MaxRequestBytes = 3 << 20
+	}
+	s := &Server{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		errs:     ErrorWriter{Logger: cfg.Logger},
+		decoder:  newBodyDecoder(cfg.Scheme),
+		routes:   map[string]*registry.Endpoint{},
+		shutdown: make(chan struct{}),
+		now:      cfg.Now,
+	}
+	for _, ep := range cfg.Endpoints {
+		key := ep.Group + "/" + ep.Version + "/" + ep.Resource.Plural
+		if _, dup := s.routes[key]; dup {
+			return nil, fmt.Errorf("apiserver: endpoint %s registered twice", key)
+		}
+		s.routes[key] = ep
+	}
+	var err error
+	if s.disc, err = buildDiscovery(cfg.Endpoints); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Shutdown makes running watches end; new requests are the caller's to
+// refuse.
+func (s *Server) Shutdown() {
+	select {
+	case <-s.shutdown:
+	default:
+		close(s.shutdown)
+	}
+}
+
+// Handler returns the whole chain. Filters run outermost first in the order
+// of the status-code contract: recovery (so a panic anywhere is a 500),
+// request info, authentication (401), authorization (403), then routing and
+// the handlers.
+func (s *Server) Handler() http.Handler {
+	var h http.Handler = http.HandlerFunc(s.route)
+	h = s.withAuthorization(h)
+	h = s.withAuthentication(h)
+	h = s.withRequestInfo(h)
+	h = s.withRecovery(h)
+	return h
+}
+
+// withRecovery turns a panic into a logged 500 and keeps serving.
+func (s *Server) withRecovery(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusRecorder{ResponseWriter: w}
+		start := time.Now()
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				if !rw.wroteHeader {
+					s.errs.Write(rw, r, errors.New("panic"))
+				}
+			}
+			if s.cfg.Observe != nil {
+				if info, ok := RequestInfoFrom(r.Context()); ok {
+					s.cfg.Observe(info, rw.code(), time.Since(start))
+				}
+			}
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// statusRecorder remembers the status code written.
+type statusRecorder struct {
+	http.ResponseWriter
+	status      int
+	wroteHeader bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.status, w.wroteHeader = http.StatusOK, true
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusRecorder) code() int {
+	if !w.wroteHeader {
+		return http.StatusOK
+	}
+	return w.status
+}
+
+// Flush implements http.Flusher for watches.
+func (w *statusRecorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		if !w.wroteHeader {
+			w.status, w.wroteHeader = http.StatusOK, true
+		}
+		f.Flush()
+	}
+}
+
+// Unwrap exposes the underlying writer to http.ResponseController.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) withRequestInfo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := ParseRequestInfo(r)
+		next.ServeHTTP(w, r.WithContext(WithRequestInfo(r.Context(), info)))
+	})
+}
+
+// unauthenticatedPaths may be read without credentials, as Kubernetes'
+// system:public-info-viewer allows.
+func unauthenticatedPath(p string) bool {
+	switch p {
+	case "/healthz", "/livez", "/readyz", "/version":
+		return true
+	}
+	return false
+}
+
+func (s *Server) withAuthentication(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Authenticator == nil {
+			next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), auth.User{Name: auth.AdminUser, Groups: []string{auth.GroupMasters, auth.GroupAuthenticated}})))
+			return
+		}
+		u, ok, err := s.cfg.Authenticator.Authenticate(r)
+		if err != nil || !ok {
+			if unauthenticatedPath(r.URL.Path) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cella"`)
+			s.errs.Write(w, r, apierrors.NewUnauthorized("Unauthorized"))
+			return
+		}
+		// The bearer token is not passed further in.
+		r.Header.Del("Authorization")
+		next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), u)))
+	})
+}
+
+func (s *Server) withAuthorization(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, authenticated := auth.UserFrom(r.Context())
+		if s.cfg.Authorizer == nil || (!authenticated && unauthenticatedPath(r.URL.Path)) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		info, _ := RequestInfoFrom(r.Context())
+		a := auth.Attributes{
+			User: u, Verb: info.Verb, Path: r.URL.Path,
+			ResourceRequest: info.IsResourceRequest,
+			APIGroup:        info.APIGroup, Resource: info.Resource, Subresource: info.Subresource,
+			Namespace: info.Namespace, Name: info.Name,
+		}
+		if info.IsResourceRequest && info.Resource == "namespaces" && info.Name != "" {
+			a.Namespace = info.Name
+		}
+		if !info.IsResourceRequest {
+			a.Verb = strings.ToLower(r.Method)
+			if a.Verb == "head" {
+				a.Verb = "get"
+			}
+		}
+		d, err := s.cfg.Authorizer.Authorize(r.Context(), a)
+		if err != nil {
+			s.errs.Write(w, r, apierrors.NewInternalError(errors.New("authorization failed")))
+			return
+		}
+		if !d.Allowed {
+			s.errs.Write(w, r, forbidden(u, info, r))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// forbidden is the 403 in the words kube-apiserver uses.
+func forbidden(u auth.User, info *RequestInfo, r *http.Request) error {
+	if !info.IsResourceRequest {
+		err := apierrors.NewForbidden(schema.GroupResource{}, "", fmt.Errorf("User %q cannot %s path %q", u.Name, strings.ToLower(r.Method), r.URL.Path))
+		return err
+	}
+	res := info.Resource
+	if info.Subresource != "" {
+		res += "/" + info.Subresource
+	}
+	scope := "at the cluster scope"
+	if info.Namespace != "" {
+		scope = fmt.Sprintf("in the namespace %q", info.Namespace)
+	}
+	gr := schema.GroupResource{Group: info.APIGroup, Resource: res}
+	return apierrors.NewForbidden(gr, info.Name, fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, info.Verb, res, info.APIGroup, scope))
+}
+
+// route is the one route table.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	if err := s.serve(w, r); err != nil {
+		var ae *allowError
+		if errors.As(err, &ae) {
+			w.Header().Set("Allow", strings.Join(ae.allow, ", "))
+		}
+		s.errs.Write(w, r, err)
+	}
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
+	info, _ := RequestInfoFrom(r.Context())
+	p := r.URL.Path
+	switch {
+	case p == "/healthz" || p == "/livez":
+		return writePlain(w, http.StatusOK, "ok")
+	case p == "/readyz":
+		if s.cfg.Ready != nil && !s.cfg.Ready() {
+			st := apierrors.NewServiceUnavailable("storage is not ready").ErrStatus
+			st.Details = &metav1.StatusDetails{RetryAfterSeconds: 1}
+			WriteStatus(w, st)
+			return nil
+		}
+		return writePlain(w, http.StatusOK, "ok")
+	case p == "/version":
+		data, _ := json.Marshal(s.cfg.Version)
+		w.Header().Set("Content-Type", mediaJSON)
+		_, _ = w.Write(data)
+		return nil
+	case p == "/metrics" && s.cfg.Metrics != nil:
+		s.cfg.Metrics.ServeHTTP(w, r)
+		return nil
+	case (p == "/openapi/v2" || strings.HasPrefix(p, "/openapi/v3")) && s.cfg.OpenAPI != nil:
+		s.cfg.OpenAPI.ServeHTTP(w, r)
+		return nil
+	case p == "/":
+		return s.serveRootPaths(w)
+	}
+	if info.APIPrefix == "" {
+		return apierrors.NewNotFound(schema.GroupResource{}, "")
+	}
+	if !info.IsResourceRequest {
+		ok, err := s.serveDiscovery(w, r, info)
+		if !ok && err == nil {
+			return apierrors.NewNotFound(schema.GroupResource{}, "")
+		}
+		return err
+	}
+	ep := s.routes[info.APIGroup+"/"+info.APIVersion+"/"+info.Resource]
+	if ep == nil {
+		return apierrors.NewNotFound(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, "")
+	}
+	if info.Namespace != "" && !ep.Resource.Namespaced {
+		return apierrors.NewNotFound(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, "")
+	}
+	return s.serveResource(w, r, info, ep)
+}
+
+func writePlain(w http.ResponseWriter, code int, body string) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_, _ = w.Write([]byte(body))
+	return nil
+}
+
+// serveRootPaths lists the served paths, like kube-apiserver's "/".
+func (s *Server) serveRootPaths(w http.ResponseWriter) error {
+	paths := []string{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version", "/openapi/v2", "/openapi/v3", "/metrics"}
+	seen := map[string]bool{}
+	for _, ep := range s.cfg.Endpoints {
+		if ep.Group == "" {
+			continue
+		}
+		for _, p := range []string{"/apis/" + ep.Group, "/apis/" + ep.Group + "/" + ep.Version} {
+			if !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		}
+	}
+	sort.Strings(paths)
+	data, _ := json.MarshalIndent(map[string][]string{"paths": paths}, "", "  ")
+	w.Header().Set("Content-Type", mediaJSON)
+	_, _ = w.Write(data)
+	return nil
+}
+
+func methodNotAllowedPath(r *http.Request, allow []string) error {
+	err := apierrors.NewMethodNotSupported(schema.GroupResource{}, r.Method)
+	return &allowError{StatusError: err, allow: allow}
+}
+
+// findAcrossNamespaces answers GET of a namespaced object without a
+// namespace: 302 to the one namespace holding the name, 300 listing the
+// candidates when several do, 404 when none.
+func (s *Server) findAcrossNamespaces(w http.ResponseWriter, r *http.Request, ep *registry.Endpoint, name string) error {
+	res, err := ep.Store.List(r.Context(), "", registry.ListOptions{Fields: fields.OneTermEqualSelector("metadata.name", name)})
+	if err != nil {
+		return err
+	}
+	var paths []string
+	info, _ := RequestInfoFrom(r.Context())
+	for _, it := range res.Items {
+		obj, err := ep.Store.Decode(it.JSON)
+		if err != nil {
+			return err
+		}
+		m, _ := meta.Accessor(obj)
+		paths = append(paths, objectPath(info, ep, m.GetNamespace(), m.GetName()))
+	}
+	switch len(paths) {
+	case 0:
+		return apierrors.NewNotFound(ep.Resource.GroupResource(), name)
+	case 1:
+		http.Redirect(w, r, paths[0], http.StatusFound)
+		return nil
+	}
+	w.Header().Set("Location", paths[0])
+	w.Header().Set("Content-Type", mediaJSON)
+	w.WriteHeader(http.StatusMultipleChoices)
+	data, _ := json.Marshal(map[string]any{"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "MultipleChoices",
+		"message": fmt.Sprintf("%s %q exists in %d namespaces; choose one", ep.Resource.Singular, name, len(paths)), "code": http.StatusMultipleChoices,
+		"details": map[string]any{"name": name, "kind": ep.Resource.Plural, "causes": choices(paths)}})
+	_, _ = w.Write(data)
+	return nil
+}
+
+func choices(paths []string) []metav1.StatusCause {
+	out := make([]metav1.StatusCause, len(paths))
+	for i, p := range paths {
+		out[i] = metav1.StatusCause{Type: "Choice", Message: p, Field: "location"}
+	}
+	return out
+}
+
+// fieldErrs builds a one-entry field.ErrorList.
+func fieldErrs(path string, value any, msg string) field.ErrorList {
+	return field.ErrorList{field.Invalid(field.NewPath(path), value, msg)}
+}
+
+func fieldErrNameRequired() field.ErrorList {
+	return field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")}
+}

@@ -1,0 +1,74 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	netv1beta1 "cella.dev/cella/internal/apis/networking/v1beta1"
+	"cella.dev/cella/internal/auth"
+	"cella.dev/cella/internal/registry"
+	"cella.dev/cella/internal/registry/kinds"
+)
+
+// bootstrap creates what a fresh Cella starts with: the default, kube-system
+// and kube-public namespaces (default with its CCI flavor and a default
+// Network), a default StorageClass and the built-in RBAC policy. Objects
+// that already exist are left as they are, so a restart changes nothing.
+func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
+	create := func(group, plural string, obj runtime.Object) error {
+		st := cat.Store(group, plural)
+		m, _ := meta.Accessor(obj)
+		// Read first: a restart then costs no write at all.
+		if _, err := st.Get(ctx, m.GetNamespace(), m.GetName()); err == nil {
+			return nil
+		}
+		_, err := st.Create(ctx, obj, registry.WriteOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", plural, err)
+		}
+		return nil
+	}
+	for _, name := range []string{"default", "kube-system", "kube-public", "kube-node-lease"} {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{kinds.FlavorAnnotation: "general-computing"}}}
+		if err := create("", "namespaces", ns); err != nil {
+			return err
+		}
+	}
+	network := &netv1beta1.Network{
+		ObjectMeta: metav1.ObjectMeta{Name: "default-network", Namespace: "default"},
+		Spec: netv1beta1.NetworkSpec{
+			AttachedVPC: "cella-vpc", NetworkID: "cella-network", SubnetID: "cella-subnet",
+			CIDR: "192.168.0.0/18", NetworkType: "underlay_neutron",
+		},
+	}
+	if err := create(netv1beta1.GroupName, "networks", network); err != nil {
+		return err
+	}
+	isDefault := map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "standard", Annotations: isDefault}, Provisioner: "cella.dev/local"}
+	if err := create("storage.k8s.io", "storageclasses", sc); err != nil {
+		return err
+	}
+	for _, r := range auth.BootstrapClusterRoles() {
+		if err := create(rbacv1.GroupName, "clusterroles", r); err != nil {
+			return err
+		}
+	}
+	for _, b := range auth.BootstrapClusterRoleBindings() {
+		if err := create(rbacv1.GroupName, "clusterrolebindings", b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+// Package app is Cella's command line: the cobra commands, the flags that
+// fill Config, and the wiring that starts storage, the API and the listener
+// in order and stops them in reverse.
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// Main runs the command line and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCommand(stdout, stderr)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(stderr, "error:", err)
+		return 1
+	}
+	return 0
+}
+
+func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cella",
+		Short: "cella serves the Kubernetes-native CCI API on your own machine",
+		Long: `cella is a self-hosted Cloud Container Instance (CCI) service.
+
+It serves the Kubernetes-native CCI API (namespaces, pods, services, config
+maps, secrets, deployments, jobs, ingresses, networks, RBAC, ...) so that
+kubectl and client-go work against it unchanged, and keeps its objects in an
+embedded store in one data directory.
+
+Find more information in the README.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServeCommand(stdout, stderr))
+	// bench: see bench.go
+	addBench(root, stdout, stderr)
+	return root
+}
+
+func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
+	cfg := NewConfig()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the API on the embedded store",
+		Long: `Serve the CCI API.
+
+On first start cella creates the data directory with its store, a
+self-signed CA, an admin token (user admin, group system:masters) and a
+kubeconfig, and prints the line that points kubectl at it. A restart on the
+same data directory keeps every object, the CA and the token.`,
+		Example: `  # Serve on https://127.0.0.1:6443 with data in ./cella-data
+  cella serve
+
+  # Serve plain HTTP on another port, with Kubernetes' rules only
+  cella serve --tls=false --listen 127.0.0.1:8080 --profile kubernetes`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(stderr, cfg.LogLevel)
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			start := time.Now()
+			srv, err := Start(ctx, cfg, log)
+			if err != nil {
+				return err
+			}
+			log.Info("serving", "url", srv.URL, "dataDir", cfg.DataDir, "startup", time.Since(start).Round(time.Microsecond))
+			fmt.Fprintf(stdout, "Cella is serving on %s\nexport KUBECONFIG=%s\n", srv.URL, absPath(srv.Kubeconfig))
+			select {
+			case <-ctx.Done():
+			case err := <-srv.Done():
+				return err
+			}
+			log.Info("shutting down")
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return srv.Close(sctx)
+		},
+	}
+	cfg.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}

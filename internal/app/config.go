@@ -1,0 +1,133 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Config is everything `cella serve` is told. NewConfig fills the defaults;
+// AddFlags binds the flags; Validate reports every problem at once.
+type Config struct {
+	DataDir           string
+	Listen            string
+	TLS               bool
+	TokenFile         string
+	Storage           string
+	Profile           string
+	Runtime           string
+	MaxRequestBytes   int64
+	MaxURIBytes       int
+	ReadHeaderTimeout time.Duration
+	RequestTimeout    time.Duration
+	RateQPS           float64
+	RateBurst         int
+	MaxInflight       int
+	WatchHistory      int
+	CORSOrigins       []string
+	LogLevel          string
+}
+
+// NewConfig returns the defaults.
+func NewConfig() *Config {
+	return &Config{
+		DataDir:           "./cella-data",
+		Listen:            "127.0.0.1:6443",
+		TLS:               true,
+		Storage:           "bolt",
+		Profile:           "cci",
+		Runtime:           "none",
+		MaxRequestBytes:   3 << 20,
+		MaxURIBytes:       8 << 10,
+		ReadHeaderTimeout: 10 * time.Second,
+		RequestTimeout:    60 * time.Second,
+		RateQPS:           0,
+		RateBurst:         0,
+		MaxInflight:       0,
+		WatchHistory:      10000,
+		LogLevel:          "info",
+	}
+}
+
+// AddFlags binds the flags of `cella serve` to c.
+func (c *Config) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "Directory that holds the store, the CA, the admin token and the kubeconfig.")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "Address to serve the API on (host:port; port 0 picks a free one).")
+	fs.BoolVar(&c.TLS, "tls", c.TLS, "Serve HTTPS with a self-signed CA kept in the data directory; false serves plain HTTP.")
+	fs.StringVar(&c.TokenFile, "token-file", c.TokenFile, "Static token file in Kubernetes' CSV format: token,user,uid,\"group1,group2\".")
+	fs.StringVar(&c.Storage, "storage", c.Storage, "Storage backend: bolt (embedded, the default).")
+	fs.StringVar(&c.Profile, "profile", c.Profile, "Validation profile: cci (CCI's rules on top of Kubernetes') or kubernetes.")
+	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Pod runtime: none (pods are stored and stay Pending).")
+	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Largest request body accepted, in bytes (larger is 413).")
+	fs.IntVar(&c.MaxURIBytes, "max-uri-bytes", c.MaxURIBytes, "Longest request target accepted, in bytes (longer is 414).")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head.")
+	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "Longest a non-streaming request may take before it is answered 504.")
+	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429.")
+	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
+	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
+	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
+	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser.")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: debug, info, warn or error.")
+}
+
+// Validate reports every problem with c.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DataDir == "" {
+		bad("--data-dir must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("--listen %q: %v", c.Listen, err)
+	}
+	switch c.Storage {
+	case "bolt":
+	case "etcd":
+		bad("--storage etcd is not built yet: only bolt is available in this version")
+	default:
+		bad("--storage %q is not supported: use bolt", c.Storage)
+	}
+	switch c.Profile {
+	case "cci", "kubernetes":
+	default:
+		bad("--profile %q is not supported: use cci or kubernetes", c.Profile)
+	}
+	switch c.Runtime {
+	case "none":
+	case "sim", "process":
+		bad("--runtime %s is not built yet: only none is available in this version (pods are stored and stay Pending)", c.Runtime)
+	default:
+		bad("--runtime %q is not supported: use none", c.Runtime)
+	}
+	if c.MaxRequestBytes <= 0 {
+		bad("--max-request-bytes must be positive")
+	}
+	if c.MaxURIBytes <= 0 {
+		bad("--max-uri-bytes must be positive")
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		bad("--read-header-timeout must be positive")
+	}
+	if c.RequestTimeout <= 0 {
+		bad("--request-timeout must be positive")
+	}
+	if c.RateQPS < 0 || c.RateBurst < 0 || c.MaxInflight < 0 {
+		bad("--rate-qps, --rate-burst and --max-inflight must not be negative")
+	}
+	if c.WatchHistory <= 0 {
+		bad("--watch-history must be positive")
+	}
+	if len(c.CORSOrigins) > 0 {
+		bad("--cors-allowed-origins is not built yet: CORS arrives with the status-code contract")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("--log-level %q is not supported: use debug, info, warn or error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,245 @@
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	"k8s.io/apimachinery/pkg/version"
+
+	"cella.dev/cella/internal/apis"
+	"cella.dev/cella/internal/apiserver"
+	"cella.dev/cella/internal/auth"
+	"cella.dev/cella/internal/openapi"
+	"cella.dev/cella/internal/pki"
+	"cella.dev/cella/internal/registry"
+	"cella.dev/cella/internal/registry/kinds"
+	"cella.dev/cella/internal/storage"
+	"cella.dev/cella/internal/storage/bolt"
+	"cella.dev/cella/internal/watchcache"
+)
+
+// Version is Cella's version, reported by /version.
+var Version = version.Info{
+	Major: "1", Minor: "37", GitVersion: "v1.37.0-cella", GoVersion: "go1.26", Compiler: "gc", Platform: "linux/amd64",
+}
+
+// Server is a running Cella: storage open, API listening.
+type Server struct {
+	cfg    *Config
+	log    *slog.Logger
+	api    *apiserver.Server
+	http   *http.Server
+	ln     net.Listener
+	store  storage.Interface
+	caches []*watchcache.Cache
+	ready  atomic.Bool
+	served chan error
+	once   sync.Once
+
+	// URL is the base URL clients use, e.g. https://127.0.0.1:6443.
+	URL string
+	// Token is the admin bearer token.
+	Token string
+	// CAPEM is the CA certificate clients trust (nil without TLS).
+	CAPEM []byte
+	// Kubeconfig is the path of the written kubeconfig.
+	Kubeconfig string
+}
+
+// Start opens storage, builds the API and starts serving. Close stops it.
+func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			s.closeStorage()
+		}
+	}()
+
+	backend, err := bolt.Open(filepath.Join(cfg.DataDir, "cella.db"), bolt.Options{Logger: log.With("component", "storage")})
+	if err != nil {
+		return nil, fmt.Errorf("opening storage: %w", err)
+	}
+	s.store = backend
+	storeOf := func(prefix string) (storage.Interface, error) {
+		c, err := watchcache.New(backend, prefix, watchcache.Options{History: cfg.WatchHistory, Logger: log.With("component", "watchcache", "prefix", prefix)})
+		if err != nil {
+			return nil, err
+		}
+		s.caches = append(s.caches, c)
+		return c, nil
+	}
+	cat, err := kinds.Build(kinds.Config{Profile: kinds.Profile(cfg.Profile)}, storeOf)
+	if err != nil {
+		return nil, err
+	}
+	if err := bootstrap(ctx, cat); err != nil {
+		return nil, fmt.Errorf("creating the initial objects: %w", err)
+	}
+
+	token, err := pki.EnsureToken(filepath.Join(cfg.DataDir, "admin-token"))
+	if err != nil {
+		return nil, err
+	}
+	tokens := []auth.StaticToken{auth.AdminToken(token)}
+	if cfg.TokenFile != "" {
+		more, err := auth.LoadTokenFile(cfg.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		tokens = append(tokens, more...)
+	}
+	authn, err := auth.NewTokenAuthenticator(tokens)
+	if err != nil {
+		return nil, err
+	}
+	authz := auth.NewRBACAuthorizer(&rbacSource{cat: cat})
+	scheme, err := apis.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	endpoints := append(cat.Endpoints, reviewEndpoints(authz)...)
+	docs, err := openapi.New(openAPIResources(endpoints), openapi.Info{Title: "Cella", Version: Version.GitVersion})
+	if err != nil {
+		return nil, fmt.Errorf("building OpenAPI documents: %w", err)
+	}
+	api, err := apiserver.New(apiserver.Config{
+		Logger: log.With("component", "apiserver"), Scheme: scheme, Endpoints: endpoints,
+		Authenticator: authn, Authorizer: authz, OpenAPI: docs, Version: Version,
+		MaxRequestBytes: cfg.MaxRequestBytes, Ready: s.ready.Load,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.api = api
+	s.Token = token
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	s.ln = ln
+	scheme2 := "http"
+	s.http = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if cfg.TLS {
+		ca, err := pki.EnsureCA(cfg.DataDir)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		host, _, _ := net.SplitHostPort(cfg.Listen)
+		cert, err := ca.EnsureServingCert(cfg.DataDir, []string{host})
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		s.CAPEM = ca.CertPEM
+		s.http.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+		scheme2 = "https"
+		ln = tls.NewListener(ln, s.http.TLSConfig)
+	}
+	addr := s.ln.Addr().(*net.TCPAddr)
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	s.URL = fmt.Sprintf("%s://%s", scheme2, net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+	s.Kubeconfig = filepath.Join(cfg.DataDir, "kubeconfig")
+	if err := pki.WriteKubeconfig(s.Kubeconfig, s.URL, s.CAPEM, auth.AdminUser, token); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	go func() { s.served <- s.http.Serve(ln) }()
+	s.ready.Store(true)
+	return s, nil
+}
+
+// Close drains and stops the server, then closes storage.
+func (s *Server) Close(ctx context.Context) error {
+	var err error
+	s.once.Do(func() {
+		s.ready.Store(false)
+		s.api.Shutdown()
+		err = s.http.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = s.http.Close()
+		}
+		<-s.served
+		s.closeStorage()
+	})
+	return err
+}
+
+func (s *Server) closeStorage() {
+	for _, c := range s.caches {
+		c.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+}
+
+// Done is closed when the HTTP server stops serving on its own.
+func (s *Server) Done() <-chan error { return s.served }
+
+// openAPIResources describes the endpoints for the OpenAPI documents.
+func openAPIResources(eps []*registry.Endpoint) []openapi.Resource {
+	out := make([]openapi.Resource, 0, len(eps))
+	for _, ep := range eps {
+		r := openapi.Resource{
+			Group: ep.Group, Version: ep.Version, Kind: ep.Kind, Resource: ep.Resource.Plural,
+			Namespaced: ep.Resource.Namespaced, Verbs: ep.Verbs,
+			Type: reflect.TypeOf(ep.New()).Elem(),
+		}
+		if ep.NewList != nil {
+			r.ListType = reflect.TypeOf(ep.NewList()).Elem()
+		}
+		for _, sub := range ep.Subresources {
+			sr := openapi.Subresource{Name: sub, Verbs: []string{"get", "update", "patch"}}
+			switch sub {
+			case "status":
+				sr.Type = r.Type
+			case "scale":
+				sr.Type = reflect.TypeOf(autoscalingv1.Scale{})
+			case "finalize":
+				sr.Type, sr.Verbs = r.Type, []string{"update"}
+			}
+			r.Subresources = append(r.Subresources, sr)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// absPath returns p made absolute when possible.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}

@@ -1,0 +1,13 @@
+// Package auth answers the two questions every Cella request must pass:
+// who is calling (Authenticator) and may they do this (Authorizer).
+//
+// Authentication is by bearer token: the admin token and Kubernetes' static
+// token file format (TokenAuthenticator). Authorization is Kubernetes RBAC
+// (RBACAuthorizer) read from Roles, ClusterRoles and their bindings through
+// RBACSource, which the API server implements over its store. The default
+// policy a fresh cluster starts with is BootstrapClusterRoles and
+// BootstrapClusterRoleBindings.
+//
+// Nothing here writes HTTP: the apiserver's filters turn a failed
+// authentication into 401 and a denial into 403.
+package auth

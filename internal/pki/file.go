@@ -1,0 +1,146 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// writeFileAtomic replaces path with data, so readers see either the old
+// file or the new one, never a part. The file gets mode perm, whatever the
+// umask; missing parent directories are created with mode 0700. The data is
+// synced before the rename and the directory after it, so a crash leaves one
+// of the two versions on disk.
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// errHalfPair means one file of a certificate and key pair is missing.
+var errHalfPair = errors.New("half of a key pair is missing")
+
+// readPair reads a certificate file and its key file. It returns an error
+// wrapping fs.ErrNotExist when neither file exists, and one wrapping
+// errHalfPair when only one does.
+func readPair(certPath, keyPath string) (certPEM, keyPEM []byte, err error) {
+	certPEM, certErr := os.ReadFile(certPath)
+	keyPEM, keyErr := os.ReadFile(keyPath)
+	switch {
+	case certErr == nil && keyErr == nil:
+		return certPEM, keyPEM, nil
+	case errors.Is(certErr, fs.ErrNotExist) && errors.Is(keyErr, fs.ErrNotExist):
+		return nil, nil, certErr
+	case certErr != nil && !errors.Is(certErr, fs.ErrNotExist):
+		return nil, nil, certErr
+	case keyErr != nil && !errors.Is(keyErr, fs.ErrNotExist):
+		return nil, nil, keyErr
+	case certErr != nil:
+		return nil, nil, fmt.Errorf("%w: %s exists but %s does not", errHalfPair, keyPath, certPath)
+	default:
+		return nil, nil, fmt.Errorf("%w: %s exists but %s does not", errHalfPair, certPath, keyPath)
+	}
+}
+
+// parseCertPEM returns the first certificate in data.
+func parseCertPEM(data []byte) (*x509.Certificate, error) {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, errors.New("no CERTIFICATE block")
+		}
+		if b.Type == "CERTIFICATE" {
+			return x509.ParseCertificate(b.Bytes)
+		}
+	}
+}
+
+// parseKeyPEM returns the first private key in data, in PKCS #8, SEC 1 (EC)
+// or PKCS #1 (RSA) form, so a CA brought from elsewhere also loads.
+func parseKeyPEM(data []byte) (crypto.Signer, error) {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return nil, errors.New("no PRIVATE KEY block")
+		}
+		var key any
+		var err error
+		switch b.Type {
+		case "PRIVATE KEY":
+			key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+		case "EC PRIVATE KEY":
+			key, err = x509.ParseECPrivateKey(b.Bytes)
+		case "RSA PRIVATE KEY":
+			key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+		default:
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s, ok := key.(crypto.Signer)
+		if !ok {
+			return nil, fmt.Errorf("unsupported key type %T", key)
+		}
+		return s, nil
+	}
+}
+
+func encodeCertPEM(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func encodeKeyPEM(key *ecdsa.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// keyMatches reports whether key is the private half of pub.
+func keyMatches(key crypto.Signer, pub crypto.PublicKey) bool {
+	k, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	return ok && k.Equal(pub)
+}

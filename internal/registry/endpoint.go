@@ -1,0 +1,101 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Endpoint is one served group/version of a stored resource. Most resources
+// are served only in their stored version; legacy versions (batch/v1beta1
+// cronjobs, extensions/v1beta1 ingresses, ...) are Endpoints over the same
+// Store with converters.
+type Endpoint struct {
+	Group, Version, Kind string
+	Store                *Store
+	// New and NewList make objects of the served version.
+	New, NewList func() runtime.Object
+	// ToStored and FromStored convert between the served and the stored
+	// version; both are nil when the two are the same.
+	ToStored, FromStored func(runtime.Object) (runtime.Object, error)
+	// Subresources served besides the object ("status", "scale", ...).
+	Subresources []string
+	// Verbs served on the resource.
+	Verbs []string
+	// Create, when set, makes the endpoint a create-only virtual kind
+	// (access reviews): the object is computed from the request, never
+	// stored, and Store is nil.
+	Create func(ctx context.Context, obj runtime.Object) (runtime.Object, error)
+	// Resource describes a virtual endpoint (Store nil); for stored
+	// endpoints it is Store.Resource.
+	Resource *Resource
+}
+
+// GroupVersion of the served version.
+func (e *Endpoint) GroupVersion() schema.GroupVersion {
+	return schema.GroupVersion{Group: e.Group, Version: e.Version}
+}
+
+// GroupVersionKind of the served version.
+func (e *Endpoint) GroupVersionKind() schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: e.Group, Version: e.Version, Kind: e.Kind}
+}
+
+// Converted reports whether the endpoint converts.
+func (e *Endpoint) Converted() bool { return e.FromStored != nil }
+
+// ToServed turns stored JSON into served-version JSON. Without conversion it
+// returns data unchanged.
+func (e *Endpoint) ToServed(data []byte) ([]byte, error) {
+	if e.FromStored == nil {
+		return data, nil
+	}
+	obj, err := e.Store.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	out, err := e.FromStored(obj)
+	if err != nil {
+		return nil, fmt.Errorf("converting %s to %s: %w", e.Store.Resource.Kind, e.GroupVersion(), err)
+	}
+	out.GetObjectKind().SetGroupVersionKind(e.GroupVersionKind())
+	return json.Marshal(out)
+}
+
+// ServedObject decodes stored JSON into a served-version object.
+func (e *Endpoint) ServedObject(data []byte) (runtime.Object, error) {
+	obj, err := e.Store.Decode(data)
+	if err != nil {
+		return nil, err
+	}
+	if e.FromStored != nil {
+		if obj, err = e.FromStored(obj); err != nil {
+			return nil, err
+		}
+	}
+	obj.GetObjectKind().SetGroupVersionKind(e.GroupVersionKind())
+	return obj, nil
+}
+
+// FromServedObject converts a served-version object to the stored version.
+func (e *Endpoint) FromServedObject(obj runtime.Object) (runtime.Object, error) {
+	if e.ToStored == nil {
+		return obj, nil
+	}
+	return e.ToStored(obj)
+}
+
+// ToServedObject converts a stored-version object to the served version.
+func (e *Endpoint) ToServedObject(obj runtime.Object) (runtime.Object, error) {
+	if e.FromStored != nil {
+		var err error
+		if obj, err = e.FromStored(obj); err != nil {
+			return nil, err
+		}
+	}
+	obj.GetObjectKind().SetGroupVersionKind(e.GroupVersionKind())
+	return obj, nil
+}

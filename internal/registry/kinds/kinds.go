@@ -1,0 +1,143 @@
+// Package kinds is the catalogue of what Cella serves: one registry.Resource
+// per stored kind, with its rules (defaults, validation, CCI profile rules),
+// its table columns and its field selectors, and the Endpoints that serve
+// each of them in one or more API versions.
+//
+// Files are per API group: core.go, apps.go, batch.go, ... Each resource's
+// rules run in the registry's fixed order (prepare, validate).
+package kinds
+
+import (
+	"context"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/duration"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"cella.dev/cella/internal/registry"
+	"cella.dev/cella/internal/registry/cci"
+	"cella.dev/cella/internal/storage"
+)
+
+// Profile names a set of validation rules.
+type Profile string
+
+const (
+	// ProfileCCI applies CCI's rules on top of Kubernetes' (the default).
+	ProfileCCI Profile = "cci"
+	// ProfileKubernetes applies Kubernetes' rules only.
+	ProfileKubernetes Profile = "kubernetes"
+)
+
+// Config chooses the rules of the catalogue.
+type Config struct {
+	Profile Profile
+	// Flavors are the allowed instance specifications (profile cci).
+	Flavors cci.Flavors
+	// Now is the clock for ages and timestamps.
+	Now func() time.Time
+}
+
+func (c *Config) cci() bool { return c.Profile != ProfileKubernetes }
+
+// Verbs of an ordinary stored resource.
+var (
+	allVerbs      = []string{"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"}
+	readOnlyVerbs = []string{"get", "list", "watch"}
+)
+
+// Catalog is every Store and Endpoint of the server.
+type Catalog struct {
+	// Stores by resource plural and group ("apps/deployments", "/pods").
+	Stores    map[string]*registry.Store
+	Endpoints []*registry.Endpoint
+}
+
+// Store returns the store of group/plural ("" group for core).
+func (c *Catalog) Store(group, plural string) *registry.Store {
+	return c.Stores[group+"/"+plural]
+}
+
+// StorageFor gives each resource its storage (in the server, a watch cache
+// over the backend for the resource's key prefix).
+type StorageFor func(prefix string) (storage.Interface, error)
+
+// builder accumulates the catalogue.
+type builder struct {
+	cfg     *Config
+	cat     *Catalog
+	storeOf StorageFor
+	checkNS registry.NamespaceChecker
+	err     error
+}
+
+// stored adds a stored resource served in its own version.
+func (b *builder) stored(r *registry.Resource, subresources ...string) *registry.Store {
+	if b.err != nil {
+		return nil
+	}
+	st, err := b.storeOf(registry.KeyPrefix(r))
+	if err != nil {
+		b.err = err
+		return nil
+	}
+	var check registry.NamespaceChecker
+	if r.Namespaced {
+		check = func(ctx context.Context, ns string) error { return b.checkNS(ctx, ns) }
+	}
+	s := registry.NewStore(r, st, check, b.cfg.Now)
+	b.cat.Stores[r.Group+"/"+r.Plural] = s
+	b.cat.Endpoints = append(b.cat.Endpoints, &registry.Endpoint{
+		Group: r.Group, Version: r.Version, Kind: r.Kind, Store: s, Resource: r,
+		New: r.New, NewList: r.NewList, Subresources: subresources, Verbs: allVerbs,
+	})
+	return s
+}
+
+// alias serves a stored resource in another group/version through
+// converters.
+func (b *builder) alias(s *registry.Store, group, version, kind string, newObj, newList func() runtime.Object,
+	toStored, fromStored func(runtime.Object) (runtime.Object, error), subresources ...string) {
+	if b.err != nil || s == nil {
+		return
+	}
+	b.cat.Endpoints = append(b.cat.Endpoints, &registry.Endpoint{
+		Group: group, Version: version, Kind: kind, Store: s, Resource: s.Resource,
+		New: newObj, NewList: newList, ToStored: toStored, FromStored: fromStored,
+		Subresources: subresources, Verbs: allVerbs,
+	})
+}
+
+// age is the Age cell of an object.
+func (b *builder) age(m metav1.Object) string {
+	ts := m.GetCreationTimestamp()
+	if ts.IsZero() {
+		return "<unknown>"
+	}
+	return duration.HumanDuration(b.cfg.Now().Sub(ts.Time))
+}
+
+// since renders a duration since t, or "<none>".
+func (b *builder) since(t *metav1.Time) string {
+	if t == nil || t.IsZero() {
+		return "<none>"
+	}
+	return duration.HumanDuration(b.cfg.Now().Sub(t.Time))
+}
+
+// col is a table column.
+func col(name, typ, desc string) metav1.TableColumnDefinition {
+	return metav1.TableColumnDefinition{Name: name, Type: typ, Description: desc}
+}
+
+// wide is a column shown only with -o wide.
+func wide(name, typ, desc string) metav1.TableColumnDefinition {
+	return metav1.TableColumnDefinition{Name: name, Type: typ, Description: desc, Priority: 1}
+}
+
+var ageColumn = col("Age", "string", "CreationTimestamp is the time the object was created.")
+
+// noValidation is a Validate hook for kinds without rules of their own.
+func noValidation(context.Context, runtime.Object) field.ErrorList { return nil }

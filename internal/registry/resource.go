@@ -1,0 +1,107 @@
+// Package registry is Cella's generic object store: it turns the storage
+// contract's keys and bytes into Kubernetes objects, and runs every write
+// through one fixed sequence of rules.
+//
+// A Resource describes one kind (names, scope, per-kind hooks, table columns,
+// field selectors). A Store serves one Resource on top of a storage.Interface
+// (in the server, a watch cache in front of the backend). Every error the
+// storage layer returns is converted to an apimachinery StatusError here, in
+// errors.go, and nowhere else: the HTTP layer only ever sees Status errors or
+// unexpected failures (which it answers as a 500 with no internals).
+//
+// Write order, as in kube-apiserver's BeforeCreate/BeforeUpdate:
+//
+//	create: metadata fill (uid, creationTimestamp, generation) -> PrepareForCreate
+//	        (may mutate) -> Validate (must not) -> ValidateObjectMeta -> encode -> storage
+//	update: preconditions -> PrepareForUpdate (may mutate; keeps status or spec
+//	        depending on the subresource) -> generation bump -> ValidateUpdate -> storage
+package registry
+
+import (
+	"context"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Resource describes one stored kind. Hooks that are nil are skipped.
+type Resource struct {
+	// GroupVersion and Kind of the stored (and primary served) version.
+	Group, Version, Kind string
+	// Plural is the resource name in URLs ("deployments"); Singular is its
+	// lower-case singular ("deployment").
+	Plural, Singular string
+	Namespaced       bool
+	ShortNames       []string
+	Categories       []string
+
+	// New returns an empty object of the stored kind; NewList an empty list.
+	New     func() runtime.Object
+	NewList func() runtime.Object
+
+	// ValidateName checks metadata.name; nil means a DNS subdomain, the
+	// Kubernetes default. Path-segment rules always apply as well.
+	ValidateName func(name string, prefix bool) []string
+
+	// HasSpec marks kinds with a spec field: metadata.generation starts at 1
+	// and is bumped when anything outside metadata and status changes.
+	HasSpec bool
+	// HasStatus marks kinds with a status subresource: updates of the main
+	// resource keep the stored status, updates of /status keep everything else.
+	HasStatus bool
+
+	// PrepareForCreate normalises a new object (defaults, initial status).
+	PrepareForCreate func(ctx context.Context, obj runtime.Object)
+	// Validate checks a new object. It must not mutate it.
+	Validate func(ctx context.Context, obj runtime.Object) field.ErrorList
+	// PrepareForUpdate normalises an updated object given the stored one.
+	PrepareForUpdate func(ctx context.Context, obj, old runtime.Object)
+	// ValidateUpdate checks an update. It must not mutate either object.
+	ValidateUpdate func(ctx context.Context, obj, old runtime.Object) field.ErrorList
+	// ValidateDelete may refuse a delete (for example an EIPPool in use).
+	ValidateDelete func(ctx context.Context, obj runtime.Object) error
+
+	// Scale, when set, serves the /scale subresource.
+	Scale *ScaleFuncs
+
+	// Fields returns the field-selector fields of an object beyond
+	// metadata.name and metadata.namespace, which are always available.
+	Fields func(obj runtime.Object) fields.Set
+
+	// Columns and Row render the server-side Table (kubectl get). Row
+	// returns the cells after the name; nil Columns gives Name and Age.
+	Columns []metav1.TableColumnDefinition
+	Row     func(obj runtime.Object) []any
+}
+
+// ScaleFuncs reads and writes the replica count of a scalable kind.
+type ScaleFuncs struct {
+	// Get returns spec replicas, status replicas and the label selector in
+	// its string form.
+	Get func(obj runtime.Object) (spec, status int32, selector string)
+	// Set changes spec replicas.
+	Set func(obj runtime.Object, replicas int32)
+}
+
+// GroupResource names the resource for errors.
+func (r *Resource) GroupResource() schema.GroupResource {
+	return schema.GroupResource{Group: r.Group, Resource: r.Plural}
+}
+
+// GroupVersionKind of the stored version.
+func (r *Resource) GroupVersionKind() schema.GroupVersionKind {
+	return schema.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: r.Kind}
+}
+
+// KeyPrefix is the storage prefix of all objects of r:
+// /registry/{group or "core"}/{plural}/.
+func KeyPrefix(r *Resource) string {
+	g := r.Group
+	if g == "" {
+		g = "core"
+	}
+	return "/registry/" + g + "/" + r.Plural + "/"
+}

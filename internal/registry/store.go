@@ -1,0 +1,711 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metavalidation "k8s.io/apimachinery/pkg/api/validation"
+	"k8s.io/apimachinery/pkg/api/validation/path"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"cella.dev/cella/internal/storage"
+)
+
+// Raw is one stored object as JSON in its stored version, with
+// metadata.resourceVersion set.
+type Raw struct {
+	JSON []byte
+	// ResourceVersion is the object's mod revision.
+	ResourceVersion int64
+}
+
+// NamespaceChecker tells whether objects may be created in a namespace. It
+// returns a NotFound Status error for a missing namespace and a Forbidden one
+// for a terminating namespace.
+type NamespaceChecker func(ctx context.Context, namespace string) error
+
+// Store serves one Resource over storage. It is safe for concurrent use.
+type Store struct {
+	Resource *Resource
+	storage  storage.Interface
+	prefix   string
+	// checkNamespace is nil for cluster-scoped resources and for namespaces.
+	checkNamespace NamespaceChecker
+	now            func() time.Time
+}
+
+// NewStore returns a Store for r on s. checkNamespace guards creates of
+// namespaced kinds; now is the clock for timestamps.
+func NewStore(r *Resource, s storage.Interface, checkNamespace NamespaceChecker, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{Resource: r, storage: s, prefix: KeyPrefix(r), checkNamespace: checkNamespace, now: now}
+}
+
+// Storage returns the storage the store writes to (the watch cache in the
+// server).
+func (s *Store) Storage() storage.Interface { return s.storage }
+
+// Prefix is the storage key prefix of every object of the resource.
+func (s *Store) Prefix() string { return s.prefix }
+
+// KeyFor returns the storage key of an object.
+func (s *Store) KeyFor(namespace, name string) string {
+	if s.Resource.Namespaced {
+		return s.prefix + namespace + "/" + name
+	}
+	return s.prefix + name
+}
+
+// listPrefix is the prefix for a list in namespace ("" = all namespaces).
+func (s *Store) listPrefix(namespace string) string {
+	if s.Resource.Namespaced && namespace != "" {
+		return s.prefix + namespace + "/"
+	}
+	return s.prefix
+}
+
+func (s *Store) notFound(name string) error {
+	return apierrors.NewNotFound(s.Resource.GroupResource(), name)
+}
+
+// Decode decodes stored or response JSON into a new object of the kind.
+func (s *Store) Decode(data []byte) (runtime.Object, error) {
+	obj := s.Resource.New()
+	if err := json.Unmarshal(data, obj); err != nil {
+		return nil, fmt.Errorf("decoding stored %s: %w", s.Resource.Kind, err)
+	}
+	return obj, nil
+}
+
+// encode returns the stored form of obj: JSON in the stored version, with no
+// resourceVersion (see withResourceVersion).
+func (s *Store) encode(obj runtime.Object) ([]byte, error) {
+	obj.GetObjectKind().SetGroupVersionKind(s.Resource.GroupVersionKind())
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	rv := m.GetResourceVersion()
+	m.SetResourceVersion("")
+	data, err := json.Marshal(obj)
+	m.SetResourceVersion(rv)
+	return data, err
+}
+
+// decodeKV decodes a stored value and sets its resourceVersion.
+func (s *Store) decodeKV(kv storage.KeyValue) (runtime.Object, error) {
+	obj, err := s.Decode(kv.Value)
+	if err != nil {
+		return nil, err
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	m.SetResourceVersion(strconv.FormatInt(kv.ModRevision, 10))
+	return obj, nil
+}
+
+// Get returns the stored JSON of one object.
+func (s *Store) Get(ctx context.Context, namespace, name string) (Raw, error) {
+	kv, err := s.storage.Get(ctx, s.KeyFor(namespace, name))
+	if err != nil {
+		return Raw{}, interpretError(err, s.Resource.GroupResource(), name)
+	}
+	return Raw{JSON: withResourceVersion(kv.Value, kv.ModRevision), ResourceVersion: kv.ModRevision}, nil
+}
+
+// GetObject returns one object decoded.
+func (s *Store) GetObject(ctx context.Context, namespace, name string) (runtime.Object, error) {
+	kv, err := s.storage.Get(ctx, s.KeyFor(namespace, name))
+	if err != nil {
+		return nil, interpretError(err, s.Resource.GroupResource(), name)
+	}
+	return s.decodeKV(kv)
+}
+
+// ListOptions are the parsed list parameters.
+type ListOptions struct {
+	Labels labels.Selector
+	Fields fields.Selector
+	Limit  int64
+	// Continue is the continue token of a previous page.
+	Continue string
+	// ResourceVersion and Match as in metav1.ListOptions.
+	ResourceVersion string
+	Match           metav1.ResourceVersionMatch
+}
+
+// ListResult is one page of a list.
+type ListResult struct {
+	Items              []Raw
+	ResourceVersion    int64
+	Continue           string
+	RemainingItemCount *int64
+	// FromCache is set when the page came from the watch cache
+	// (resourceVersion=0), which may lag storage.
+	FromCache bool
+}
+
+// List returns the objects in namespace ("" for all) that match the
+// selectors.
+func (s *Store) List(ctx context.Context, namespace string, o ListOptions) (*ListResult, error) {
+	gr := s.Resource.GroupResource()
+	so := storage.ListOptions{Limit: o.Limit, Continue: o.Continue}
+	if o.ResourceVersion != "" {
+		rv, err := strconv.ParseInt(o.ResourceVersion, 10, 64)
+		if err != nil || rv < 0 {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: must be a non-negative integer", o.ResourceVersion))
+		}
+		switch {
+		case o.Continue != "":
+			// The token carries its own revision.
+		case rv == 0:
+			so.Stale = true
+		case o.Match == metav1.ResourceVersionMatchExact:
+			so.Revision = rv
+		default:
+			// NotOlderThan (or legacy unset): the current state is never
+			// older than rv, as long as rv is not in the future.
+			cur, err := s.storage.CurrentRevision(ctx)
+			if err != nil {
+				return nil, interpretError(err, gr, "")
+			}
+			if rv > cur {
+				return nil, interpretError(storage.ErrFutureRevision, gr, "")
+			}
+		}
+	}
+	if o.Continue != "" && o.ResourceVersion != "" && o.ResourceVersion != "0" {
+		return nil, apierrors.NewBadRequest("specifying resource version is not allowed when using continue")
+	}
+	filter := s.filterFor(namespace, o)
+	if filter != nil {
+		// Filtering happens after paging in storage; page by hand so that
+		// Limit counts matching items, as Kubernetes does.
+		so.Limit = 0
+	}
+	prefix := s.listPrefix(namespace)
+	res, err := s.storage.List(ctx, prefix, so)
+	if err != nil {
+		if errors.Is(err, storage.ErrCompacted) && o.Continue != "" {
+			return nil, s.expiredContinue(ctx, prefix, o.Continue)
+		}
+		return nil, interpretError(err, gr, "")
+	}
+	out := &ListResult{ResourceVersion: res.Revision, Continue: res.Continue, FromCache: res.FromCache}
+	if res.RemainingItemCount >= 0 && res.Continue != "" {
+		n := res.RemainingItemCount
+		out.RemainingItemCount = &n
+	}
+	out.Items = make([]Raw, 0, len(res.Items))
+	for i, kv := range res.Items {
+		if filter != nil {
+			ok, err := filter(kv)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				continue
+			}
+			if o.Limit > 0 && int64(len(out.Items)) == o.Limit {
+				out.Continue = storage.EncodeContinue(prefix, res.Items[i-1].Key, res.Revision)
+				break
+			}
+		}
+		out.Items = append(out.Items, Raw{JSON: withResourceVersion(kv.Value, kv.ModRevision), ResourceVersion: kv.ModRevision})
+	}
+	return out, nil
+}
+
+// expiredContinue builds the 410 for a compacted continue token, with a
+// fresh token at the current revision.
+func (s *Store) expiredContinue(ctx context.Context, prefix, token string) error {
+	after, _, err := storage.DecodeContinue(prefix, token)
+	if err != nil {
+		return interpretError(err, s.Resource.GroupResource(), "")
+	}
+	cur, err := s.storage.CurrentRevision(ctx)
+	if err != nil {
+		return interpretError(err, s.Resource.GroupResource(), "")
+	}
+	return errExpiredContinue(storage.EncodeContinue(prefix, after, cur))
+}
+
+// filterFor returns a predicate on stored values, or nil when every object
+// under the prefix matches.
+func (s *Store) filterFor(namespace string, o ListOptions) func(storage.KeyValue) (bool, error) {
+	lsel, fsel := o.Labels, o.Fields
+	if lsel != nil && lsel.Empty() {
+		lsel = nil
+	}
+	if fsel != nil && fsel.Empty() {
+		fsel = nil
+	}
+	if lsel == nil && fsel == nil {
+		return nil
+	}
+	return func(kv storage.KeyValue) (bool, error) {
+		obj, err := s.Decode(kv.Value)
+		if err != nil {
+			return false, err
+		}
+		return s.Matches(obj, lsel, fsel), nil
+	}
+}
+
+// Matches reports whether obj matches the selectors (nil matches all).
+func (s *Store) Matches(obj runtime.Object, lsel labels.Selector, fsel fields.Selector) bool {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return false
+	}
+	if lsel != nil && !lsel.Matches(labels.Set(m.GetLabels())) {
+		return false
+	}
+	if fsel != nil && !fsel.Matches(s.FieldSet(obj)) {
+		return false
+	}
+	return true
+}
+
+// FieldSet returns the field-selector fields of obj.
+func (s *Store) FieldSet(obj runtime.Object) fields.Set {
+	m, _ := meta.Accessor(obj)
+	set := fields.Set{"metadata.name": m.GetName()}
+	if s.Resource.Namespaced {
+		set["metadata.namespace"] = m.GetNamespace()
+	}
+	if s.Resource.Fields != nil {
+		for k, v := range s.Resource.Fields(obj) {
+			set[k] = v
+		}
+	}
+	return set
+}
+
+// WriteOptions apply to every write.
+type WriteOptions struct {
+	// DryRun runs every check and returns the result without storing it.
+	DryRun bool
+}
+
+// Create stores a new object. The namespace must already be set on obj for
+// namespaced kinds.
+func (s *Store) Create(ctx context.Context, obj runtime.Object, o WriteOptions) (runtime.Object, error) {
+	r := s.Resource
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	if !r.Namespaced {
+		m.SetNamespace("")
+	}
+	if r.Namespaced && s.checkNamespace != nil {
+		if err := s.checkNamespace(ctx, m.GetNamespace()); err != nil {
+			return nil, err
+		}
+	}
+	generated := m.GetName() == "" && m.GetGenerateName() != ""
+	if generated {
+		m.SetName(m.GetGenerateName() + randomSuffix(5))
+	}
+	m.SetUID(types.UID(uuid.NewString()))
+	m.SetCreationTimestamp(metav1.NewTime(s.now().Truncate(time.Second)))
+	m.SetDeletionTimestamp(nil)
+	m.SetDeletionGracePeriodSeconds(nil)
+	m.SetResourceVersion("")
+	m.SetSelfLink("")
+	m.SetManagedFields(nil)
+	if r.HasSpec {
+		m.SetGeneration(1)
+	} else {
+		m.SetGeneration(0)
+	}
+	if r.PrepareForCreate != nil {
+		r.PrepareForCreate(ctx, obj)
+	}
+	if errs := s.validateCreate(ctx, obj, m); len(errs) > 0 {
+		return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), m.GetName(), errs)
+	}
+	for attempt := 0; ; attempt++ {
+		data, err := s.encode(obj)
+		if err != nil {
+			return nil, err
+		}
+		key := s.KeyFor(m.GetNamespace(), m.GetName())
+		if o.DryRun {
+			if _, err := s.storage.Get(ctx, key); err == nil {
+				return nil, apierrors.NewAlreadyExists(r.GroupResource(), m.GetName())
+			}
+			return obj, nil
+		}
+		kv, err := s.storage.Create(ctx, key, data)
+		if errors.Is(err, storage.ErrExists) && generated && attempt < 8 {
+			// Like Kubernetes, a generated name that collides is retried
+			// with a fresh suffix rather than reported.
+			m.SetName(m.GetGenerateName() + randomSuffix(5))
+			continue
+		}
+		if err != nil {
+			return nil, interpretError(err, r.GroupResource(), m.GetName())
+		}
+		m.SetResourceVersion(strconv.FormatInt(kv.ModRevision, 10))
+		return obj, nil
+	}
+}
+
+func (s *Store) validateCreate(ctx context.Context, obj runtime.Object, m metav1.Object) field.ErrorList {
+	r := s.Resource
+	errs := metavalidation.ValidateObjectMetaAccessor(m, r.Namespaced, nameValidator(r), field.NewPath("metadata"))
+	if r.Validate != nil {
+		errs = append(errs, r.Validate(ctx, obj)...)
+	}
+	return errs
+}
+
+// nameValidator returns the name rule of a kind: path segment rules for
+// every kind, DNS subdomain by default.
+func nameValidator(r *Resource) metavalidation.ValidateNameFunc {
+	return func(name string, prefix bool) []string {
+		if msgs := path.IsValidPathSegmentName(name); len(msgs) > 0 {
+			return msgs
+		}
+		if r.ValidateName != nil {
+			return r.ValidateName(name, prefix)
+		}
+		return metavalidation.NameIsDNSSubdomain(name, prefix)
+	}
+}
+
+// UpdateFunc computes the new object from the current one. It may return
+// the current object modified in place.
+type UpdateFunc func(current runtime.Object) (runtime.Object, error)
+
+// UpdateOptions say how an update is applied.
+type UpdateOptions struct {
+	WriteOptions
+	// Subresource is "" for the main resource or "status".
+	Subresource string
+	// Preconditions are checked against the current object on every try.
+	Preconditions *metav1.Preconditions
+}
+
+// Update changes one object: it reads the current object, applies fn,
+// checks, and writes guarded by the read revision. When the caller did not
+// name a resourceVersion a conflicting concurrent write is retried with a
+// fresh read; when it did, a mismatch is a 409 Conflict.
+func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFunc, o UpdateOptions) (runtime.Object, error) {
+	r := s.Resource
+	gr := r.GroupResource()
+	key := s.KeyFor(namespace, name)
+	for attempt := 0; ; attempt++ {
+		kv, err := s.storage.Get(ctx, key)
+		if err != nil {
+			return nil, interpretError(err, gr, name)
+		}
+		cur, err := s.decodeKV(kv)
+		if err != nil {
+			return nil, err
+		}
+		curMeta, _ := meta.Accessor(cur)
+		if err := checkPreconditions(o.Preconditions, curMeta, gr, name); err != nil {
+			return nil, err
+		}
+		old := cur.DeepCopyObject()
+		obj, err := fn(cur)
+		if err != nil {
+			return nil, err
+		}
+		m, err := meta.Accessor(obj)
+		if err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
+		if m.GetName() != name {
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("the name of the object (%s) does not match the name on the URL (%s)", m.GetName(), name))
+		}
+		wantRV := m.GetResourceVersion()
+		if wantRV != "" && wantRV != curMeta.GetResourceVersion() {
+			return nil, apierrors.NewConflict(gr, name, errors.New(conflictMessage))
+		}
+		s.prepareForUpdate(ctx, obj, old, o.Subresource)
+		if errs := s.validateUpdate(ctx, obj, old); len(errs) > 0 {
+			return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), name, errs)
+		}
+		data, err := s.encode(obj)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Equal(data, kv.Value) {
+			// Nothing changed: like Kubernetes, answer the stored object
+			// without a write, so the resourceVersion stays.
+			return old, nil
+		}
+		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 {
+			// The last finalizer went away from an object being deleted:
+			// the update completes the delete.
+			if o.DryRun {
+				return obj, nil
+			}
+			dkv, err := s.storage.Delete(ctx, key, kv.ModRevision)
+			if errors.Is(err, storage.ErrConflict) && wantRV == "" && attempt < 16 {
+				continue
+			}
+			if err != nil {
+				return nil, interpretError(err, gr, name)
+			}
+			m.SetResourceVersion(strconv.FormatInt(dkv.ModRevision, 10))
+			return obj, nil
+		}
+		if o.DryRun {
+			return obj, nil
+		}
+		nkv, err := s.storage.Update(ctx, key, data, kv.ModRevision)
+		if errors.Is(err, storage.ErrConflict) && wantRV == "" && attempt < 16 {
+			continue
+		}
+		if err != nil {
+			return nil, interpretError(err, gr, name)
+		}
+		m.SetResourceVersion(strconv.FormatInt(nkv.ModRevision, 10))
+		return obj, nil
+	}
+}
+
+// prepareForUpdate keeps what the caller may not change through this
+// endpoint and bumps the generation.
+func (s *Store) prepareForUpdate(ctx context.Context, obj, old runtime.Object, subresource string) {
+	r := s.Resource
+	m, _ := meta.Accessor(obj)
+	om, _ := meta.Accessor(old)
+	// System fields are the server's.
+	m.SetUID(om.GetUID())
+	m.SetCreationTimestamp(om.GetCreationTimestamp())
+	m.SetDeletionTimestamp(om.GetDeletionTimestamp())
+	m.SetDeletionGracePeriodSeconds(om.GetDeletionGracePeriodSeconds())
+	m.SetGeneration(om.GetGeneration())
+	m.SetSelfLink("")
+	m.SetManagedFields(om.GetManagedFields())
+	if !r.Namespaced {
+		m.SetNamespace("")
+	}
+	switch {
+	case subresource == "status":
+		// Only status changes through /status: take it onto the old object.
+		st := fieldValue(obj, "Status")
+		fresh := old.DeepCopyObject()
+		fm, _ := meta.Accessor(fresh)
+		if st.IsValid() {
+			fieldValue(fresh, "Status").Set(st)
+		}
+		fm.SetResourceVersion(m.GetResourceVersion())
+		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(fresh).Elem())
+		return
+	case r.HasStatus:
+		if st := fieldValue(old, "Status"); st.IsValid() {
+			fieldValue(obj, "Status").Set(st)
+		}
+	}
+	if r.PrepareForUpdate != nil {
+		r.PrepareForUpdate(ctx, obj, old)
+	}
+	if r.HasSpec && specChanged(obj, old) {
+		m.SetGeneration(om.GetGeneration() + 1)
+	}
+}
+
+func (s *Store) validateUpdate(ctx context.Context, obj, old runtime.Object) field.ErrorList {
+	r := s.Resource
+	m, _ := meta.Accessor(obj)
+	om, _ := meta.Accessor(old)
+	errs := metavalidation.ValidateObjectMetaAccessorUpdate(m, om, field.NewPath("metadata"))
+	errs = append(errs, metavalidation.ValidateObjectMetaAccessor(m, r.Namespaced, nameValidator(r), field.NewPath("metadata"))...)
+	if r.ValidateUpdate != nil {
+		errs = append(errs, r.ValidateUpdate(ctx, obj, old)...)
+	} else if r.Validate != nil {
+		errs = append(errs, r.Validate(ctx, obj)...)
+	}
+	return errs
+}
+
+// fieldValue returns the named top-level field of a struct pointer, or the
+// zero Value.
+func fieldValue(obj runtime.Object, name string) reflect.Value {
+	v := reflect.ValueOf(obj)
+	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
+		return reflect.Value{}
+	}
+	return v.Elem().FieldByName(name)
+}
+
+// specChanged reports whether anything outside metadata and status differs.
+func specChanged(obj, old runtime.Object) bool {
+	v, ov := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		switch t.Field(i).Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+			continue
+		}
+		if !reflect.DeepEqual(v.Field(i).Interface(), ov.Field(i).Interface()) {
+			return true
+		}
+	}
+	return false
+}
+
+func checkPreconditions(p *metav1.Preconditions, m metav1.Object, gr schema.GroupResource, name string) error {
+	if p == nil {
+		return nil
+	}
+	if p.UID != nil && *p.UID != m.GetUID() {
+		return apierrors.NewConflict(gr, name, fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *p.UID, m.GetUID()))
+	}
+	if p.ResourceVersion != nil && *p.ResourceVersion != m.GetResourceVersion() {
+		return apierrors.NewConflict(gr, name, fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, m.GetResourceVersion()))
+	}
+	return nil
+}
+
+// DeleteResult says how a delete ended.
+type DeleteResult struct {
+	// Object is the deleted object, or the object marked for deletion.
+	Object runtime.Object
+	// Pending is true when the object still exists with a deletionTimestamp
+	// (finalizers, foreground deletion): HTTP 202.
+	Pending bool
+}
+
+// Delete removes one object, or marks it for deletion when finalizers or
+// the propagation policy make it wait.
+func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1.DeleteOptions, o WriteOptions) (DeleteResult, error) {
+	r := s.Resource
+	gr := r.GroupResource()
+	key := s.KeyFor(namespace, name)
+	if opts == nil {
+		opts = &metav1.DeleteOptions{}
+	}
+	if opts.OrphanDependents != nil && opts.PropagationPolicy != nil {
+		return DeleteResult{}, apierrors.NewBadRequest("using both OrphanDependents and PropagationPolicy is not allowed")
+	}
+	policy := metav1.DeletePropagationBackground
+	if opts.PropagationPolicy != nil {
+		policy = *opts.PropagationPolicy
+		switch policy {
+		case metav1.DeletePropagationBackground, metav1.DeletePropagationForeground, metav1.DeletePropagationOrphan:
+		default:
+			return DeleteResult{}, apierrors.NewBadRequest(fmt.Sprintf("propagationPolicy %q is not supported: use Foreground, Background or Orphan", policy))
+		}
+	} else if opts.OrphanDependents != nil && *opts.OrphanDependents {
+		policy = metav1.DeletePropagationOrphan
+	}
+	for attempt := 0; ; attempt++ {
+		kv, err := s.storage.Get(ctx, key)
+		if err != nil {
+			return DeleteResult{}, interpretError(err, gr, name)
+		}
+		obj, err := s.decodeKV(kv)
+		if err != nil {
+			return DeleteResult{}, err
+		}
+		m, _ := meta.Accessor(obj)
+		if err := checkPreconditions(opts.Preconditions, m, gr, name); err != nil {
+			return DeleteResult{}, err
+		}
+		if r.ValidateDelete != nil {
+			if err := r.ValidateDelete(ctx, obj); err != nil {
+				return DeleteResult{}, err
+			}
+		}
+		finalizers := m.GetFinalizers()
+		switch policy {
+		case metav1.DeletePropagationForeground:
+			finalizers = addString(finalizers, metav1.FinalizerDeleteDependents)
+		case metav1.DeletePropagationOrphan:
+			finalizers = addString(finalizers, metav1.FinalizerOrphanDependents)
+		}
+		nsPending := r.Kind == "Namespace" // namespaces drain before they go
+		if len(finalizers) == 0 && !nsPending {
+			if o.DryRun {
+				return DeleteResult{Object: obj}, nil
+			}
+			dkv, err := s.storage.Delete(ctx, key, kv.ModRevision)
+			if errors.Is(err, storage.ErrConflict) && attempt < 16 {
+				continue
+			}
+			if err != nil {
+				return DeleteResult{}, interpretError(err, gr, name)
+			}
+			m.SetResourceVersion(strconv.FormatInt(dkv.ModRevision, 10))
+			return DeleteResult{Object: obj}, nil
+		}
+		// Mark for deletion and let the finalizers' owners finish it.
+		if m.GetDeletionTimestamp() != nil && len(finalizers) == len(m.GetFinalizers()) {
+			return DeleteResult{Object: obj, Pending: true}, nil
+		}
+		if m.GetDeletionTimestamp() == nil {
+			now := metav1.NewTime(s.now().Truncate(time.Second))
+			m.SetDeletionTimestamp(&now)
+			zero := int64(0)
+			m.SetDeletionGracePeriodSeconds(&zero)
+		}
+		m.SetFinalizers(finalizers)
+		if nsPending {
+			// The phase is the namespace's only status field; set it
+			// without importing core types here.
+			if st := fieldValue(obj, "Status"); st.IsValid() {
+				if ph := st.FieldByName("Phase"); ph.IsValid() && ph.Kind() == reflect.String {
+					ph.SetString("Terminating")
+				}
+			}
+		}
+		if o.DryRun {
+			return DeleteResult{Object: obj, Pending: true}, nil
+		}
+		data, err := s.encode(obj)
+		if err != nil {
+			return DeleteResult{}, err
+		}
+		nkv, err := s.storage.Update(ctx, key, data, kv.ModRevision)
+		if errors.Is(err, storage.ErrConflict) && attempt < 16 {
+			continue
+		}
+		if err != nil {
+			return DeleteResult{}, interpretError(err, gr, name)
+		}
+		m.SetResourceVersion(strconv.FormatInt(nkv.ModRevision, 10))
+		return DeleteResult{Object: obj, Pending: true}, nil
+	}
+}
+
+func addString(list []string, s string) []string {
+	for _, v := range list {
+		if v == s {
+			return list
+		}
+	}
+	return append(append([]string(nil), list...), s)
+}
+
+// keyName returns the object name from a storage key.
+func keyName(key string) string {
+	return key[strings.LastIndexByte(key, '/')+1:]
+}
