@@ -337,3 +337,32 @@ func TestStatusCodesBasic(t *testing.T) {
 		t.Fatalf("create: %d location=%q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+func TestNamespaceDeletionDrains(t *testing.T) {
+	eachBackend(t, func(t *testing.T, srv *servertest.Server) {
+		ctx := ctxT(t)
+		cs := srv.Clientset()
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gone", Annotations: map[string]string{"namespace.kubernetes.io/flavor": "general-computing"}}}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.CoreV1().ConfigMaps("gone").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "c"}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cs.CoreV1().Namespaces().Delete(ctx, "gone", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		// While it drains, new content is refused with 403.
+		_, err := cs.CoreV1().ConfigMaps("gone").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "late"}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsForbidden(err) && !apierrors.IsNotFound(err) {
+			t.Fatalf("create in a terminating namespace: want Forbidden, got %v", err)
+		}
+		waitFor(t, 15*time.Second, func() bool {
+			_, err := cs.CoreV1().Namespaces().Get(ctx, "gone", metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		}, func() string { return "namespace still exists" })
+		if _, err := cs.CoreV1().ConfigMaps("gone").Get(ctx, "c", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("content survived its namespace: %v", err)
+		}
+	})
+}

@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/version"
 
+	"cella.dev/cella/internal/apiserver/filters"
 	"cella.dev/cella/internal/auth"
 	"cella.dev/cella/internal/registry"
 )
@@ -48,6 +49,15 @@ type Config struct {
 	Version version.Info
 	// MaxRequestBytes caps request bodies.
 	MaxRequestBytes int64
+	// MaxURIBytes caps the request target (414); zero means 8 KiB.
+	MaxURIBytes int
+	// RequestTimeout bounds non-streaming requests (504); zero means 60s.
+	RequestTimeout time.Duration
+	// RateQPS and RateBurst limit each user (429); zero QPS is unlimited.
+	RateQPS   float64
+	RateBurst int
+	// MaxInflight limits requests served at once (429); zero is unlimited.
+	MaxInflight int
 	// Ready reports whether storage is open (for /readyz).
 	Ready func() bool
 	Now   func() time.Time
@@ -113,15 +123,48 @@ func (s *Server) Shutdown() {
 
 // Handler returns the whole chain. Filters run outermost first in the order
 // of the status-code contract: recovery (so a panic anywhere is a 500),
-// request info, authentication (401), authorization (403), then routing and
-// the handlers.
+// framing (414), request info, authentication (401), rate limits (429),
+// the request deadline, authorization (403), then routing and the handlers.
+// It is built inner-most first.
 func (s *Server) Handler() http.Handler {
+	c := s.cfg
 	var h http.Handler = http.HandlerFunc(s.route)
 	h = s.withAuthorization(h)
+	h = filters.WithTimeout(h, orDefault(c.RequestTimeout, 60*time.Second), longRunning, s.errs.Write)
+	if c.MaxInflight > 0 {
+		h = filters.WithMaxInflight(h, c.MaxInflight, longRunning, s.errs.Write)
+	}
+	if c.RateQPS > 0 {
+		h = filters.WithRateLimit(h, filters.NewUserLimiter(c.RateQPS, c.RateBurst), s.errs.Write)
+	}
 	h = s.withAuthentication(h)
 	h = s.withRequestInfo(h)
+	h = filters.WithMaxURI(h, orDefaultInt(c.MaxURIBytes, 8<<10))
 	h = s.withRecovery(h)
 	return h
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func orDefaultInt(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
+
+// longRunning reports requests that stream (watches): they have no
+// deadline and do not hold an in-flight slot.
+func longRunning(r *http.Request) bool {
+	if info, ok := RequestInfoFrom(r.Context()); ok && info.Verb == "watch" {
+		return true
+	}
+	return false
 }
 
 // withRecovery turns a panic into a logged 500 and keeps serving.

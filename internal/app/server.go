@@ -17,10 +17,14 @@ import (
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	"k8s.io/apimachinery/pkg/version"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 
 	"cella.dev/cella/internal/apis"
 	"cella.dev/cella/internal/apiserver"
 	"cella.dev/cella/internal/auth"
+	"cella.dev/cella/internal/controller/namespace"
 	"cella.dev/cella/internal/openapi"
 	"cella.dev/cella/internal/pki"
 	"cella.dev/cella/internal/registry"
@@ -47,6 +51,9 @@ type Server struct {
 	ready  atomic.Bool
 	served chan error
 	once   sync.Once
+	// stopControllers ends the controllers; controllers joins them.
+	stopControllers context.CancelFunc
+	controllers     sync.WaitGroup
 
 	// URL is the base URL clients use, e.g. https://127.0.0.1:6443.
 	URL string
@@ -126,7 +133,8 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	api, err := apiserver.New(apiserver.Config{
 		Logger: log.With("component", "apiserver"), Scheme: scheme, Endpoints: endpoints,
 		Authenticator: authn, Authorizer: authz, OpenAPI: docs, Version: Version,
-		MaxRequestBytes: cfg.MaxRequestBytes, Ready: s.ready.Load,
+		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, RequestTimeout: cfg.RequestTimeout,
+		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, Ready: s.ready.Load,
 	})
 	if err != nil {
 		return nil, err
@@ -175,8 +183,43 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, err
 	}
 	go func() { s.served <- s.http.Serve(ln) }()
+	if err := s.startControllers(); err != nil {
+		s.http.Close()
+		<-s.served
+		return nil, err
+	}
 	s.ready.Store(true)
 	return s, nil
+}
+
+// startControllers runs the in-process controllers. They reach the API over
+// loopback with the admin credentials, as kube-controller-manager would.
+func (s *Server) startControllers() error {
+	rc := s.LoopbackConfig()
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	mc, err := metadata.NewForConfig(rc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopControllers = cancel
+	ns := namespace.New(cs, mc, s.log.With("component", "namespace-controller"))
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		ns.Run(ctx)
+	}()
+	return nil
+}
+
+// LoopbackConfig is a client-go config for the admin user.
+func (s *Server) LoopbackConfig() *rest.Config {
+	rc := &rest.Config{Host: s.URL, BearerToken: s.Token, QPS: -1}
+	rc.TLSClientConfig.CAData = s.CAPEM
+	return rc
 }
 
 // Close drains and stops the server, then closes storage.
@@ -184,6 +227,10 @@ func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
 		s.ready.Store(false)
+		if s.stopControllers != nil {
+			s.stopControllers()
+			s.controllers.Wait()
+		}
 		s.api.Shutdown()
 		err = s.http.Shutdown(ctx)
 		if errors.Is(err, context.DeadlineExceeded) {

@@ -64,6 +64,10 @@ type Resource struct {
 	// ValidateDelete may refuse a delete (for example an EIPPool in use).
 	ValidateDelete func(ctx context.Context, obj runtime.Object) error
 
+	// Finalized, when set, must also hold before an object marked for
+	// deletion is removed (namespaces wait for spec.finalizers to empty).
+	Finalized func(obj runtime.Object) bool
+
 	// Scale, when set, serves the /scale subresource.
 	Scale *ScaleFuncs
 

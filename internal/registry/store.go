@@ -459,7 +459,7 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 			// without a write, so the resourceVersion stays.
 			return old, nil
 		}
-		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 {
+		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && (r.Finalized == nil || r.Finalized(obj)) {
 			// The last finalizer went away from an object being deleted:
 			// the update completes the delete.
 			if o.DryRun {
@@ -508,6 +508,16 @@ func (s *Store) prepareForUpdate(ctx context.Context, obj, old runtime.Object, s
 		m.SetNamespace("")
 	}
 	switch {
+	case subresource == "finalize":
+		// Only spec changes through /finalize (namespaces' spec.finalizers).
+		fresh := old.DeepCopyObject()
+		fm, _ := meta.Accessor(fresh)
+		if sp := fieldValue(obj, "Spec"); sp.IsValid() {
+			fieldValue(fresh, "Spec").Set(sp)
+		}
+		fm.SetResourceVersion(m.GetResourceVersion())
+		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(fresh).Elem())
+		return
 	case subresource == "status":
 		// Only status changes through /status: take it onto the old object.
 		st := fieldValue(obj, "Status")
@@ -642,7 +652,8 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1
 		case metav1.DeletePropagationOrphan:
 			finalizers = addString(finalizers, metav1.FinalizerOrphanDependents)
 		}
-		nsPending := r.Kind == "Namespace" // namespaces drain before they go
+		// Namespaces drain before they go: they wait for spec.finalizers.
+		nsPending := r.Finalized != nil && !r.Finalized(obj)
 		if len(finalizers) == 0 && !nsPending {
 			if o.DryRun {
 				return DeleteResult{Object: obj}, nil

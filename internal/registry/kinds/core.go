@@ -63,6 +63,9 @@ func (b *builder) core() {
 			}
 			return errs
 		},
+		Finalized: func(obj runtime.Object) bool {
+			return len(obj.(*corev1.Namespace).Spec.Finalizers) == 0
+		},
 		Fields: func(obj runtime.Object) fields.Set {
 			return fields.Set{"status.phase": string(obj.(*corev1.Namespace).Status.Phase)}
 		},
