@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"cella.dev/cella/internal/apiserver"
 	"cella.dev/cella/internal/auth"
 	"cella.dev/cella/internal/controller/namespace"
+	"cella.dev/cella/internal/metrics"
 	"cella.dev/cella/internal/openapi"
 	"cella.dev/cella/internal/pki"
 	"cella.dev/cella/internal/registry"
@@ -130,7 +132,19 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	if err != nil {
 		return nil, fmt.Errorf("building OpenAPI documents: %w", err)
 	}
+	var counters []metrics.ObjectCounter
+	for key, st := range cat.Stores {
+		st := st
+		counters = append(counters, metrics.ObjectCounter{Resource: strings.TrimPrefix(key, "/"), Count: func(ctx context.Context) (int64, error) {
+			return st.Storage().Count(ctx, st.Prefix())
+		}})
+	}
+	mx := metrics.New(counters)
 	api, err := apiserver.New(apiserver.Config{
+		Metrics: mx.Handler(),
+		Observe: func(info *apiserver.RequestInfo, code int, elapsed time.Duration) {
+			mx.Observe(info.Verb, info.APIGroup, info.Resource, info.Subresource, code, elapsed)
+		},
 		Logger: log.With("component", "apiserver"), Scheme: scheme, Endpoints: endpoints,
 		Authenticator: authn, Authorizer: authz, OpenAPI: docs, Version: Version,
 		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, RequestTimeout: cfg.RequestTimeout,
