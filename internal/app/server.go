@@ -220,6 +220,11 @@ func (s *Server) startControllers() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopControllers = cancel
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		s.compactLoop(ctx, compactInterval)
+	}()
 	ns := namespace.New(cs, mc, s.log.With("component", "namespace-controller"))
 	s.controllers.Add(1)
 	go func() {
@@ -303,4 +308,32 @@ func absPath(p string) string {
 		return a
 	}
 	return p
+}
+
+// compactInterval is how often storage history is compacted, and so the
+// shortest time a continue token or an old resourceVersion stays usable.
+const compactInterval = 5 * time.Minute
+
+// compactLoop compacts storage history every interval to the revision seen
+// one interval earlier, as kube-apiserver compacts etcd.
+func (s *Server) compactLoop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if last > 0 {
+			if err := s.store.Compact(ctx, last); err != nil && ctx.Err() == nil {
+				s.log.Warn("compaction failed", "revision", last, "err", err)
+			}
+		}
+		rev, err := s.store.CurrentRevision(ctx)
+		if err == nil {
+			last = rev
+		}
+	}
 }
