@@ -203,6 +203,15 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, err
 	}
 	s.ready.Store(true)
+	// Render the OpenAPI documents off the start-up path, so the first
+	// kubectl call does not pay for them.
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		if err := docs.Warm(); err != nil {
+			log.Error("rendering OpenAPI documents", "err", err)
+		}
+	}()
 	return s, nil
 }
 
