@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"cella.dev/cella/internal/registry"
@@ -42,6 +41,9 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *Req
 			return methodNotAllowed(r, ep, info, []string{http.MethodPost})
 		}
 		return h.createVirtual(w, r)
+	}
+	if ep.Store == nil {
+		return h.serveComputed(w, r)
 	}
 	switch info.Subresource {
 	case "":
@@ -130,8 +132,8 @@ func allowedMethods(ep *registry.Endpoint, info *RequestInfo) []string {
 	return []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete}
 }
 
-func (s *Server) notFoundPath(r *http.Request) error {
-	return apierrors.NewNotFound(schema.GroupResource{}, "")
+func (s *Server) notFoundPath(*http.Request) error {
+	return errNotFoundPath()
 }
 
 // namespaceFor returns the namespace of the request, checking scope.
@@ -769,6 +771,31 @@ func (h *resourceHandler) createVirtual(w http.ResponseWriter, r *http.Request) 
 	}
 	res.GetObjectKind().SetGroupVersionKind(h.ep.GroupVersionKind())
 	return h.writeJSON(w, http.StatusCreated, res)
+}
+
+// serveComputed serves read-only kinds computed on each request.
+func (h *resourceHandler) serveComputed(w http.ResponseWriter, r *http.Request) error {
+	out, err := negotiateOutput(r.Header.Get("Accept"), false)
+	if err != nil {
+		return err
+	}
+	h.out = out
+	if h.info.Subresource != "" {
+		return errNotFoundPath()
+	}
+	var obj runtime.Object
+	switch {
+	case h.info.Verb == "get" && h.ep.Get != nil:
+		obj, err = h.ep.Get(r.Context(), h.namespaceFor(), h.info.Name)
+	case h.info.Verb == "list" && h.ep.List != nil:
+		obj, err = h.ep.List(r.Context(), h.namespaceFor())
+	default:
+		return methodNotAllowed(r, h.ep, h.info, []string{http.MethodGet, http.MethodHead})
+	}
+	if err != nil {
+		return err
+	}
+	return h.writeJSON(w, http.StatusOK, obj)
 }
 
 // addWarning adds a Warning header as kube-apiserver does (code 299).

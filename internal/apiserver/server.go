@@ -366,21 +366,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 		return s.serveRootPaths(w)
 	}
 	if info.APIPrefix == "" {
-		return apierrors.NewNotFound(schema.GroupResource{}, "")
+		return errNotFoundPath()
 	}
 	if !info.IsResourceRequest {
 		ok, err := s.serveDiscovery(w, r, info)
 		if !ok && err == nil {
-			return apierrors.NewNotFound(schema.GroupResource{}, "")
+			return errNotFoundPath()
 		}
 		return err
 	}
 	ep := s.routes[info.APIGroup+"/"+info.APIVersion+"/"+info.Resource]
 	if ep == nil {
-		return apierrors.NewNotFound(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, "")
+		return errNotFoundPath()
 	}
 	if info.Namespace != "" && !ep.Resource.Namespaced {
-		return apierrors.NewNotFound(schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}, "")
+		return errNotFoundPath()
 	}
 	return s.serveResource(w, r, info, ep)
 }
@@ -470,4 +470,13 @@ func fieldErrs(path string, value any, msg string) field.ErrorList {
 
 func fieldErrNameRequired() field.ErrorList {
 	return field.ErrorList{field.Required(field.NewPath("metadata", "name"), "name or generateName is required")}
+}
+
+// errNotFoundPath is kube-apiserver's 404 for a path that names nothing it
+// serves.
+func errNotFoundPath() error {
+	return &apierrors.StatusError{ErrStatus: metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound,
+		Message: "the server could not find the requested resource", Details: &metav1.StatusDetails{},
+	}}
 }

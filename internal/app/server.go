@@ -128,6 +128,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, err
 	}
 	endpoints := append(cat.Endpoints, reviewEndpoints(authz)...)
+	endpoints = append(endpoints, podMetricsEndpoint(cat, nil))
 	docs, err := openapi.New(openAPIResources(endpoints), openapi.Info{Title: "Cella", Version: Version.GitVersion})
 	if err != nil {
 		return nil, fmt.Errorf("building OpenAPI documents: %w", err)

@@ -1,6 +1,7 @@
 package openapi
 
 import (
+	"slices"
 	"strings"
 
 	"k8s.io/kube-openapi/pkg/validation/spec"
@@ -99,7 +100,11 @@ func (f *flavor) schema(n *node) spec.Schema {
 		s.Properties = make(map[string]spec.Schema, len(n.props))
 		for name, p := range n.props {
 			s.Properties[name] = f.schema(p)
+			if p.requiredInParent {
+				s.Required = append(s.Required, name)
+			}
 		}
+		slices.Sort(s.Required)
 	}
 	if n.preserveUnknown {
 		s.AddExtension(extPreserveUnknown, true)

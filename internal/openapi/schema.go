@@ -75,6 +75,10 @@ type node struct {
 	patchStrategy, patchMergeKey string
 	preserveUnknown              bool
 	intOrString                  bool
+	// requiredInParent marks a field its struct requires. Go types carry no
+	// +required markers at run time, so this follows the API conventions:
+	// a field without omitempty that is not a pointer is required.
+	requiredInParent bool
 }
 
 // definition is the schema of one named Go struct type.
@@ -254,6 +258,7 @@ func (b *schemaBuilder) collectFields(t reflect.Type, docs map[string]string, pr
 			n = &node{typ: "string"}
 		}
 		n.description = docs[name]
+		n.requiredInParent = !hasOption(opts, "omitempty") && ft.Kind() != reflect.Pointer && name != "apiVersion" && name != "kind"
 		n.patchStrategy = f.Tag.Get("patchStrategy")
 		n.patchMergeKey = f.Tag.Get("patchMergeKey")
 		props[name] = n

@@ -29,6 +29,11 @@ type Endpoint struct {
 	// (access reviews): the object is computed from the request, never
 	// stored, and Store is nil.
 	Create func(ctx context.Context, obj runtime.Object) (runtime.Object, error)
+	// Get and List, when set, make the endpoint a read-only computed kind
+	// (pod metrics): objects are derived on each request, never stored,
+	// and Store is nil. Get returns a NotFound Status for unknown names.
+	Get  func(ctx context.Context, namespace, name string) (runtime.Object, error)
+	List func(ctx context.Context, namespace string) (runtime.Object, error)
 	// Resource describes a virtual endpoint (Store nil); for stored
 	// endpoints it is Store.Resource.
 	Resource *Resource

@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	metricsv1beta1 "cella.dev/cella/internal/apis/metrics/v1beta1"
+	"cella.dev/cella/internal/registry"
+	"cella.dev/cella/internal/registry/kinds"
+)
+
+// UsageSource reports the measured CPU and memory of a running pod's
+// containers; ok is false when the pod has no measurement.
+type UsageSource func(pod *corev1.Pod) (m *metricsv1beta1.PodMetrics, ok bool)
+
+// podMetricsEndpoint serves metrics.k8s.io/v1beta1 pods (kubectl top pod):
+// one PodMetrics per running pod that usage can measure. Without a runtime
+// (usage nil) no pod runs, so the list is empty and a get is NotFound,
+// which is what kube's metrics server answers for pods it has no samples of.
+func podMetricsEndpoint(cat *kinds.Catalog, usage UsageSource) *registry.Endpoint {
+	pods := cat.Store("", "pods")
+	res := &registry.Resource{Group: metricsv1beta1.GroupName, Version: "v1beta1", Kind: "PodMetrics", Plural: "pods", Singular: "", Namespaced: true}
+	measure := func(pod *corev1.Pod) (*metricsv1beta1.PodMetrics, bool) {
+		if usage == nil || pod.Status.Phase != corev1.PodRunning {
+			return nil, false
+		}
+		return usage(pod)
+	}
+	return &registry.Endpoint{
+		Group: metricsv1beta1.GroupName, Version: "v1beta1", Kind: "PodMetrics", Resource: res,
+		Verbs: []string{"get", "list"},
+		New:   func() runtime.Object { return &metricsv1beta1.PodMetrics{} }, NewList: func() runtime.Object { return &metricsv1beta1.PodMetricsList{} },
+		Get: func(ctx context.Context, ns, name string) (runtime.Object, error) {
+			obj, err := pods.GetObject(ctx, ns, name)
+			if err != nil {
+				return nil, err
+			}
+			m, ok := measure(obj.(*corev1.Pod))
+			if !ok {
+				return nil, apierrors.NewNotFound(metricsv1beta1.Resource("pods"), name)
+			}
+			m.Kind, m.APIVersion = "PodMetrics", metricsv1beta1.SchemeGroupVersion.String()
+			return m, nil
+		},
+		List: func(ctx context.Context, ns string) (runtime.Object, error) {
+			page, err := pods.List(ctx, ns, registry.ListOptions{})
+			if err != nil {
+				return nil, err
+			}
+			out := &metricsv1beta1.PodMetricsList{Items: []metricsv1beta1.PodMetrics{}}
+			out.Kind, out.APIVersion = "PodMetricsList", metricsv1beta1.SchemeGroupVersion.String()
+			out.ResourceVersion = strconv.FormatInt(page.ResourceVersion, 10)
+			for _, it := range page.Items {
+				obj, err := pods.Decode(it.JSON)
+				if err != nil {
+					return nil, err
+				}
+				if m, ok := measure(obj.(*corev1.Pod)); ok {
+					out.Items = append(out.Items, *m)
+				}
+			}
+			return out, nil
+		},
+	}
+}

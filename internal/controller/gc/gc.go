@@ -1,0 +1,429 @@
+// Package gc is the garbage collector: it deletes objects whose owners are
+// gone, and carries out foreground and orphan deletion, as Kubernetes'
+// garbage collector does (simplified). Like kube-controller-manager's, it
+// talks to the API only through client-go.
+//
+// It learns the resources once from discovery (each resource with list,
+// watch and delete, in its preferred version; Cella serves no
+// CustomResourceDefinitions, so the set does not change) and keeps one
+// metadata watch per resource. The watches feed a graph that holds, per
+// object, only its resource, namespace, name, ownerReferences and whether
+// it is being deleted with a foregroundDeletion or orphan finalizer; no
+// object bodies are cached. The workers start once every watch has listed.
+//
+// Steps for an object D that has ownerReferences and no deletionTimestamp,
+// looked at when it appears, when its owners change, or when an owner
+// leaves the graph:
+//  1. Classify each owner. One the graph holds (in D's namespace, or
+//     cluster-scoped) is solid, or waiting when it has a deletionTimestamp
+//     and the foregroundDeletion finalizer. Any other is looked up with a
+//     GET: absent, or present with another uid, is dangling. An owner whose
+//     kind discovery does not know, or a namespaced owner of a
+//     cluster-scoped D, cannot be resolved and counts as solid, so D stays.
+//  2. With a solid owner, remove the dangling and waiting ownerReferences
+//     from D; D stays.
+//  3. Otherwise, with a waiting owner, delete D with propagationPolicy
+//     Foreground, so that D's own dependents go before D and D before its
+//     owner.
+//  4. Otherwise every owner is dangling: delete D with propagationPolicy
+//     Background.
+//
+// Steps for an object O with a deletionTimestamp:
+//  1. With the finalizer orphan: remove O's ownerReference from each
+//     dependent the graph holds, then remove the finalizer.
+//  2. With the finalizer foregroundDeletion: while the graph holds a
+//     dependent of O, queue each dependent (step 3 above deletes it) and
+//     wait: O is looked at again as each one leaves. With none left,
+//     remove the finalizer; the server then deletes O.
+//
+// Every write states what it read: deletes carry a uid precondition, and
+// patches carry the resourceVersion they were computed from and are
+// retried on conflict.
+package gc
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/client-go/util/workqueue"
+)
+
+// workers is how many objects are worked on at once.
+const workers = 2
+
+// Controller is the garbage collector.
+type Controller struct {
+	meta  metadata.Interface
+	disc  discovery.DiscoveryInterface
+	log   *slog.Logger
+	queue workqueue.TypedRateLimitingInterface[types.UID]
+	graph *graph
+
+	// kinds resolves an ownerReference's group and kind to a resource.
+	// Written by Run before the workers start, read-only after.
+	kinds map[schema.GroupKind]*resource
+}
+
+// New returns a garbage collector using the given clients. Nothing runs
+// until Run.
+func New(meta metadata.Interface, disc discovery.DiscoveryInterface, log *slog.Logger) *Controller {
+	c := &Controller{
+		meta: meta, disc: disc, log: log,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](50*time.Millisecond, 30*time.Second),
+			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbage-collector"}),
+	}
+	c.graph = newGraph(func(uid types.UID) { c.queue.Add(uid) })
+	return c
+}
+
+// Run discovers the resources, watches them and collects garbage until ctx
+// ends, then waits for its watches and workers.
+func (c *Controller) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer func() {
+		c.queue.ShutDown()
+		wg.Wait()
+	}()
+	watched, err := c.discover(ctx)
+	if err != nil {
+		return // ctx ended
+	}
+	synced := make([]cache.InformerSynced, 0, len(watched))
+	for _, res := range watched {
+		s := &sink{g: c.graph, res: res}
+		synced = append(synced, s.hasSynced)
+		r := cache.NewReflectorWithOptions(c.listWatch(res.gvr), &metav1.PartialObjectMetadata{}, s,
+			cache.ReflectorOptions{Name: "garbage-collector " + res.gvr.String()})
+		wg.Go(func() { r.RunWithContext(ctx) })
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+		return
+	}
+	c.log.Info("garbage collector started", "resources", len(watched))
+	c.graph.enqueueAll()
+	for range workers {
+		wg.Go(func() {
+			for c.processNext(ctx) {
+			}
+		})
+	}
+	<-ctx.Done()
+}
+
+// discover finds the watched resources and fills c.kinds, retrying until
+// discovery answers or ctx ends.
+func (c *Controller) discover(ctx context.Context) ([]*resource, error) {
+	d := discovery.ToDiscoveryInterfaceWithContext(c.disc)
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
+		lists, err := discovery.ServerPreferredResourcesWithContext(ctx, d)
+		if len(lists) > 0 {
+			if err != nil {
+				c.log.Warn("discovery is partial; collecting in the groups found", "err", err)
+			}
+			return c.resources(lists), nil
+		}
+		c.log.Debug("discovery failed", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// resources returns the resources to watch from preferred-version
+// discovery, and fills c.kinds with every resource an owner may be.
+//
+// Two kinds of resources are not watched, though served with list, watch
+// and delete. Events, as kube-controller-manager's default
+// --gc-ignored-resources: they are many, short-lived and no one's owner.
+// And a resource of the legacy group extensions that another group serves
+// with the same name and kind: it is the same objects under another name,
+// which the graph would see twice.
+func (c *Controller) resources(lists []*metav1.APIResourceList) []*resource {
+	c.kinds = make(map[schema.GroupKind]*resource)
+	type servedAs struct{ resource, kind string }
+	var watched, legacy []*resource
+	elsewhere := make(map[servedAs]bool) // served outside extensions
+	legacyAs := make(map[*resource]servedAs)
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, r := range l.APIResources {
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "get") {
+				continue // subresources are not objects of their own
+			}
+			res := &resource{gvr: gv.WithResource(r.Name), namespaced: r.Namespaced}
+			c.kinds[schema.GroupKind{Group: gv.Group, Kind: r.Kind}] = res
+			if !slices.Contains(r.Verbs, "list") || !slices.Contains(r.Verbs, "watch") || !slices.Contains(r.Verbs, "delete") {
+				continue
+			}
+			switch {
+			case r.Name == "events" && (gv.Group == "" || gv.Group == "events.k8s.io"):
+			case gv.Group == "extensions":
+				legacy = append(legacy, res)
+				legacyAs[res] = servedAs{r.Name, r.Kind}
+			default:
+				watched = append(watched, res)
+				elsewhere[servedAs{r.Name, r.Kind}] = true
+			}
+		}
+	}
+	for _, res := range legacy {
+		if !elsewhere[legacyAs[res]] {
+			watched = append(watched, res)
+		}
+	}
+	return watched
+}
+
+// listWatch lists and watches the metadata of one resource in every
+// namespace.
+func (c *Controller) listWatch(gvr schema.GroupVersionResource) cache.ListerWatcher {
+	client := c.meta.Resource(gvr)
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return client.List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return client.Watch(ctx, opts)
+		},
+	}, c.meta)
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	uid, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(uid)
+	if err := c.sync(ctx, uid); err != nil {
+		c.log.Debug("garbage collection failed", "uid", uid, "err", err)
+		c.queue.AddRateLimited(uid)
+		return true
+	}
+	c.queue.Forget(uid)
+	return true
+}
+
+// sync looks at one object: as an owner being deleted, or as a dependent.
+func (c *Controller) sync(ctx context.Context, uid types.UID) error {
+	n := c.graph.get(uid)
+	switch {
+	case n == nil:
+		return nil
+	case n.needsFinalizing():
+		return c.finalize(ctx, uid, n)
+	case c.graph.mayBeGarbage(n):
+		return c.collect(ctx, uid, n)
+	}
+	return nil
+}
+
+// finalize carries out orphan and foreground deletion of the owner n.
+func (c *Controller) finalize(ctx context.Context, uid types.UID, n *node) error {
+	live, err := c.getLive(ctx, n.res, n.namespace.Value(), n.name, uid)
+	if live == nil || err != nil || live.DeletionTimestamp == nil {
+		return err
+	}
+	if slices.Contains(live.Finalizers, metav1.FinalizerOrphanDependents) {
+		for _, d := range c.graph.dependentsOf(uid, n) {
+			if err := c.removeOwners(ctx, d, []types.UID{uid}); err != nil {
+				return err
+			}
+		}
+		if err := c.removeFinalizer(ctx, n, uid, metav1.FinalizerOrphanDependents); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(live.Finalizers, metav1.FinalizerDeleteDependents) {
+		deps := c.graph.dependentsOf(uid, n)
+		if len(deps) == 0 {
+			return c.removeFinalizer(ctx, n, uid, metav1.FinalizerDeleteDependents)
+		}
+		// Each dependent that leaves the graph queues n again.
+		for _, d := range deps {
+			c.queue.Add(d.uid)
+		}
+	}
+	return nil
+}
+
+// ownerState is what step 1 of the package doc finds for one owner.
+type ownerState int
+
+const (
+	solid ownerState = iota
+	dangling
+	waiting
+)
+
+// collect runs the dependent steps of the package doc for n.
+func (c *Controller) collect(ctx context.Context, uid types.UID, n *node) error {
+	live, err := c.getLive(ctx, n.res, n.namespace.Value(), n.name, uid)
+	if live == nil || err != nil || live.DeletionTimestamp != nil {
+		return err
+	}
+	var solids int
+	var drop []types.UID
+	var waits bool
+	for _, ref := range live.OwnerReferences {
+		st, err := c.ownerState(ctx, n, ref)
+		if err != nil {
+			return err
+		}
+		switch st {
+		case solid:
+			solids++
+		case waiting:
+			waits = true
+			drop = append(drop, ref.UID)
+		case dangling:
+			drop = append(drop, ref.UID)
+		}
+	}
+	switch {
+	case len(drop) == 0:
+		return nil
+	case solids > 0:
+		return c.removeOwners(ctx, dependent{uid: uid, node: n}, drop)
+	case waits:
+		return c.delete(ctx, uid, n, metav1.DeletePropagationForeground)
+	default:
+		return c.delete(ctx, uid, n, metav1.DeletePropagationBackground)
+	}
+}
+
+// ownerState classifies one ownerReference of the dependent dep.
+func (c *Controller) ownerState(ctx context.Context, dep *node, ref metav1.OwnerReference) (ownerState, error) {
+	if o := c.graph.get(ref.UID); o != nil && ownedBy(dep, o) {
+		if o.waitingForDependents() {
+			return waiting, nil
+		}
+		return solid, nil
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil {
+		c.log.Debug("unresolvable owner", "owner", ref.APIVersion, "err", err)
+		return solid, nil
+	}
+	res := c.kinds[schema.GroupKind{Group: gv.Group, Kind: ref.Kind}]
+	if res == nil || (res.namespaced && !dep.res.namespaced) {
+		c.log.Debug("unresolvable owner", "owner", ref.APIVersion+"/"+ref.Kind, "dependent", dep.name)
+		return solid, nil
+	}
+	ns := ""
+	if res.namespaced {
+		ns = dep.namespace.Value()
+	}
+	o, err := c.getLive(ctx, res, ns, ref.Name, ref.UID)
+	switch {
+	case err != nil:
+		return solid, err
+	case o == nil:
+		return dangling, nil
+	case o.DeletionTimestamp != nil && slices.Contains(o.Finalizers, metav1.FinalizerDeleteDependents):
+		return waiting, nil
+	}
+	return solid, nil
+}
+
+// getLive reads an object's metadata. It returns nil, nil when the object
+// is gone or has another uid than want.
+func (c *Controller) getLive(ctx context.Context, res *resource, ns, name string, want types.UID) (*metav1.PartialObjectMetadata, error) {
+	m, err := c.meta.Resource(res.gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getting %s %s/%s: %w", res.gvr.Resource, ns, name, err)
+	}
+	if m.UID != want {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// delete deletes the object n of uid, unless it was replaced meanwhile.
+func (c *Controller) delete(ctx context.Context, uid types.UID, n *node, policy metav1.DeletionPropagation) error {
+	ns := n.namespace.Value()
+	err := c.meta.Resource(n.res.gvr).Namespace(ns).Delete(ctx, n.name, metav1.DeleteOptions{
+		PropagationPolicy: &policy,
+		Preconditions:     &metav1.Preconditions{UID: &uid},
+	})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil // gone, or another object of that name
+	}
+	if err != nil {
+		return fmt.Errorf("deleting %s %s/%s: %w", n.res.gvr.Resource, ns, n.name, err)
+	}
+	c.log.Debug("deleted dependent", "resource", n.res.gvr.Resource, "namespace", ns, "name", n.name, "propagation", policy)
+	return nil
+}
+
+// removeOwners removes the ownerReferences to owners from d.
+func (c *Controller) removeOwners(ctx context.Context, d dependent, owners []types.UID) error {
+	return c.patchMeta(ctx, d.uid, d.node, func(m *metav1.PartialObjectMetadata) (string, any, bool) {
+		kept := slices.DeleteFunc(slices.Clone(m.OwnerReferences), func(r metav1.OwnerReference) bool {
+			return slices.Contains(owners, r.UID)
+		})
+		return "ownerReferences", kept, len(kept) != len(m.OwnerReferences)
+	})
+}
+
+// removeFinalizer removes finalizer f from the object n of uid.
+func (c *Controller) removeFinalizer(ctx context.Context, n *node, uid types.UID, f string) error {
+	return c.patchMeta(ctx, uid, n, func(m *metav1.PartialObjectMetadata) (string, any, bool) {
+		kept := slices.DeleteFunc(slices.Clone(m.Finalizers), func(s string) bool { return s == f })
+		return "finalizers", kept, len(kept) != len(m.Finalizers)
+	})
+}
+
+// patchMeta replaces one list field of an object's metadata with what
+// change computes from the current object. The merge patch carries the
+// resourceVersion it was computed from, so a concurrent write makes it
+// fail with a conflict, and it is computed again.
+func (c *Controller) patchMeta(ctx context.Context, uid types.UID, n *node, change func(*metav1.PartialObjectMetadata) (field string, value any, changed bool)) error {
+	client := c.meta.Resource(n.res.gvr).Namespace(n.namespace.Value())
+	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
+		m, err := c.getLive(ctx, n.res, n.namespace.Value(), n.name, uid)
+		if m == nil || err != nil {
+			return err
+		}
+		field, value, changed := change(m)
+		if !changed {
+			return nil
+		}
+		patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+			"resourceVersion": m.ResourceVersion,
+			field:             value,
+		}})
+		if err != nil {
+			return err
+		}
+		_, err = client.Patch(ctx, n.name, types.MergePatchType, patch, metav1.PatchOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+}
