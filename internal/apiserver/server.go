@@ -43,6 +43,8 @@ type Config struct {
 	OpenAPI http.Handler
 	// Metrics serves /metrics; nil answers 404.
 	Metrics http.Handler
+	// Profiling serves /debug/pprof/...; nil answers 404.
+	Profiling http.Handler
 	// Observe, when set, is called once per request after it is answered
 	// (for metrics).
 	Observe func(info *RequestInfo, code int, elapsed time.Duration)
@@ -355,6 +357,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 		data, _ := json.Marshal(s.cfg.Version)
 		w.Header().Set("Content-Type", mediaJSON)
 		_, _ = w.Write(data)
+		return nil
+	case strings.HasPrefix(p, "/debug/pprof") && s.cfg.Profiling != nil:
+		s.cfg.Profiling.ServeHTTP(w, r)
 		return nil
 	case p == "/metrics" && s.cfg.Metrics != nil:
 		s.cfg.Metrics.ServeHTTP(w, r)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -25,6 +26,7 @@ import (
 	"cella.dev/cella/internal/apis"
 	"cella.dev/cella/internal/apiserver"
 	"cella.dev/cella/internal/auth"
+	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/controller/namespace"
 	"cella.dev/cella/internal/metrics"
 	"cella.dev/cella/internal/openapi"
@@ -141,8 +143,18 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		}})
 	}
 	mx := metrics.New(counters)
+	var profiling http.Handler
+	if cfg.Profiling {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		profiling = mux
+	}
 	api, err := apiserver.New(apiserver.Config{
-		Metrics: mx.Handler(),
+		Metrics: mx.Handler(), Profiling: profiling,
 		Observe: func(info *apiserver.RequestInfo, code int, elapsed time.Duration) {
 			mx.Observe(info.Verb, info.APIGroup, info.Resource, info.Subresource, code, elapsed)
 		},
@@ -240,6 +252,12 @@ func (s *Server) startControllers() error {
 	go func() {
 		defer s.controllers.Done()
 		ns.Run(ctx)
+	}()
+	collector := gc.New(mc, cs.Discovery(), s.log.With("component", "garbage-collector"))
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		collector.Run(ctx)
 	}()
 	return nil
 }

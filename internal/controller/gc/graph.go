@@ -70,7 +70,7 @@ type dependent struct {
 
 // graph indexes every object of the watched resources by uid, and the
 // reverse of their ownerReferences. It keeps no object bodies: a node is a
-// few pointers and the name (about 200 bytes an object with its map slots;
+// few pointers and the name (about 170 bytes an object with its map slots;
 // see BenchmarkGraphMemory), which is what lets the server hold many
 // objects in little memory. The reflectors write it through their sinks;
 // the workers read it.

@@ -1,0 +1,102 @@
+package gc
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/tools/cache"
+)
+
+// discover finds the watched resources and fills c.kinds, retrying until
+// discovery answers or ctx ends.
+func (c *Controller) discover(ctx context.Context) ([]*resource, error) {
+	d := discovery.ToDiscoveryInterfaceWithContext(c.disc)
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
+		lists, err := discovery.ServerPreferredResourcesWithContext(ctx, d)
+		if len(lists) > 0 {
+			if err != nil {
+				c.log.Warn("discovery is partial; collecting in the groups found", "err", err)
+			}
+			return c.resources(lists), nil
+		}
+		c.log.Debug("discovery failed", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// resources returns the resources to watch from preferred-version
+// discovery, and fills c.kinds with every resource an owner may be.
+//
+// Two kinds of resources are not watched, though served with list, watch
+// and delete. Events, as kube-controller-manager's default
+// --gc-ignored-resources: they are many, short-lived and no one's owner.
+// And a resource of the legacy group extensions that another group serves
+// with the same name and kind: it is the same objects under another name,
+// which the graph would see twice.
+func (c *Controller) resources(lists []*metav1.APIResourceList) []*resource {
+	c.kinds = make(map[schema.GroupKind]*resource)
+	type servedAs struct{ resource, kind string }
+	type legacyResource struct {
+		*resource
+		as servedAs
+	}
+	var watched []*resource
+	var legacy []legacyResource
+	elsewhere := make(map[servedAs]bool) // served outside extensions
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			continue
+		}
+		for _, r := range l.APIResources {
+			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "get") {
+				continue // subresources are not objects of their own
+			}
+			res := &resource{gvr: gv.WithResource(r.Name), namespaced: r.Namespaced}
+			c.kinds[schema.GroupKind{Group: gv.Group, Kind: r.Kind}] = res
+			if !slices.Contains(r.Verbs, "list") || !slices.Contains(r.Verbs, "watch") || !slices.Contains(r.Verbs, "delete") {
+				continue
+			}
+			switch {
+			case r.Name == "events" && (gv.Group == "" || gv.Group == "events.k8s.io"):
+				// Not watched: see above.
+			case gv.Group == "extensions":
+				legacy = append(legacy, legacyResource{res, servedAs{r.Name, r.Kind}})
+			default:
+				watched = append(watched, res)
+				elsewhere[servedAs{r.Name, r.Kind}] = true
+			}
+		}
+	}
+	for _, l := range legacy {
+		if !elsewhere[l.as] {
+			watched = append(watched, l.resource)
+		}
+	}
+	return watched
+}
+
+// listWatch lists and watches the metadata of one resource in every
+// namespace.
+func (c *Controller) listWatch(gvr schema.GroupVersionResource) cache.ListerWatcher {
+	client := c.meta.Resource(gvr)
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+			return client.List(ctx, opts)
+		},
+		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return client.Watch(ctx, opts)
+		},
+	}, c.meta)
+}
