@@ -447,21 +447,28 @@ func (h *resourceHandler) checkNamespace(m metav1.Object) error {
 	return nil
 }
 
-// create serves POST on a collection.
-func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) error {
-	dry, err := dryRun(r.URL.Query())
-	if err != nil {
-		return err
+// decodeWrite reads what create and update share: dryRun, the body as a
+// served-version object, and its namespace checked against the URL.
+func (h *resourceHandler) decodeWrite(w http.ResponseWriter, r *http.Request) (dry bool, obj runtime.Object, m metav1.Object, err error) {
+	if dry, err = dryRun(r.URL.Query()); err != nil {
+		return false, nil, nil, err
 	}
-	obj, err := h.decodeObject(w, r)
-	if err != nil {
-		return err
+	if obj, err = h.decodeObject(w, r); err != nil {
+		return false, nil, nil, err
 	}
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return apierrors.NewBadRequest(err.Error())
+	if m, err = meta.Accessor(obj); err != nil {
+		return false, nil, nil, apierrors.NewBadRequest(err.Error())
 	}
 	if err := h.checkNamespace(m); err != nil {
+		return false, nil, nil, err
+	}
+	return dry, obj, m, nil
+}
+
+// create serves POST on a collection.
+func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) error {
+	dry, obj, m, err := h.decodeWrite(w, r)
+	if err != nil {
 		return err
 	}
 	if m.GetName() == "" && m.GetGenerateName() == "" {
@@ -497,19 +504,8 @@ func objectPath(info *RequestInfo, ep *registry.Endpoint, namespace, name string
 
 // update serves PUT of an object or its status.
 func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request) error {
-	dry, err := dryRun(r.URL.Query())
+	dry, obj, m, err := h.decodeWrite(w, r)
 	if err != nil {
-		return err
-	}
-	obj, err := h.decodeObject(w, r)
-	if err != nil {
-		return err
-	}
-	m, err := meta.Accessor(obj)
-	if err != nil {
-		return apierrors.NewBadRequest(err.Error())
-	}
-	if err := h.checkNamespace(m); err != nil {
 		return err
 	}
 	if m.GetName() == "" {

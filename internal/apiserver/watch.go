@@ -10,6 +10,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -28,6 +29,10 @@ func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := h.checkFieldSelector(fsel); err != nil {
 		return err
+	}
+	if h.info.Name != "" {
+		// A legacy /watch/.../{name} path watches one object.
+		fsel = fields.AndSelectors(fsel, fields.OneTermEqualSelector("metadata.name", h.info.Name))
 	}
 	timeout := time.Duration(float64(30*time.Minute) * (1 + rand.Float64()))
 	if v := q.Get("timeoutSeconds"); v != "" {
