@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/tools/cache"
 
+	"cella.dev/cella/internal/app"
 	"cella.dev/cella/internal/servertest"
 )
 
@@ -365,4 +366,60 @@ func TestNamespaceDeletionDrains(t *testing.T) {
 			t.Fatalf("content survived its namespace: %v", err)
 		}
 	})
+}
+
+// TestWatchTooOldIsInBand410 watches from a resourceVersion older than the
+// kept history: Kubernetes answers 200 with one ERROR event whose Status is
+// a 410, and client-go relists on it.
+func TestWatchTooOldIsInBand410(t *testing.T) {
+	srv := servertest.Start(t, func(c *app.Config) { c.WatchHistory = 5 })
+	ctx := ctxT(t)
+	cms := srv.Clientset().CoreV1().ConfigMaps("default")
+	first, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "h0"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 20; i++ {
+		if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("h%d", i)}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := cms.Watch(ctx, metav1.ListOptions{ResourceVersion: first.ResourceVersion})
+	if err != nil {
+		t.Fatalf("watch: want the stream to open (200), got %v", err)
+	}
+	defer w.Stop()
+	select {
+	case ev := <-w.ResultChan():
+		st, ok := ev.Object.(*metav1.Status)
+		if ev.Type != watch.Error || !ok || st.Code != http.StatusGone || st.Reason != metav1.StatusReasonExpired {
+			t.Fatalf("got %s %+v, want an ERROR event with a 410 Expired Status", ev.Type, ev.Object)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event")
+	}
+}
+
+// TestRateLimitIs429WithRetryAfter sends more than the per-user burst.
+func TestRateLimitIs429WithRetryAfter(t *testing.T) {
+	srv := servertest.Start(t, func(c *app.Config) { c.RateQPS, c.RateBurst = 1, 2 })
+	c := srv.HTTPClient()
+	var got *http.Response
+	for i := 0; i < 5; i++ {
+		resp, err := c.Do(srv.Request("GET", "/api/v1/namespaces/default", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			got = resp
+			break
+		}
+	}
+	if got == nil {
+		t.Fatal("no 429 after 5 requests with burst 2 at 1 qps")
+	}
+	if got.Header.Get("Retry-After") == "" {
+		t.Fatal("429 without Retry-After")
+	}
 }
