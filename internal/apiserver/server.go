@@ -140,6 +140,7 @@ func (s *Server) Handler() http.Handler {
 		h = filters.WithRateLimit(h, filters.NewUserLimiter(c.RateQPS, c.RateBurst), s.errs.Write)
 	}
 	h = s.withAuthentication(h)
+	h = filters.WithFraming(h, c.MaxRequestBytes, longRunning, s.errs.Write)
 	h = s.withRequestInfo(h)
 	h = filters.WithMaxURI(h, orDefaultInt(c.MaxURIBytes, 8<<10))
 	h = s.withRecovery(h)
@@ -339,8 +340,21 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// implementedMethods are the HTTP methods Cella serves anywhere; others are
+// 501 Not Implemented, answered at the routing step.
+var implementedMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true,
+}
+
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	info, _ := RequestInfoFrom(r.Context())
+	if !implementedMethods[r.Method] {
+		return &apierrors.StatusError{ErrStatus: metav1.Status{
+			Status: metav1.StatusFailure, Code: http.StatusNotImplemented, Reason: "NotImplemented",
+			Message: fmt.Sprintf("the method %s is not implemented by this server", r.Method),
+		}}
+	}
 	p := r.URL.Path
 	switch {
 	case p == "/healthz" || p == "/livez":
