@@ -423,3 +423,31 @@ func TestRateLimitIs429WithRetryAfter(t *testing.T) {
 		t.Fatal("429 without Retry-After")
 	}
 }
+
+// TestDeleteWithFinalizerIs202 deletes an object that a finalizer holds:
+// 202 with the object and its deletionTimestamp; removing the finalizer
+// completes the delete.
+func TestDeleteWithFinalizerIs202(t *testing.T) {
+	srv := servertest.Start(t)
+	ctx := ctxT(t)
+	cms := srv.Clientset().CoreV1().ConfigMaps("default")
+	if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "held", Finalizers: []string{"example.com/hold"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.HTTPClient().Do(srv.Request("DELETE", "/api/v1/namespaces/default/configmaps/held", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	_ = json.NewDecoder(resp.Body).Decode(&cm)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || cm.DeletionTimestamp == nil {
+		t.Fatalf("delete: %d deletionTimestamp=%v, want 202 with it set", resp.StatusCode, cm.DeletionTimestamp)
+	}
+	if _, err := cms.Patch(ctx, "held", types.MergePatchType, []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatalf("removing the finalizer: %v", err)
+	}
+	if _, err := cms.Get(ctx, "held", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("object still there after its last finalizer went: %v", err)
+	}
+}
