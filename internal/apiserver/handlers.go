@@ -1,7 +1,6 @@
 package apiserver
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -797,13 +796,4 @@ func (h *resourceHandler) serveComputed(w http.ResponseWriter, r *http.Request) 
 // addWarning adds a Warning header as kube-apiserver does (code 299).
 func addWarning(w http.ResponseWriter, msg string) {
 	w.Header().Add("Warning", fmt.Sprintf("299 - %q", msg))
-}
-
-func ctxDone(ctx context.Context) bool {
-	select {
-	case <-ctx.Done():
-		return true
-	default:
-		return false
-	}
 }

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
@@ -83,7 +84,7 @@ func (h *resourceHandler) serveScale(w http.ResponseWriter, r *http.Request) err
 			}
 		}
 		if want.ResourceVersion != "" && want.ResourceVersion != current.ResourceVersion {
-			return nil, apierrors.NewConflict(h.ep.Resource.GroupResource(), name, errConflict)
+			return nil, apierrors.NewConflict(h.ep.Resource.GroupResource(), name, errors.New(registry.ConflictMessage))
 		}
 		if want.Spec.Replicas < 0 {
 			return nil, apierrors.NewInvalid(autoscalingv1.SchemeGroupVersion.WithKind("Scale").GroupKind(), name,
@@ -97,12 +98,6 @@ func (h *resourceHandler) serveScale(w http.ResponseWriter, r *http.Request) err
 	}
 	return h.writeJSON(w, http.StatusOK, scaleOf(updated, sf))
 }
-
-var errConflict = conflictErr("the object has been modified; please apply your changes to the latest version and try again")
-
-type conflictErr string
-
-func (e conflictErr) Error() string { return string(e) }
 
 // scaleOf returns the Scale view of a scalable object.
 func scaleOf(obj runtime.Object, sf *registry.ScaleFuncs) *autoscalingv1.Scale {

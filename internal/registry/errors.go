@@ -31,7 +31,7 @@ func interpretError(err error, gr schema.GroupResource, name string) error {
 	case errors.Is(err, storage.ErrExists):
 		return apierrors.NewAlreadyExists(gr, name)
 	case errors.Is(err, storage.ErrConflict):
-		return apierrors.NewConflict(gr, name, errors.New(conflictMessage))
+		return apierrors.NewConflict(gr, name, errors.New(ConflictMessage))
 	case errors.Is(err, storage.ErrCompacted):
 		return apierrors.NewResourceExpired("The resourceVersion for the provided list is too old.")
 	case errors.Is(err, storage.ErrFutureRevision):
@@ -54,7 +54,9 @@ func interpretError(err error, gr schema.GroupResource, name string) error {
 	return err
 }
 
-const conflictMessage = "the object has been modified; please apply your changes to the latest version and try again"
+// ConflictMessage is the message of every 409 Conflict for a stale
+// resourceVersion, as Kubernetes words it.
+const ConflictMessage = "the object has been modified; please apply your changes to the latest version and try again"
 
 // errExpiredContinue is the 410 for a continue token whose revision was
 // compacted. Like Kubernetes it carries a fresh token that restarts the

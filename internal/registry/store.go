@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -444,7 +443,7 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 		}
 		wantRV := m.GetResourceVersion()
 		if wantRV != "" && wantRV != curMeta.GetResourceVersion() {
-			return nil, apierrors.NewConflict(gr, name, errors.New(conflictMessage))
+			return nil, apierrors.NewConflict(gr, name, errors.New(ConflictMessage))
 		}
 		s.prepareForUpdate(ctx, obj, old, o.Subresource)
 		if errs := s.validateUpdate(ctx, obj, old); len(errs) > 0 {
@@ -714,9 +713,4 @@ func addString(list []string, s string) []string {
 		}
 	}
 	return append(append([]string(nil), list...), s)
-}
-
-// keyName returns the object name from a storage key.
-func keyName(key string) string {
-	return key[strings.LastIndexByte(key, '/')+1:]
 }

@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"cella.dev/cella/internal/storage"
@@ -177,9 +176,4 @@ func statusFor(err error) metav1.Status {
 		return as.Status()
 	}
 	return apierrors.NewInternalError(errors.New("watch failed")).ErrStatus
-}
-
-// objectFromRaw is a helper for callers that need the typed object.
-func (s *Store) ObjectFromRaw(r Raw) (runtime.Object, error) {
-	return s.Decode(r.JSON)
 }
