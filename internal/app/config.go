@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"time"
 
@@ -71,7 +72,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
 	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
-	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser.")
+	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser: regular expressions matched against the Origin header (unanchored, as kube-apiserver; write ^https://console\\.example$ to be exact).")
 	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "Serve Go profiles under /debug/pprof/ (admins only, through RBAC).")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: debug, info, warn or error.")
 }
@@ -123,8 +124,10 @@ func (c *Config) Validate() error {
 	if c.WatchHistory <= 0 {
 		bad("--watch-history must be positive")
 	}
-	if len(c.CORSOrigins) > 0 {
-		bad("--cors-allowed-origins is not built yet: CORS arrives with the status-code contract")
+	for _, o := range c.CORSOrigins {
+		if _, err := regexp.Compile(o); err != nil {
+			bad("--cors-allowed-origins: %q is not a regular expression: %v", o, err)
+		}
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
@@ -132,4 +135,13 @@ func (c *Config) Validate() error {
 		bad("--log-level %q is not supported: use debug, info, warn or error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// corsPatterns compiles --cors-allowed-origins (Validate has checked them).
+func (c *Config) corsPatterns() []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for _, o := range c.CORSOrigins {
+		out = append(out, regexp.MustCompile(o))
+	}
+	return out
 }
