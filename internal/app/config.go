@@ -29,29 +29,34 @@ type Config struct {
 	RateBurst         int
 	MaxInflight       int
 	WatchHistory      int
-	CORSOrigins       []string
-	LogLevel          string
-	Profiling         bool
+	// CompactionInterval is how often storage history is compacted, and so
+	// the shortest time a continue token or an old resourceVersion stays
+	// usable.
+	CompactionInterval time.Duration
+	CORSOrigins        []string
+	LogLevel           string
+	Profiling          bool
 }
 
 // NewConfig returns the defaults.
 func NewConfig() *Config {
 	return &Config{
-		DataDir:           "./cella-data",
-		Listen:            "127.0.0.1:6443",
-		TLS:               true,
-		Storage:           "bolt",
-		Profile:           "cci",
-		Runtime:           "none",
-		MaxRequestBytes:   3 << 20,
-		MaxURIBytes:       8 << 10,
-		ReadHeaderTimeout: 10 * time.Second,
-		RequestTimeout:    60 * time.Second,
-		RateQPS:           0,
-		RateBurst:         0,
-		MaxInflight:       0,
-		WatchHistory:      10000,
-		LogLevel:          "info",
+		DataDir:            "./cella-data",
+		Listen:             "127.0.0.1:6443",
+		TLS:                true,
+		Storage:            "bolt",
+		Profile:            "cci",
+		Runtime:            "none",
+		MaxRequestBytes:    3 << 20,
+		MaxURIBytes:        8 << 10,
+		ReadHeaderTimeout:  10 * time.Second,
+		RequestTimeout:     60 * time.Second,
+		RateQPS:            0,
+		RateBurst:          0,
+		MaxInflight:        0,
+		WatchHistory:       10000,
+		CompactionInterval: 5 * time.Minute,
+		LogLevel:           "info",
 	}
 }
 
@@ -71,6 +76,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429.")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
+	fs.DurationVar(&c.CompactionInterval, "compaction-interval", c.CompactionInterval, "How often storage history is compacted: older revisions (continue tokens, exact-version lists) answer 410 Gone after one to two intervals.")
 	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
 	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser: regular expressions matched against the Origin header (unanchored, as kube-apiserver; write ^https://console\\.example$ to be exact).")
 	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "Serve Go profiles under /debug/pprof/ (admins only, through RBAC).")
@@ -120,6 +126,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RateQPS < 0 || c.RateBurst < 0 || c.MaxInflight < 0 {
 		bad("--rate-qps, --rate-burst and --max-inflight must not be negative")
+	}
+	if c.CompactionInterval <= 0 {
+		bad("--compaction-interval must be positive")
 	}
 	if c.WatchHistory <= 0 {
 		bad("--watch-history must be positive")

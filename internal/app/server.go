@@ -246,7 +246,7 @@ func (s *Server) startControllers() error {
 	s.controllers.Add(1)
 	go func() {
 		defer s.controllers.Done()
-		s.compactLoop(ctx, compactInterval)
+		s.compactLoop(ctx, s.cfg.CompactionInterval)
 	}()
 	ns := namespace.New(cs, mc, s.log.With("component", "namespace-controller"))
 	s.controllers.Add(1)
@@ -338,10 +338,6 @@ func absPath(p string) string {
 	}
 	return p
 }
-
-// compactInterval is how often storage history is compacted, and so the
-// shortest time a continue token or an old resourceVersion stays usable.
-const compactInterval = 5 * time.Minute
 
 // compactLoop compacts storage history every interval to the revision seen
 // one interval earlier, as kube-apiserver compacts etcd.
