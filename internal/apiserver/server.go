@@ -60,6 +60,9 @@ type Config struct {
 	RateBurst int
 	// MaxInflight limits requests served at once (429); zero is unlimited.
 	MaxInflight int
+	// IdempotencyTTL is how long a create sent with an Idempotency-Key is
+	// remembered after it succeeded (idempotency.go); zero means 24h.
+	IdempotencyTTL time.Duration
 	// Ready reports whether storage is open (for /readyz).
 	Ready func() bool
 	Now   func() time.Time
@@ -74,6 +77,8 @@ type Server struct {
 	disc    *discovery
 	// routes maps "group/version/resource" to its endpoint.
 	routes map[string]*registry.Endpoint
+	// idem remembers creates sent with an Idempotency-Key.
+	idem idempotencyStore
 	// shutdown is closed when the server starts draining; watches end.
 	shutdown chan struct{}
 	now      func() time.Time
@@ -96,6 +101,7 @@ func New(cfg Config) (*Server, error) {
 		errs:     ErrorWriter{Logger: cfg.Logger},
 		decoder:  newBodyDecoder(cfg.Scheme),
 		routes:   map[string]*registry.Endpoint{},
+		idem:     newMemoryIdempotencyStore(orDefault(cfg.IdempotencyTTL, defaultIdempotencyTTL), maxIdempotencyKeys, cfg.Now),
 		shutdown: make(chan struct{}),
 		now:      cfg.Now,
 	}
