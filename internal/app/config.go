@@ -27,6 +27,7 @@ type Config struct {
 	RateQPS           float64
 	RateBurst         int
 	MaxInflight       int
+	IdempotencyKeyTTL time.Duration
 	WatchHistory      int
 	CORSOrigins       []string
 	LogLevel          string
@@ -49,6 +50,7 @@ func NewConfig() *Config {
 		RateQPS:           0,
 		RateBurst:         0,
 		MaxInflight:       0,
+		IdempotencyKeyTTL: 24 * time.Hour,
 		WatchHistory:      10000,
 		LogLevel:          "info",
 	}
@@ -70,6 +72,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429.")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
+	fs.DurationVar(&c.IdempotencyKeyTTL, "idempotency-key-ttl", c.IdempotencyKeyTTL, "How long a create sent with an Idempotency-Key header is remembered after it succeeded (a repeat within it is 303 to the object).")
 	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
 	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser.")
 	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "Serve Go profiles under /debug/pprof/ (admins only, through RBAC).")
@@ -119,6 +122,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RateQPS < 0 || c.RateBurst < 0 || c.MaxInflight < 0 {
 		bad("--rate-qps, --rate-burst and --max-inflight must not be negative")
+	}
+	if c.IdempotencyKeyTTL <= 0 {
+		bad("--idempotency-key-ttl must be positive")
 	}
 	if c.WatchHistory <= 0 {
 		bad("--watch-history must be positive")
