@@ -17,7 +17,7 @@ import (
 
 // TestExpiredListIs410: once storage history is compacted past a list's
 // revision, its continue token and an exact-version list of that revision
-// answer HTTP 410 Expired; the continue 410 carries a fresh token that
+// reply HTTP 410 Expired; the continue 410 carries a fresh token that
 // lists the rest.
 func TestExpiredListIs410(t *testing.T) {
 	srv := servertest.Start(t, func(c *app.Config) { c.CompactionInterval = 100 * time.Millisecond })
@@ -36,7 +36,7 @@ func TestExpiredListIs410(t *testing.T) {
 
 	// Writes move the revision on; compaction follows one interval behind.
 	c := srv.HTTPClient()
-	var gone answer
+	var gone reply
 	waitFor(t, 20*time.Second, func() bool {
 		if _, err := cms.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "tick-"}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)

@@ -19,16 +19,16 @@ import (
 	"cella.dev/cella/internal/servertest"
 )
 
-// answer is one response, read whole.
-type answer struct {
+// reply is one response, read whole.
+type reply struct {
 	code   int
 	header http.Header
 	body   []byte
 	status metav1.Status
 }
 
-// call sends r with c and reads the whole answer.
-func call(t *testing.T, c *http.Client, r *http.Request) answer {
+// call sends r with c and reads the whole reply.
+func call(t *testing.T, c *http.Client, r *http.Request) reply {
 	t.Helper()
 	resp, err := c.Do(r)
 	if err != nil {
@@ -39,7 +39,7 @@ func call(t *testing.T, c *http.Client, r *http.Request) answer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := answer{code: resp.StatusCode, header: resp.Header, body: body}
+	a := reply{code: resp.StatusCode, header: resp.Header, body: body}
 	_ = json.Unmarshal(body, &a.status)
 	return a
 }
@@ -363,7 +363,7 @@ func TestFindAcrossNamespaces300And302(t *testing.T) {
 		Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "nobody"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	var last answer
+	var last reply
 	waitFor(t, 10*time.Second, func() bool {
 		last = call(t, c, srv.RequestAs(nobodyToken, "GET", "/api/v1/configmaps/twin", nil))
 		return last.code == http.StatusFound
@@ -385,7 +385,7 @@ func TestMaxInflightIs429(t *testing.T) {
 	held := dialRaw(t, srv)
 	body := `{"metadata":{"name":"held"}}`
 	held.send(fmt.Sprintf("POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", srv.Token, len(body), body[:10]))
-	var last answer
+	var last reply
 	waitFor(t, 10*time.Second, func() bool {
 		last = call(t, c, srv.Request("GET", "/api/v1/namespaces/default/configmaps", nil))
 		return last.code == http.StatusTooManyRequests

@@ -63,6 +63,9 @@ type Config struct {
 	MaxInflight int
 	// CORSAllowedOrigins are the origins browsers may call the API from.
 	CORSAllowedOrigins []*regexp.Regexp
+	// IdempotencyTTL is how long a create sent with an Idempotency-Key is
+	// remembered after it succeeded (idempotency.go); zero means 24h.
+	IdempotencyTTL time.Duration
 	// Ready reports whether storage is open (for /readyz).
 	Ready func() bool
 	Now   func() time.Time
@@ -77,6 +80,8 @@ type Server struct {
 	disc    *discovery
 	// routes maps "group/version/resource" to its endpoint.
 	routes map[string]*registry.Endpoint
+	// idem remembers creates sent with an Idempotency-Key.
+	idem idempotencyStore
 	// shutdown is closed when the server starts draining; watches end.
 	shutdown chan struct{}
 	now      func() time.Time
@@ -99,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 		errs:     ErrorWriter{Logger: cfg.Logger},
 		decoder:  newBodyDecoder(cfg.Scheme),
 		routes:   map[string]*registry.Endpoint{},
+		idem:     newMemoryIdempotencyStore(orDefault(cfg.IdempotencyTTL, defaultIdempotencyTTL), maxIdempotencyKeys, cfg.Now),
 		shutdown: make(chan struct{}),
 		now:      cfg.Now,
 	}

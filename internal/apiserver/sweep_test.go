@@ -16,7 +16,7 @@ import (
 )
 
 // TestNeverSends305306402 sweeps every served path with varied methods,
-// headers and bodies and fails if any answer is 305 Use Proxy, 306
+// headers and bodies and fails if any reply is 305 Use Proxy, 306
 // (Unused) or 402 Payment Required, which the contract says are never sent
 // — or 500, which would be a bug the sweep found. The variations are drawn
 // from a fixed seed, so a failure repeats.

@@ -28,6 +28,7 @@ type Config struct {
 	RateQPS           float64
 	RateBurst         int
 	MaxInflight       int
+	IdempotencyKeyTTL time.Duration
 	WatchHistory      int
 	// CompactionInterval is how often storage history is compacted, and so
 	// the shortest time a continue token or an old resourceVersion stays
@@ -57,6 +58,7 @@ func NewConfig() *Config {
 		WatchHistory:       10000,
 		CompactionInterval: 5 * time.Minute,
 		LogLevel:           "info",
+		IdempotencyKeyTTL:  24 * time.Hour,
 	}
 }
 
@@ -77,6 +79,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
 	fs.DurationVar(&c.CompactionInterval, "compaction-interval", c.CompactionInterval, "How often storage history is compacted: older revisions (continue tokens, exact-version lists) answer 410 Gone after one to two intervals.")
+	fs.DurationVar(&c.IdempotencyKeyTTL, "idempotency-key-ttl", c.IdempotencyKeyTTL, "How long a create sent with an Idempotency-Key header is remembered after it succeeded (a repeat within it is 303 to the object).")
 	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
 	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser: regular expressions matched against the Origin header (unanchored, as kube-apiserver; write ^https://console\\.example$ to be exact).")
 	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "Serve Go profiles under /debug/pprof/ (admins only, through RBAC).")
@@ -129,6 +132,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CompactionInterval <= 0 {
 		bad("--compaction-interval must be positive")
+	}
+	if c.IdempotencyKeyTTL <= 0 {
+		bad("--idempotency-key-ttl must be positive")
 	}
 	if c.WatchHistory <= 0 {
 		bad("--watch-history must be positive")

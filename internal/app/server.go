@@ -163,6 +163,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, RequestTimeout: cfg.RequestTimeout,
 		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, Ready: s.ready.Load,
 		CORSAllowedOrigins: cfg.corsPatterns(),
+		IdempotencyTTL:     cfg.IdempotencyKeyTTL,
 	})
 	if err != nil {
 		return nil, err
