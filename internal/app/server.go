@@ -23,11 +23,13 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"cella.dev/cella/internal/admission"
 	"cella.dev/cella/internal/apis"
 	"cella.dev/cella/internal/apiserver"
 	"cella.dev/cella/internal/auth"
 	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/controller/namespace"
+	"cella.dev/cella/internal/controller/quota"
 	"cella.dev/cella/internal/metrics"
 	"cella.dev/cella/internal/openapi"
 	"cella.dev/cella/internal/pki"
@@ -100,7 +102,12 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		s.caches = append(s.caches, c)
 		return c, nil
 	}
-	cat, err := kinds.Build(kinds.Config{Profile: kinds.Profile(cfg.Profile)}, storeOf)
+	cat, err := kinds.Build(kinds.Config{
+		Profile: kinds.Profile(cfg.Profile),
+		Admission: func(cat *kinds.Catalog) registry.Admission {
+			return admission.NewQuota(cat.Store("", "resourcequotas"), log.With("component", "quota-admission")).Admit
+		},
+	}, storeOf)
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +267,12 @@ func (s *Server) startControllers() error {
 	go func() {
 		defer s.controllers.Done()
 		collector.Run(ctx)
+	}()
+	quotas := quota.New(cs, mc, s.log.With("component", "resourcequota-controller"), quota.Options{})
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		quotas.Run(ctx)
 	}()
 	return nil
 }
