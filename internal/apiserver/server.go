@@ -5,10 +5,12 @@
 package apiserver
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"sort"
@@ -77,6 +79,10 @@ type Server struct {
 	// shutdown is closed when the server starts draining; watches end.
 	shutdown chan struct{}
 	now      func() time.Time
+
+	// streams counts WebSocket connections, which http.Server.Shutdown
+	// does not wait for (see WaitStreams).
+	streams streamTracker
 }
 
 // New builds the server and its discovery documents.
@@ -233,6 +239,18 @@ func (w *statusRecorder) Flush() {
 	}
 }
 
+// Hijack implements http.Hijacker for WebSocket upgrades, the one use of
+// it, which answer 101 on the hijacked connection. Recording that as the
+// status written keeps withRecovery from answering on a connection that is
+// no longer HTTP, and lets Observe count the 101.
+func (w *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && !w.wroteHeader {
+		w.status, w.wroteHeader = http.StatusSwitchingProtocols, true
+	}
+	return conn, rw, err
+}
+
 // Unwrap exposes the underlying writer to http.ResponseController.
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
@@ -354,6 +372,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 			Status: metav1.StatusFailure, Code: http.StatusNotImplemented, Reason: "NotImplemented",
 			Message: fmt.Sprintf("the method %s is not implemented by this server", r.Method),
 		}}
+	}
+	if isWebSocketRequest(r) && !webSocketServed(info) {
+		return errUpgradeNotServed(r)
 	}
 	p := r.URL.Path
 	switch {
