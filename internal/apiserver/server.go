@@ -5,10 +5,12 @@
 package apiserver
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -85,6 +87,10 @@ type Server struct {
 	// shutdown is closed when the server starts draining; watches end.
 	shutdown chan struct{}
 	now      func() time.Time
+
+	// streams counts WebSocket connections, which http.Server.Shutdown
+	// does not wait for (see WaitStreams).
+	streams streamTracker
 }
 
 // New builds the server and its discovery documents.
@@ -257,6 +263,18 @@ func (w *statusRecorder) Flush() {
 	}
 }
 
+// Hijack implements http.Hijacker for WebSocket upgrades, the one use of
+// it, which answer 101 on the hijacked connection. Recording that as the
+// status written keeps withRecovery from answering on a connection that is
+// no longer HTTP, and lets Observe count the 101.
+func (w *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && !w.wroteHeader {
+		w.status, w.wroteHeader = http.StatusSwitchingProtocols, true
+	}
+	return conn, rw, err
+}
+
 // Unwrap exposes the underlying writer to http.ResponseController.
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
@@ -377,6 +395,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	t, ok := targetFrom(r.Context())
 	if !ok {
 		return errNotFoundPath()
+	}
+	if isWebSocketRequest(r) && !webSocketServed(info) {
+		return errUpgradeNotServed(r)
 	}
 	switch t.kind {
 	case targetHealth:

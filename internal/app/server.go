@@ -298,6 +298,11 @@ func (s *Server) Close(ctx context.Context) error {
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = s.http.Close()
 		}
+		// WebSocket watches left net/http's tracking when they switched
+		// protocols; they end on Shutdown above, and storage must outlive them.
+		if werr := s.api.WaitStreams(ctx); werr != nil {
+			s.log.Warn("WebSocket streams still open at shutdown", "err", werr)
+		}
 		<-s.served
 		s.closeStorage()
 	})
