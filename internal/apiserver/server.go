@@ -51,6 +51,9 @@ type Config struct {
 	Version version.Info
 	// MaxRequestBytes caps request bodies.
 	MaxRequestBytes int64
+	// BodyIdleTimeout is the longest a read of a request body may wait for
+	// bytes (408); zero means 30s.
+	BodyIdleTimeout time.Duration
 	// MaxURIBytes caps the request target (414); zero means 8 KiB.
 	MaxURIBytes int
 	// RequestTimeout bounds non-streaming requests (504); zero means 60s.
@@ -90,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 3 << 20
 	}
+	cfg.BodyIdleTimeout = orDefault(cfg.BodyIdleTimeout, 30*time.Second)
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,

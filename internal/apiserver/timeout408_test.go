@@ -115,6 +115,7 @@ func withHeadTimeouts(tlsOn bool) servertest.Option {
 	return func(c *app.Config) {
 		c.TLS = tlsOn
 		c.ReadHeaderTimeout = shortTimeout
+		c.BodyIdleTimeout = shortTimeout
 	}
 }
 
@@ -175,6 +176,47 @@ func TestIdleConnectionClosedWithout408(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestStalledBodyIs408: a client that declared a body and stopped sending
+// it for --body-idle-timeout is answered 408 with Connection: close.
+func TestStalledBodyIs408(t *testing.T) {
+	srv := servertest.Start(t, withHeadTimeouts(true))
+	head := "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + srv.Token +
+		"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+	t.Run("body", func(t *testing.T) {
+		c := dialStall(t, srv)
+		c.send(head + "\r\n" + `{"metadata`)
+		c.expect408()
+	})
+	t.Run("body after 100 Continue", func(t *testing.T) {
+		c := dialStall(t, srv)
+		c.send(head + "Expect: 100-continue\r\n\r\n")
+		if resp, _ := c.response(); resp.StatusCode != http.StatusContinue {
+			t.Fatalf("got %s, want 100 Continue", resp.Status)
+		}
+		c.send(`{"metadata`)
+		c.expect408()
+	})
+	t.Run("HTTP/2", func(t *testing.T) {
+		client := srv.HTTPClient()
+		client.Transport.(*http.Transport).ForceAttemptHTTP2 = true
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		req := srv.Request(http.MethodPost, "/api/v1/namespaces/default/configmaps", nil)
+		req.Header.Set("Content-Type", "application/json")
+		req.Body, req.ContentLength = pr, 100
+		go func() { _, _ = io.WriteString(pw, `{"metadata`) }()
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("got %s %s %s, want HTTP/2 408", resp.Proto, resp.Status, body)
+		}
+	})
 }
 
 // TestHTTP2UnaffectedByHeadTimeouts: HTTP/2 is still negotiated over TLS,

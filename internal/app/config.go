@@ -31,6 +31,9 @@ type Config struct {
 	CORSOrigins       []string
 	LogLevel          string
 	Profiling         bool
+
+	// BodyIdleTimeout is the longest a read of a request body may wait.
+	BodyIdleTimeout time.Duration
 }
 
 // NewConfig returns the defaults.
@@ -51,6 +54,8 @@ func NewConfig() *Config {
 		MaxInflight:       0,
 		WatchHistory:      10000,
 		LogLevel:          "info",
+
+		BodyIdleTimeout: 30 * time.Second,
 	}
 }
 
@@ -65,7 +70,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Pod runtime: none (pods are stored and stay Pending).")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Largest request body accepted, in bytes (larger is 413).")
 	fs.IntVar(&c.MaxURIBytes, "max-uri-bytes", c.MaxURIBytes, "Longest request target accepted, in bytes (longer is 414).")
-	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head.")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head (a partial head over it is 408).")
+	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "Longest wait for the next bytes of a request body (longer is 408).")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "Longest a non-streaming request may take before it is answered 504.")
 	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429.")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
@@ -113,6 +119,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		bad("--read-header-timeout must be positive")
+	}
+	if c.BodyIdleTimeout <= 0 {
+		bad("--body-idle-timeout must be positive")
 	}
 	if c.RequestTimeout <= 0 {
 		bad("--request-timeout must be positive")
