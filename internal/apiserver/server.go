@@ -51,6 +51,10 @@ type Config struct {
 	Version version.Info
 	// MaxRequestBytes caps request bodies.
 	MaxRequestBytes int64
+	// MaxInflightRequestBytes is the budget of request body bytes held at
+	// once by all requests (413 with Retry-After when full); zero is
+	// unlimited.
+	MaxInflightRequestBytes int64
 	// BodyIdleTimeout is the longest a read of a request body may wait for
 	// bytes (408); zero means 30s.
 	BodyIdleTimeout time.Duration
@@ -137,6 +141,7 @@ func (s *Server) Handler() http.Handler {
 	var h http.Handler = http.HandlerFunc(s.route)
 	h = s.withAuthorization(h)
 	h = filters.WithTimeout(h, orDefault(c.RequestTimeout, 60*time.Second), longRunning, s.errs.Write)
+	h = filters.WithBodyBudget(h, c.MaxInflightRequestBytes, c.MaxRequestBytes, s.errs.Write) // 413 with Retry-After, after authentication and the rate limits
 	if c.MaxInflight > 0 {
 		h = filters.WithMaxInflight(h, c.MaxInflight, longRunning, s.errs.Write)
 	}

@@ -162,7 +162,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		Authenticator: authn, Authorizer: authz, OpenAPI: docs, Version: Version,
 		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, RequestTimeout: cfg.RequestTimeout,
 		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, Ready: s.ready.Load,
-		BodyIdleTimeout: cfg.BodyIdleTimeout,
+		BodyIdleTimeout: cfg.BodyIdleTimeout, MaxInflightRequestBytes: cfg.MaxInflightRequestBytes,
 	})
 	if err != nil {
 		return nil, err
