@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -29,11 +30,13 @@ type resourceHandler struct {
 	ep   *registry.Endpoint
 	info *RequestInfo
 	out  output
+	// rc sets read deadlines while the body is read.
+	rc *http.ResponseController
 }
 
 // serveResource dispatches a resource request to its verb.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *RequestInfo, ep *registry.Endpoint) error {
-	h := &resourceHandler{s: s, ep: ep, info: info}
+	h := &resourceHandler{s: s, ep: ep, info: info, rc: http.NewResponseController(w)}
 	if ep.Create != nil {
 		// Virtual create-only kinds (access reviews).
 		if info.Verb != "create" {
@@ -338,10 +341,16 @@ func (h *resourceHandler) writeList(w http.ResponseWriter, code int, items []reg
 	return h.writeBytes(w, code, buf)
 }
 
-// readBody reads the request body within the server's limit.
+// readBody reads the request body within the server's size limit. A read
+// that waits longer than the body idle timeout for bytes is a 408 (the
+// client stalled), which closes the connection.
 func (h *resourceHandler) readBody(r *http.Request) ([]byte, error) {
-	limit := h.s.cfg.MaxRequestBytes
-	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	limit, idle := h.s.cfg.MaxRequestBytes, h.s.cfg.BodyIdleTimeout
+	body := &idleReader{body: r.Body, rc: h.rc, idle: idle}
+	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, bodyStalled(idle)
+	}
 	if err != nil {
 		return nil, apierrors.NewBadRequest("reading the request body: " + err.Error())
 	}

@@ -54,6 +54,13 @@ type Config struct {
 	Version version.Info
 	// MaxRequestBytes caps request bodies.
 	MaxRequestBytes int64
+	// MaxInflightRequestBytes is the budget of request body bytes held at
+	// once by all requests (413 with Retry-After when full); zero is
+	// unlimited.
+	MaxInflightRequestBytes int64
+	// BodyIdleTimeout is the longest a read of a request body may wait for
+	// bytes (408); zero means 30s.
+	BodyIdleTimeout time.Duration
 	// MaxURIBytes caps the request target (414); zero means 8 KiB.
 	MaxURIBytes int
 	// RequestTimeout bounds non-streaming requests (504); zero means 60s.
@@ -104,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 3 << 20
 	}
+	cfg.BodyIdleTimeout = orDefault(cfg.BodyIdleTimeout, 30*time.Second)
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
@@ -160,6 +168,7 @@ func (s *Server) Handler() http.Handler {
 	h = s.withAuthorization(h)
 	h = s.withRouting(h)
 	h = filters.WithTimeout(h, orDefault(c.RequestTimeout, 60*time.Second), longRunning, s.errs.Write)
+	h = filters.WithBodyBudget(h, c.MaxInflightRequestBytes, c.MaxRequestBytes, s.errs.Write) // 413 with Retry-After, after authentication and the rate limits
 	if c.MaxInflight > 0 {
 		h = filters.WithMaxInflight(h, c.MaxInflight, longRunning, s.errs.Write)
 	}

@@ -37,6 +37,12 @@ type Config struct {
 	CORSOrigins        []string
 	LogLevel           string
 	Profiling          bool
+
+	// MaxInflightRequestBytes is the budget of request body bytes, by
+	// declared length, that all requests may hold at once; 0 is unlimited.
+	MaxInflightRequestBytes int64
+	// BodyIdleTimeout is the longest a read of a request body may wait.
+	BodyIdleTimeout time.Duration
 }
 
 // NewConfig returns the defaults.
@@ -59,6 +65,9 @@ func NewConfig() *Config {
 		CompactionInterval: 5 * time.Minute,
 		LogLevel:           "info",
 		IdempotencyKeyTTL:  24 * time.Hour,
+
+		MaxInflightRequestBytes: 64 << 20,
+		BodyIdleTimeout:         30 * time.Second,
 	}
 }
 
@@ -72,8 +81,10 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Profile, "profile", c.Profile, "Validation profile: cci (CCI's rules on top of Kubernetes') or kubernetes.")
 	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Pod runtime: none (pods are stored and stay Pending).")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Largest request body accepted, in bytes (larger is 413).")
+	fs.Int64Var(&c.MaxInflightRequestBytes, "max-inflight-request-bytes", c.MaxInflightRequestBytes, "Request body bytes all requests may hold at once, by declared length (0 = unlimited); over it is 413 with Retry-After.")
 	fs.IntVar(&c.MaxURIBytes, "max-uri-bytes", c.MaxURIBytes, "Longest request target accepted, in bytes (longer is 414).")
-	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head.")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head (a partial head over it is 408).")
+	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "Longest wait for the next bytes of a request body (longer is 408).")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "Longest a non-streaming request may take before it is answered 504.")
 	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429.")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
@@ -118,11 +129,19 @@ func (c *Config) Validate() error {
 	if c.MaxRequestBytes <= 0 {
 		bad("--max-request-bytes must be positive")
 	}
+	if c.MaxInflightRequestBytes < 0 {
+		bad("--max-inflight-request-bytes must not be negative")
+	} else if c.MaxInflightRequestBytes > 0 && c.MaxInflightRequestBytes < c.MaxRequestBytes {
+		bad("--max-inflight-request-bytes must be 0 or at least --max-request-bytes, or the largest bodies never fit")
+	}
 	if c.MaxURIBytes <= 0 {
 		bad("--max-uri-bytes must be positive")
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		bad("--read-header-timeout must be positive")
+	}
+	if c.BodyIdleTimeout <= 0 {
+		bad("--body-idle-timeout must be positive")
 	}
 	if c.RequestTimeout <= 0 {
 		bad("--request-timeout must be positive")

@@ -171,6 +171,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, Ready: s.ready.Load,
 		CORSAllowedOrigins: cfg.corsPatterns(),
 		IdempotencyTTL:     cfg.IdempotencyKeyTTL,
+		BodyIdleTimeout:    cfg.BodyIdleTimeout, MaxInflightRequestBytes: cfg.MaxInflightRequestBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -183,11 +184,15 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
+	// Beneath TLS, so that a stalled request head is answered 408 (conn.go).
+	heads := newHeadWatch(log.With("component", "http"))
+	ln = heads.listener(ln)
 	scheme2 := "http"
 	s.http = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       90 * time.Second,
+		ConnState:         heads.connState,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	if cfg.TLS {
