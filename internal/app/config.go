@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"time"
 
@@ -27,30 +28,37 @@ type Config struct {
 	RateQPS           float64
 	RateBurst         int
 	MaxInflight       int
+	IdempotencyKeyTTL time.Duration
 	WatchHistory      int
-	CORSOrigins       []string
-	LogLevel          string
-	Profiling         bool
+	// CompactionInterval is how often storage history is compacted, and so
+	// the shortest time a continue token or an old resourceVersion stays
+	// usable.
+	CompactionInterval time.Duration
+	CORSOrigins        []string
+	LogLevel           string
+	Profiling          bool
 }
 
 // NewConfig returns the defaults.
 func NewConfig() *Config {
 	return &Config{
-		DataDir:           "./cella-data",
-		Listen:            "127.0.0.1:6443",
-		TLS:               true,
-		Storage:           "bolt",
-		Profile:           "cci",
-		Runtime:           "none",
-		MaxRequestBytes:   3 << 20,
-		MaxURIBytes:       8 << 10,
-		ReadHeaderTimeout: 10 * time.Second,
-		RequestTimeout:    60 * time.Second,
-		RateQPS:           0,
-		RateBurst:         0,
-		MaxInflight:       0,
-		WatchHistory:      10000,
-		LogLevel:          "info",
+		DataDir:            "./cella-data",
+		Listen:             "127.0.0.1:6443",
+		TLS:                true,
+		Storage:            "bolt",
+		Profile:            "cci",
+		Runtime:            "none",
+		MaxRequestBytes:    3 << 20,
+		MaxURIBytes:        8 << 10,
+		ReadHeaderTimeout:  10 * time.Second,
+		RequestTimeout:     60 * time.Second,
+		RateQPS:            0,
+		RateBurst:          0,
+		MaxInflight:        0,
+		WatchHistory:       10000,
+		CompactionInterval: 5 * time.Minute,
+		LogLevel:           "info",
+		IdempotencyKeyTTL:  24 * time.Hour,
 	}
 }
 
@@ -70,8 +78,10 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429.")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
+	fs.DurationVar(&c.CompactionInterval, "compaction-interval", c.CompactionInterval, "How often storage history is compacted: older revisions (continue tokens, exact-version lists) answer 410 Gone after one to two intervals.")
+	fs.DurationVar(&c.IdempotencyKeyTTL, "idempotency-key-ttl", c.IdempotencyKeyTTL, "How long a create sent with an Idempotency-Key header is remembered after it succeeded (a repeat within it is 303 to the object).")
 	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
-	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser.")
+	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser: regular expressions matched against the Origin header (unanchored, as kube-apiserver; write ^https://console\\.example$ to be exact).")
 	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "Serve Go profiles under /debug/pprof/ (admins only, through RBAC).")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: debug, info, warn or error.")
 }
@@ -120,11 +130,19 @@ func (c *Config) Validate() error {
 	if c.RateQPS < 0 || c.RateBurst < 0 || c.MaxInflight < 0 {
 		bad("--rate-qps, --rate-burst and --max-inflight must not be negative")
 	}
+	if c.CompactionInterval <= 0 {
+		bad("--compaction-interval must be positive")
+	}
+	if c.IdempotencyKeyTTL <= 0 {
+		bad("--idempotency-key-ttl must be positive")
+	}
 	if c.WatchHistory <= 0 {
 		bad("--watch-history must be positive")
 	}
-	if len(c.CORSOrigins) > 0 {
-		bad("--cors-allowed-origins is not built yet: CORS arrives with the status-code contract")
+	for _, o := range c.CORSOrigins {
+		if _, err := regexp.Compile(o); err != nil {
+			bad("--cors-allowed-origins: %q is not a regular expression: %v", o, err)
+		}
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
@@ -132,4 +150,13 @@ func (c *Config) Validate() error {
 		bad("--log-level %q is not supported: use debug, info, warn or error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// corsPatterns compiles --cors-allowed-origins (Validate has checked them).
+func (c *Config) corsPatterns() []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for _, o := range c.CORSOrigins {
+		out = append(out, regexp.MustCompile(o))
+	}
+	return out
 }

@@ -162,6 +162,8 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		Authenticator: authn, Authorizer: authz, OpenAPI: docs, Version: Version,
 		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, RequestTimeout: cfg.RequestTimeout,
 		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, Ready: s.ready.Load,
+		CORSAllowedOrigins: cfg.corsPatterns(),
+		IdempotencyTTL:     cfg.IdempotencyKeyTTL,
 	})
 	if err != nil {
 		return nil, err
@@ -245,7 +247,7 @@ func (s *Server) startControllers() error {
 	s.controllers.Add(1)
 	go func() {
 		defer s.controllers.Done()
-		s.compactLoop(ctx, compactInterval)
+		s.compactLoop(ctx, s.cfg.CompactionInterval)
 	}()
 	ns := namespace.New(cs, mc, s.log.With("component", "namespace-controller"))
 	s.controllers.Add(1)
@@ -337,10 +339,6 @@ func absPath(p string) string {
 	}
 	return p
 }
-
-// compactInterval is how often storage history is compacted, and so the
-// shortest time a continue token or an old resourceVersion stays usable.
-const compactInterval = 5 * time.Minute
 
 // compactLoop compacts storage history every interval to the revision seen
 // one interval earlier, as kube-apiserver compacts etcd.
