@@ -58,12 +58,13 @@ import (
 // new ETag, since the client's condition is what failed; 409 stays the
 // answer for a stale metadata.resourceVersion in the body.
 
-// Reason of the 412 Status. apimachinery has no StatusReason for it;
-// this is the reason phrase of RFC 9110, as Cella names 406 and 415.
+// reasonPreconditionFailed is the reason of the 412 Status. apimachinery
+// has no StatusReason for 412; this is RFC 9110's reason phrase, as Cella
+// names 406 and 415.
 const reasonPreconditionFailed metav1.StatusReason = "PreconditionFailed"
 
-// representations are every form an object or collection is served in. If-Match
-// may name the current state in any of them (see names).
+// representations are every form an object or collection is served in.
+// If-Match may name the current state in any of them (see names).
 var representations = []output{
 	{},
 	{yaml: true},
