@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"cella.dev/cella/internal/registry"
 )
@@ -151,6 +152,9 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, info *Re
 		return true, methodNotAllowedPath(r, []string{http.MethodGet, http.MethodHead})
 	}
 	if _, err := negotiateOutput(r.Header.Get("Accept"), false); err != nil {
+		return true, err
+	}
+	if done, err := s.conditionalRead(w, r, documentValidators(doc), schema.GroupResource{}, ""); done || err != nil {
 		return true, err
 	}
 	w.Header().Set("Content-Type", mediaJSON)

@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -155,6 +157,10 @@ func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	v := h.resourceValidators(raw.ResourceVersion, raw.ModTime)
+	if done, err := h.s.conditionalRead(w, r, v, h.ep.Resource.GroupResource(), h.info.Name); done || err != nil {
+		return err
+	}
 	return h.writeRaw(w, http.StatusOK, raw.JSON)
 }
 
@@ -281,6 +287,11 @@ func (h *resourceHandler) list(w http.ResponseWriter, r *http.Request) error {
 		ResourceVersion: rv, Match: match,
 	})
 	if err != nil {
+		return err
+	}
+	// A collection has no Last-Modified (see conditional.go).
+	v := h.resourceValidators(res.ResourceVersion, time.Time{})
+	if done, err := h.s.conditionalRead(w, r, v, h.ep.Resource.GroupResource(), ""); done || err != nil {
 		return err
 	}
 	code := http.StatusOK
@@ -546,7 +557,13 @@ func objectPath(info *RequestInfo, ep *registry.Endpoint, namespace, name string
 
 // update serves PUT of an object or its status.
 func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request) error {
+	// readWriteHead refuses what it can without the body (400 for the
+	// query, 415); the preconditions (412) come next, before the body.
 	head, err := readWriteHead(r)
+	if err != nil {
+		return err
+	}
+	pin, err := h.checkWrite(w, r)
 	if err != nil {
 		return err
 	}
@@ -566,9 +583,9 @@ func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	updated, err := h.ep.Store.Update(r.Context(), h.namespaceFor(), h.info.Name, func(runtime.Object) (runtime.Object, error) {
 		return stored.DeepCopyObject(), nil
-	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: head.dry}, Subresource: h.info.Subresource})
+	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: head.dry}, Subresource: h.info.Subresource, Preconditions: pin.preconditions()})
 	if err != nil {
-		return err
+		return h.lateConflict(w, r, pin, err)
 	}
 	return h.writeObject(w, http.StatusOK, updated)
 }
@@ -593,12 +610,16 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return unsupportedMediaType(mt, patchMediaTypes)
 	}
-	body, err := h.readBody(r)
+	if mt == mediaStrategicPatch && h.ep.Group != "" && !strings.HasSuffix(h.ep.Group, ".k8s.io") && !isBuiltinGroup(h.ep.Group) {
+		return unsupportedMediaType(mt, []string{mediaJSONPatch, mediaMergePatch})
+	}
+	pin, err := h.checkWrite(w, r)
 	if err != nil {
 		return err
 	}
-	if mt == mediaStrategicPatch && h.ep.Group != "" && !strings.HasSuffix(h.ep.Group, ".k8s.io") && !isBuiltinGroup(h.ep.Group) {
-		return unsupportedMediaType(mt, []string{mediaJSONPatch, mediaMergePatch})
+	body, err := h.readBody(r)
+	if err != nil {
+		return err
 	}
 	var jp jsonpatch.Patch
 	if mt == mediaJSONPatch {
@@ -652,9 +673,9 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 			return nil, err
 		}
 		return h.ep.FromServedObject(obj)
-	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry}, Subresource: h.info.Subresource})
+	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry}, Subresource: h.info.Subresource, Preconditions: pin.preconditions()})
 	if err != nil {
-		return err
+		return h.lateConflict(w, r, pin, err)
 	}
 	return h.writeObject(w, http.StatusOK, updated)
 }
@@ -721,13 +742,23 @@ func (h *resourceHandler) deleteOptions(r *http.Request) (*metav1.DeleteOptions,
 
 // delete serves DELETE of one object.
 func (h *resourceHandler) delete(w http.ResponseWriter, r *http.Request) error {
+	// A declared body's media type (415) is checked before the
+	// preconditions (412), which are checked before the body is read.
+	if mt := requestMediaType(r); r.ContentLength > 0 && !slices.Contains(objectMediaTypes, mt) {
+		return unsupportedMediaType(mt, objectMediaTypes)
+	}
+	pin, err := h.checkWrite(w, r)
+	if err != nil {
+		return err
+	}
 	opts, dry, err := h.deleteOptions(r)
 	if err != nil {
 		return err
 	}
+	pin.pinDelete(opts)
 	res, err := h.ep.Store.Delete(r.Context(), h.namespaceFor(), h.info.Name, opts, registry.WriteOptions{DryRun: dry})
 	if err != nil {
-		return err
+		return h.lateConflict(w, r, pin, err)
 	}
 	if res.Pending {
 		return h.writeObject(w, http.StatusAccepted, res.Object)

@@ -32,6 +32,10 @@ type Raw struct {
 	JSON []byte
 	// ResourceVersion is the object's mod revision.
 	ResourceVersion int64
+	// ModTime is when the write at ResourceVersion committed; zero when
+	// storage does not know (see storage.KeyValue.ModTime). Only Get sets
+	// it.
+	ModTime time.Time
 }
 
 // NamespaceChecker tells whether objects may be created in a namespace. It
@@ -142,7 +146,7 @@ func (s *Store) Get(ctx context.Context, namespace, name string) (Raw, error) {
 	if err != nil {
 		return Raw{}, interpretError(err, s.Resource.GroupResource(), name)
 	}
-	return Raw{JSON: withResourceVersion(kv.Value, kv.ModRevision), ResourceVersion: kv.ModRevision}, nil
+	return Raw{JSON: withResourceVersion(kv.Value, kv.ModRevision), ResourceVersion: kv.ModRevision, ModTime: kv.ModTime}, nil
 }
 
 // GetObject returns one object decoded.

@@ -17,6 +17,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // Sentinel errors returned by every backend.
@@ -50,6 +51,15 @@ type KeyValue struct {
 	CreateRevision int64
 	// ModRevision is the revision of the last write to the key.
 	ModRevision int64
+	// ModTime is the wall-clock time at which the write at ModRevision
+	// committed, as the backend's clock read it; it never decreases from
+	// one revision to the next while the backend runs. It is set on what
+	// Get returns and on the KeyValues that Create, Update and Delete
+	// return (for Delete, the time of the delete; with ErrConflict, the
+	// current key's). It is zero when the backend did not record it (keys
+	// last written by an older version of the backend), and List items and
+	// Events leave it zero: nothing reads it there.
+	ModTime time.Time
 }
 
 // ListOptions selects a page of keys under a prefix.

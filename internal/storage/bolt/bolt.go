@@ -63,6 +63,9 @@ type Options struct {
 	InitialMmapSize int
 	// OpenTimeout bounds the wait for the file lock held by another process.
 	OpenTimeout time.Duration
+	// Now is the clock that stamps each commit's writes with their
+	// KeyValue.ModTime. Nil means time.Now.
+	Now func() time.Time
 }
 
 // validate fills defaults and reports every bad field.
@@ -104,6 +107,9 @@ func (o *Options) validate() error {
 	if o.OpenTimeout == 0 {
 		o.OpenTimeout = DefaultOpenTimeout
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return nil
 }
 
@@ -119,6 +125,9 @@ type Store struct {
 	// rev is the revision of the latest durable write. Only the committer
 	// stores it, after a commit and before publishing or acknowledging.
 	rev atomic.Int64
+	// lastCommitTime is the commit time, in Unix nanoseconds, of the latest
+	// transaction; only the committer uses it (see commitTime).
+	lastCommitTime int64
 	// compacted mirrors metaCompacted; Compact stores it after its commit.
 	compacted atomic.Int64
 	// closed is set by Close before anything is torn down.
@@ -161,7 +170,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage/bolt: open %s: %w", path, err)
 	}
-	rev, compacted, err := initFile(db)
+	rev, compacted, upgraded, err := initFile(db)
 	if err == nil {
 		err = deleteHistory(db, compacted)
 	}
@@ -181,13 +190,18 @@ func Open(path string, opts Options) (*Store, error) {
 	s.compacted.Store(compacted)
 	s.hub = newHub(s, rev)
 	go s.commitLoop()
+	if upgraded != 0 {
+		log.Info("upgraded the file format", "path", path, "from", upgraded, "to", formatVersion)
+	}
 	log.Info("opened", "path", path, "revision", rev, "compacted", compacted)
 	return s, nil
 }
 
 // initFile creates the buckets of a new file, checks the format of an
-// existing one, and returns its revision and compacted revision.
-func initFile(db *bolt.DB) (rev, compacted int64, err error) {
+// existing one, and returns its revision and compacted revision. A format 1
+// file is upgraded by recording the new version, which stops older code from
+// opening it; upgradedFrom is then 1.
+func initFile(db *bolt.DB) (rev, compacted, upgradedFrom int64, err error) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
@@ -208,6 +222,13 @@ func initFile(db *bolt.DB) (rev, compacted int64, err error) {
 			if err := meta.Put(metaFormat, putUint64(formatVersion)); err != nil {
 				return err
 			}
+		case 1:
+			// Format 2 only adds modTime to the records it writes and
+			// reads format 1 records as they are.
+			if err := meta.Put(metaFormat, putUint64(formatVersion)); err != nil {
+				return err
+			}
+			upgradedFrom = 1
 		case formatVersion:
 		default:
 			return fmt.Errorf("unsupported format version %d (want %d)", format, formatVersion)
@@ -218,7 +239,7 @@ func initFile(db *bolt.DB) (rev, compacted int64, err error) {
 		compacted, err = getUint64(meta.Get(metaCompacted))
 		return err
 	})
-	return rev, compacted, err
+	return rev, compacted, upgradedFrom, err
 }
 
 // Close stops accepting calls, commits and acknowledges the writes already
@@ -290,6 +311,7 @@ func (s *Store) Get(ctx context.Context, key string) (storage.KeyValue, error) {
 		Value:          clone(c.value),
 		CreateRevision: c.createRev,
 		ModRevision:    c.modRev,
+		ModTime:        modTime(c.modTime),
 	}, nil
 }
 

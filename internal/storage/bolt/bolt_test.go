@@ -217,8 +217,9 @@ func TestOpenRejectsOtherFormat(t *testing.T) {
 
 // TestRecordEncoding pins the byte layout documented in
 // docs/storage-format.md, including that a record's tail is the keys-bucket
-// value.
+// value and that format 1 records, which have no modTime, still decode.
 func TestRecordEncoding(t *testing.T) {
+	const when = 1_000_000_000 // the commit time, 1 s after the epoch
 	tests := []struct {
 		name    string
 		typ     byte
@@ -230,33 +231,45 @@ func TestRecordEncoding(t *testing.T) {
 		hex     string
 	}{
 		{"create", recCreate, 0, "", 7, 7, "v1",
-			"01" + "052f6b65792f" + "0000000000000000" + "00" + "0000000000000007" + "0000000000000007" + "7631"},
+			"01" + "052f6b65792f" + "0000000000000000" + "00" + "8000000000000007" + "0000000000000007" + "000000003b9aca00" + "7631"},
 		{"update", recUpdate, 7, "v1", 7, 9, "v2",
-			"02" + "052f6b65792f" + "0000000000000007" + "027631" + "0000000000000007" + "0000000000000009" + "7632"},
+			"02" + "052f6b65792f" + "0000000000000007" + "027631" + "8000000000000007" + "0000000000000009" + "000000003b9aca00" + "7632"},
 		{"delete", recDelete, 9, "", 7, 12, "v2",
-			"03" + "052f6b65792f" + "0000000000000009" + "00" + "0000000000000007" + "000000000000000c" + "7632"},
+			"03" + "052f6b65792f" + "0000000000000009" + "00" + "8000000000000007" + "000000000000000c" + "000000003b9aca00" + "7632"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec, tail := encodeRecord(tc.typ, "/key/", tc.prevMod, []byte(tc.prev), tc.create, tc.mod, []byte(tc.value))
+			rec, tail := encodeRecord(tc.typ, "/key/", tc.prevMod, []byte(tc.prev), tc.create, tc.mod, when, []byte(tc.value))
 			if got := hex.EncodeToString(rec); got != tc.hex {
 				t.Errorf("record\n got  %s\n want %s", got, tc.hex)
 			}
 			c, err := decodeCurrent(rec[tail:])
-			if err != nil || c.createRev != tc.create || c.modRev != tc.mod || string(c.value) != tc.value {
+			if err != nil || c.createRev != tc.create || c.modRev != tc.mod || c.modTime != when || string(c.value) != tc.value {
 				t.Errorf("tail decodes to %+v, %v", c, err)
 			}
 			r, err := decodeRecord(rec)
 			if err != nil || r.typ != tc.typ || string(r.key) != "/key/" || r.prevModRev != tc.prevMod ||
-				!bytes.Equal(r.prev, []byte(tc.prev)) || r.createRev != tc.create || r.modRev != tc.mod || string(r.value) != tc.value {
+				!bytes.Equal(r.prev, []byte(tc.prev)) || r.createRev != tc.create || r.modRev != tc.mod ||
+				r.modTime != when || string(r.value) != tc.value {
 				t.Errorf("decodeRecord = %+v, %v", r, err)
 			}
-			for n := range len(rec) - currentHeader - len(tc.value) {
+			for n := range len(rec) - len(tc.value) {
 				if _, err := decodeRecord(rec[:n]); err == nil {
 					t.Errorf("decodeRecord of %d of %d bytes succeeded", n, len(rec))
 				}
 			}
 		})
+	}
+
+	// Format 1 wrote the same records without the flag and modTime.
+	v1, _ := hex.DecodeString("02" + "052f6b65792f" + "0000000000000007" + "027631" + "0000000000000007" + "0000000000000009" + "7632")
+	r, err := decodeRecord(v1)
+	if err != nil || r.createRev != 7 || r.modRev != 9 || r.modTime != 0 || string(r.prev) != "v1" || string(r.value) != "v2" {
+		t.Errorf("format 1 update record decodes to %+v, %v", r, err)
+	}
+	c, err := decodeCurrent(v1[len(v1)-18:])
+	if err != nil || c.createRev != 7 || c.modRev != 9 || c.modTime != 0 || string(c.value) != "v2" {
+		t.Errorf("format 1 key record decodes to %+v, %v", c, err)
 	}
 }
 
@@ -300,5 +313,102 @@ func TestOpenDeletesLeftoverHistory(t *testing.T) {
 	}
 	if _, err := s.List(ctx, "/left/", storage.ListOptions{Revision: 2}); !errors.Is(err, storage.ErrCompacted) {
 		t.Errorf("List below it: %v, want ErrCompacted", err)
+	}
+}
+
+// TestOpenUpgradesFormat1 checks that a file written by format 1, whose
+// records carry no modTime, opens: its keys read with a zero ModTime, its
+// history still serves old reads and watches, new writes are timed, and the
+// file is marked format 2.
+func TestOpenUpgradesFormat1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "cella.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What format 1 wrote for: create /v1/a = "a1" at 1, update to "a2" at 2.
+	unhex := func(s string) []byte { b, _ := hex.DecodeString(s); return b }
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta, _ := tx.CreateBucket(bucketMeta)
+		keys, _ := tx.CreateBucket(bucketKeys)
+		hist, _ := tx.CreateBucket(bucketHistory)
+		r1, r2 := makeRevKey(1), makeRevKey(2)
+		return errors.Join(
+			meta.Put(metaFormat, putUint64(1)),
+			meta.Put(metaRevision, putUint64(2)),
+			keys.Put([]byte("/v1/a"), unhex("0000000000000001"+"0000000000000002"+"6132")),
+			hist.Put(r1[:], unhex("01"+"052f76312f61"+"0000000000000000"+"00"+"0000000000000001"+"0000000000000001"+"6131")),
+			hist.Put(r2[:], unhex("02"+"052f76312f61"+"0000000000000001"+"026131"+"0000000000000001"+"0000000000000002"+"6132")),
+		)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(path, testOptions(t))
+	if err != nil {
+		t.Fatalf("Open of a format 1 file: %v", err)
+	}
+	defer s.Close()
+	got, err := s.Get(ctx, "/v1/a")
+	if err != nil || string(got.Value) != "a2" || got.CreateRevision != 1 || got.ModRevision != 2 || !got.ModTime.IsZero() {
+		t.Errorf("Get of a format 1 key = %+v, %v; want a2 at 1/2 with no ModTime", got, err)
+	}
+	if res, err := s.List(ctx, "/v1/", storage.ListOptions{Revision: 1}); err != nil || len(res.Items) != 1 || string(res.Items[0].Value) != "a1" {
+		t.Errorf("List at 1 = %+v, %v", res.Items, err)
+	}
+	before := time.Now()
+	upd, err := s.Update(ctx, "/v1/a", []byte("a3"), 2)
+	if err != nil || upd.ModRevision != 3 || upd.ModTime.Before(before.Truncate(time.Millisecond)) {
+		t.Fatalf("Update = %+v, %v", upd, err)
+	}
+	if got, _ := s.Get(ctx, "/v1/a"); !got.ModTime.Equal(upd.ModTime) || got.CreateRevision != 1 {
+		t.Errorf("Get after Update = %+v, want ModTime %v", got, upd.ModTime)
+	}
+	var replayed []string
+	wf, err := s.Watch(ctx, "/v1/", storage.WatchOptions{Revision: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wf.Stop()
+	for range 2 {
+		select {
+		case ev := <-wf.ResultChan():
+			replayed = append(replayed, fmt.Sprintf("%d:%s<-%s", ev.Revision, ev.Value, ev.PrevValue))
+		case <-time.After(10 * time.Second):
+			t.Fatal("no replayed event")
+		}
+	}
+	if want := "2:a2<-a1 3:a3<-a2"; strings.Join(replayed, " ") != want {
+		t.Errorf("replayed %q, want %q", strings.Join(replayed, " "), want)
+	}
+	var format int64
+	s.db.View(func(tx *bolt.Tx) error {
+		format, _ = getUint64(tx.Bucket(bucketMeta).Get(metaFormat))
+		return nil
+	})
+	if format != formatVersion {
+		t.Errorf("format after open = %d, want %d", format, formatVersion)
+	}
+}
+
+// TestModTimeFollowsRevisions checks that commit times never go back, even
+// when the clock does.
+func TestModTimeFollowsRevisions(t *testing.T) {
+	clock := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	opts := testOptions(t)
+	opts.Now = func() time.Time { return clock } // read by the committer only, between writes
+	s, _ := openTest(t, opts)
+	ctx := t.Context()
+	a, err := s.Create(ctx, "/clock/a", nil)
+	if err != nil || !a.ModTime.Equal(clock) {
+		t.Fatalf("Create = %+v, %v; want ModTime %v", a, err, clock)
+	}
+	clock = clock.Add(-time.Hour)
+	b, err := s.Create(ctx, "/clock/b", nil)
+	if err != nil || !b.ModTime.Equal(a.ModTime) {
+		t.Errorf("Create after the clock stepped back = %+v, %v; want ModTime %v", b, err, a.ModTime)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -201,9 +202,10 @@ func (s *Store) apply(ops []*op) (events []storage.Event, rev int64, err error) 
 	keys := tx.Bucket(bucketKeys)
 	hist := tx.Bucket(bucketHistory)
 	rev = s.rev.Load()
+	now := s.commitTime()
 	events = make([]storage.Event, 0, len(ops))
 	for _, o := range ops {
-		ev, ok, err := applyOp(keys, hist, o, rev+1)
+		ev, ok, err := applyOp(keys, hist, o, rev+1, now)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -224,10 +226,29 @@ func (s *Store) apply(ops []*op) (events []storage.Event, rev int64, err error) 
 	return events, rev, nil
 }
 
-// applyOp applies o at revision rev inside a write transaction. A rejected op
-// (exists, not found, conflict) gets its error in o.err and returns ok false;
-// err is a failure of the transaction itself.
-func applyOp(keys, hist *bolt.Bucket, o *op, rev int64) (ev storage.Event, ok bool, err error) {
+// commitTime returns the time to record for the writes of the next
+// transaction, in Unix nanoseconds: the clock, but never earlier than the
+// previous transaction's, so that times follow revisions even when the
+// clock steps back. Only the committer calls it.
+func (s *Store) commitTime() int64 {
+	t := max(s.opts.Now().UnixNano(), s.lastCommitTime)
+	s.lastCommitTime = t
+	return t
+}
+
+// modTime converts a recorded commit time; 0 (not recorded) is the zero
+// Time.
+func modTime(unixNano int64) time.Time {
+	if unixNano == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, unixNano)
+}
+
+// applyOp applies o at revision rev, committed at time now, inside a write
+// transaction. A rejected op (exists, not found, conflict) gets its error in
+// o.err and returns ok false; err is a failure of the transaction itself.
+func applyOp(keys, hist *bolt.Bucket, o *op, rev, now int64) (ev storage.Event, ok bool, err error) {
 	k := keyBytes(o.key)
 	cur := keys.Get(k)
 	var c current
@@ -244,9 +265,9 @@ func applyOp(keys, hist *bolt.Bucket, o *op, rev int64) (ev storage.Event, ok bo
 			o.err = storage.ErrExists
 			return ev, false, nil
 		}
-		rec, tail = encodeRecord(recCreate, o.key, 0, nil, rev, rev, o.value)
-		o.kv = storage.KeyValue{Key: o.key, Value: o.value, CreateRevision: rev, ModRevision: rev}
-		ev = storage.Event{Type: storage.EventPut, Key: o.key, Value: rec[tail+currentHeader:],
+		rec, tail = encodeRecord(recCreate, o.key, 0, nil, rev, rev, now, o.value)
+		o.kv = storage.KeyValue{Key: o.key, Value: o.value, CreateRevision: rev, ModRevision: rev, ModTime: modTime(now)}
+		ev = storage.Event{Type: storage.EventPut, Key: o.key, Value: rec[tail+timedHeader:],
 			Revision: rev, CreateRevision: rev, Created: true}
 	case opUpdate, opDelete:
 		if cur == nil {
@@ -255,19 +276,19 @@ func applyOp(keys, hist *bolt.Bucket, o *op, rev int64) (ev storage.Event, ok bo
 		}
 		if o.expected != 0 && o.expected != c.modRev {
 			o.err = storage.ErrConflict
-			o.kv = storage.KeyValue{Key: o.key, Value: clone(c.value), CreateRevision: c.createRev, ModRevision: c.modRev}
+			o.kv = storage.KeyValue{Key: o.key, Value: clone(c.value), CreateRevision: c.createRev, ModRevision: c.modRev, ModTime: modTime(c.modTime)}
 			return ev, false, nil
 		}
 		if o.kind == opUpdate {
-			rec, tail = encodeRecord(recUpdate, o.key, c.modRev, c.value, c.createRev, rev, o.value)
-			o.kv = storage.KeyValue{Key: o.key, Value: o.value, CreateRevision: c.createRev, ModRevision: rev}
-			ev = storage.Event{Type: storage.EventPut, Key: o.key, Value: rec[tail+currentHeader:],
+			rec, tail = encodeRecord(recUpdate, o.key, c.modRev, c.value, c.createRev, rev, now, o.value)
+			o.kv = storage.KeyValue{Key: o.key, Value: o.value, CreateRevision: c.createRev, ModRevision: rev, ModTime: modTime(now)}
+			ev = storage.Event{Type: storage.EventPut, Key: o.key, Value: rec[tail+timedHeader:],
 				PrevValue: rec[tail-len(c.value) : tail], Revision: rev, CreateRevision: c.createRev}
 			break
 		}
-		rec, tail = encodeRecord(recDelete, o.key, c.modRev, nil, c.createRev, rev, c.value)
-		last := rec[tail+currentHeader:]
-		o.kv = storage.KeyValue{Key: o.key, Value: clone(last), CreateRevision: c.createRev, ModRevision: rev}
+		rec, tail = encodeRecord(recDelete, o.key, c.modRev, nil, c.createRev, rev, now, c.value)
+		last := rec[tail+timedHeader:]
+		o.kv = storage.KeyValue{Key: o.key, Value: clone(last), CreateRevision: c.createRev, ModRevision: rev, ModTime: modTime(now)}
 		ev = storage.Event{Type: storage.EventDelete, Key: o.key, Value: last, PrevValue: last,
 			Revision: rev, CreateRevision: c.createRev}
 	default:

@@ -11,9 +11,10 @@ import (
 // only encoder and decoder. Changing anything here changes the file format and
 // must bump formatVersion.
 
-// formatVersion is the value of metaFormat written by this code. Open refuses
-// files with another version.
-const formatVersion = 1
+// formatVersion is the value of metaFormat written by this code. Open
+// refuses files with a newer version and upgrades version 1 files, whose
+// records this code still reads, by rewriting only metaFormat.
+const formatVersion = 2
 
 // Bucket names at the root of the bolt file.
 var (
@@ -41,22 +42,43 @@ const (
 type current struct {
 	createRev int64
 	modRev    int64
-	value     []byte
+	// modTime is the commit time of modRev in Unix nanoseconds, or 0 for a
+	// record written by format 1, which did not record it.
+	modTime int64
+	value   []byte
 }
 
-// currentHeader is the length of the fixed part of a bucketKeys value.
-const currentHeader = 16
+// timedFlag is bit 63 of the createRev field of a bucketKeys value. Every
+// record this code writes sets it, to say that modTime follows modRev.
+// Format 1 records never have it: revisions stay below 2^63.
+const timedFlag = uint64(1) << 63
 
-// decodeCurrent decodes a bucketKeys value.
+// Lengths of the fixed part of a bucketKeys value: createRev and modRev,
+// then modTime when the record is timed.
+const (
+	untimedHeader = 16
+	timedHeader   = 24
+)
+
+// decodeCurrent decodes a bucketKeys value of either kind.
 func decodeCurrent(b []byte) (current, error) {
-	if len(b) < currentHeader {
+	if len(b) < untimedHeader {
 		return current{}, fmt.Errorf("storage/bolt: corrupt key record of %d bytes", len(b))
 	}
-	return current{
-		createRev: int64(binary.BigEndian.Uint64(b[0:8])),
+	create := binary.BigEndian.Uint64(b[0:8])
+	c := current{
+		createRev: int64(create &^ timedFlag),
 		modRev:    int64(binary.BigEndian.Uint64(b[8:16])),
-		value:     b[16:],
-	}, nil
+		value:     b[untimedHeader:],
+	}
+	if create&timedFlag != 0 {
+		if len(b) < timedHeader {
+			return current{}, fmt.Errorf("storage/bolt: corrupt key record of %d bytes", len(b))
+		}
+		c.modTime = int64(binary.BigEndian.Uint64(b[16:24]))
+		c.value = b[timedHeader:]
+	}
+	return c, nil
 }
 
 // record is a decoded history record. Its slices alias the bytes it was
@@ -68,16 +90,18 @@ type record struct {
 	prev       []byte
 	createRev  int64
 	modRev     int64
+	modTime    int64
 	value      []byte
 }
 
 // encodeRecord returns a history record and the offset of its tail. The tail,
-// rec[tail:], is byte for byte the bucketKeys value for the written key
-// (createRev, modRev, value), so one allocation serves both puts and, after
-// the commit, the event's Value and PrevValue. prev and value are copied.
-func encodeRecord(typ byte, key string, prevModRev int64, prev []byte, createRev, modRev int64, value []byte) (rec []byte, tail int) {
+// rec[tail:], is byte for byte the timed bucketKeys value for the written
+// key (createRev with timedFlag, modRev, modTime, value), so one allocation
+// serves both puts and, after the commit, the event's Value and PrevValue;
+// the value starts at tail+timedHeader. prev and value are copied.
+func encodeRecord(typ byte, key string, prevModRev int64, prev []byte, createRev, modRev, modTime int64, value []byte) (rec []byte, tail int) {
 	n := 1 + uvarintLen(uint64(len(key))) + len(key) + 8 +
-		uvarintLen(uint64(len(prev))) + len(prev) + currentHeader + len(value)
+		uvarintLen(uint64(len(prev))) + len(prev) + timedHeader + len(value)
 	rec = make([]byte, n)
 	rec[0] = typ
 	i := 1
@@ -88,15 +112,16 @@ func encodeRecord(typ byte, key string, prevModRev int64, prev []byte, createRev
 	i += binary.PutUvarint(rec[i:], uint64(len(prev)))
 	i += copy(rec[i:], prev)
 	tail = i
-	binary.BigEndian.PutUint64(rec[i:], uint64(createRev))
+	binary.BigEndian.PutUint64(rec[i:], uint64(createRev)|timedFlag)
 	binary.BigEndian.PutUint64(rec[i+8:], uint64(modRev))
-	copy(rec[i+currentHeader:], value)
+	binary.BigEndian.PutUint64(rec[i+16:], uint64(modTime))
+	copy(rec[i+timedHeader:], value)
 	return rec, tail
 }
 
 var errCorruptRecord = errors.New("storage/bolt: corrupt history record")
 
-// decodeRecord decodes a history record without copying.
+// decodeRecord decodes a history record of either format without copying.
 func decodeRecord(b []byte) (record, error) {
 	var r record
 	if len(b) < 1 {
@@ -126,12 +151,11 @@ func decodeRecord(b []byte) (record, error) {
 	i += n
 	r.prev = b[i : i+int(pl)]
 	i += int(pl)
-	if len(b)-i < currentHeader {
+	c, err := decodeCurrent(b[i:])
+	if err != nil {
 		return r, errCorruptRecord
 	}
-	r.createRev = int64(binary.BigEndian.Uint64(b[i:]))
-	r.modRev = int64(binary.BigEndian.Uint64(b[i+8:]))
-	r.value = b[i+currentHeader:]
+	r.createRev, r.modRev, r.modTime, r.value = c.createRev, c.modRev, c.modTime, c.value
 	return r, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"cella.dev/cella/internal/storage"
 )
@@ -244,6 +245,68 @@ func RunTestRevisionsAdvanceByOne(t *testing.T, newStore Factory) {
 			t.Errorf("%s: CurrentRevision = %d, want %d", st.name, rev, want)
 		}
 	}
+}
+
+// clockSlack is how far a backend's clock may be from the test's: a backend
+// on another machine reads its own.
+const clockSlack = time.Second
+
+// RunTestModTime: Get and the KeyValues that Create, Update and Delete
+// return carry ModTime, the time the write at ModRevision committed (for
+// Delete the delete's, with ErrConflict the current key's), and it never
+// decreases from one revision to the next.
+func RunTestModTime(t *testing.T, newStore Factory) {
+	s := newStore(t)
+	ctx := t.Context()
+	// during checks that a write's time lies within the call.
+	during := func(what string, kv storage.KeyValue, before, after time.Time) {
+		t.Helper()
+		if kv.ModTime.IsZero() || kv.ModTime.Before(before.Add(-clockSlack)) || kv.ModTime.After(after.Add(clockSlack)) {
+			t.Errorf("%s: ModTime %v, want within [%v, %v]", what, kv.ModTime, before, after)
+		}
+	}
+	sameTime := func(what string, got, want storage.KeyValue) {
+		t.Helper()
+		if !got.ModTime.Equal(want.ModTime) {
+			t.Errorf("%s: ModTime %v, want %v from revision %d", what, got.ModTime, want.ModTime, want.ModRevision)
+		}
+	}
+	notBefore := func(what string, later, earlier storage.KeyValue) {
+		t.Helper()
+		if later.ModTime.Before(earlier.ModTime) {
+			t.Errorf("%s: ModTime %v at revision %d is before %v at %d", what, later.ModTime, later.ModRevision, earlier.ModTime, earlier.ModRevision)
+		}
+	}
+
+	before := time.Now()
+	created := mustCreate(t, s, "/mt/a", "1")
+	during("Create", created, before, time.Now())
+	got, err := s.Get(ctx, "/mt/a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameTime("Get after Create", got, created)
+
+	before = time.Now()
+	updated := mustUpdate(t, s, "/mt/a", "2")
+	during("Update", updated, before, time.Now())
+	notBefore("Update", updated, created)
+	got, _ = s.Get(ctx, "/mt/a")
+	sameTime("Get after Update", got, updated)
+
+	other := mustCreate(t, s, "/mt/b", "1")
+	notBefore("Create of another key", other, updated)
+
+	conflict, err := s.Update(ctx, "/mt/a", []byte("3"), created.ModRevision)
+	if !errors.Is(err, storage.ErrConflict) {
+		t.Fatalf("stale Update: err = %v, want ErrConflict", err)
+	}
+	sameTime("ErrConflict's current KeyValue", conflict, updated)
+
+	before = time.Now()
+	deleted := mustDelete(t, s, "/mt/a")
+	during("Delete", deleted, before, time.Now())
+	notBefore("Delete", deleted, other)
 }
 
 // RunTestConcurrentWritersUniqueRevisions: all methods are safe for

@@ -44,6 +44,7 @@ func RunAll(t *testing.T, newStore Factory) {
 		{"Update", RunTestUpdate},
 		{"Delete", RunTestDelete},
 		{"RevisionsAdvanceByOne", RunTestRevisionsAdvanceByOne},
+		{"ModTime", RunTestModTime},
 		{"ConcurrentWritersUniqueRevisions", RunTestConcurrentWritersUniqueRevisions},
 		{"ValuesSafeToKeep", RunTestValuesSafeToKeep},
 		{"ListOrderAndPrefix", RunTestListOrderAndPrefix},
