@@ -225,9 +225,19 @@ func (s *Server) withRecovery(next http.Handler) http.Handler {
 				}
 			}
 			if s.cfg.Observe != nil {
-				if info, ok := RequestInfoFrom(r.Context()); ok {
-					s.cfg.Observe(info, rw.code(), time.Since(start))
+				info := rw.info
+				if info == nil {
+					// Answered before withRequestInfo ran (414).
+					info = ParseRequestInfo(r)
 				}
+				if info.IsResourceRequest && s.routes[info.APIGroup+"/"+info.APIVersion+"/"+info.Resource] == nil {
+					// Any path may name a resource: label the ones that
+					// do not exist alike, so they cannot grow the metrics.
+					masked := *info
+					masked.APIGroup, masked.Resource, masked.Subresource = "", "unknown", ""
+					info = &masked
+				}
+				s.cfg.Observe(info, rw.code(), time.Since(start))
 			}
 		}()
 		next.ServeHTTP(rw, r)
@@ -239,6 +249,8 @@ type statusRecorder struct {
 	http.ResponseWriter
 	status      int
 	wroteHeader bool
+	// info is set by withRequestInfo, further in, for Observe.
+	info *RequestInfo
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
@@ -290,6 +302,9 @@ func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 func (s *Server) withRequestInfo(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := ParseRequestInfo(r)
+		if rec, ok := w.(*statusRecorder); ok {
+			rec.info = info
+		}
 		next.ServeHTTP(w, r.WithContext(WithRequestInfo(r.Context(), info)))
 	})
 }
