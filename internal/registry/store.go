@@ -475,6 +475,12 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 		if wantRV != "" && wantRV != curMeta.GetResourceVersion() {
 			return nil, apierrors.NewConflict(gr, name, errors.New(ConflictMessage))
 		}
+		if wantRV == "" {
+			// An unconditional update (kubectl replace of a file without a
+			// resourceVersion), which Kubernetes allows for every built-in
+			// kind: it applies to the current object.
+			m.SetResourceVersion(curMeta.GetResourceVersion())
+		}
 		s.prepareForUpdate(ctx, obj, old, o.Subresource)
 		if errs := s.validateUpdate(ctx, obj, old); len(errs) > 0 {
 			return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), name, errs)
