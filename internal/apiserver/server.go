@@ -62,6 +62,9 @@ type Config struct {
 	MaxInflight int
 	// Ready reports whether storage is open (for /readyz).
 	Ready func() bool
+	// Drain, when set, refuses new requests with 503 once the server
+	// starts shutting down and counts the ones still running.
+	Drain *filters.Drain
 	Now   func() time.Time
 }
 
@@ -140,6 +143,7 @@ func (s *Server) Handler() http.Handler {
 		h = filters.WithRateLimit(h, filters.NewUserLimiter(c.RateQPS, c.RateBurst), s.errs.Write)
 	}
 	h = s.withAuthentication(h)
+	h = filters.WithDrain(h, c.Drain, s.errs.Write)
 	h = filters.WithFraming(h, c.MaxRequestBytes, longRunning, s.errs.Write)
 	h = s.withRequestInfo(h)
 	h = filters.WithMaxURI(h, orDefaultInt(c.MaxURIBytes, 8<<10))
