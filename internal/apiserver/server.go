@@ -304,7 +304,7 @@ func (s *Server) withAuthorization(next http.Handler) http.Handler {
 		}
 		d, err := s.cfg.Authorizer.Authorize(r.Context(), a)
 		if err != nil {
-			s.errs.Write(w, r, apierrors.NewInternalError(errors.New("authorization failed")))
+			s.errs.Write(w, r, authorizationFailed(err))
 			return
 		}
 		if !d.Allowed {

@@ -1,6 +1,8 @@
 package apiserver_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +78,67 @@ func TestStorageStalledAnswers503(t *testing.T) {
 	f.Inject(nil)
 	if resp, body := c.do("GET", "/api/v1/namespaces/default/configmaps/stalled", srv.Token, ""); resp.StatusCode != 404 {
 		t.Fatalf("the create answered 503 was stored: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestStorageClosedUnderAuthorization503: a user whose permissions RBAC
+// must read from storage gets 503 too when storage is closed, not the 500
+// of a failed authorization, and not a wait for caches that cannot catch
+// up.
+func TestStorageClosedUnderAuthorization503(t *testing.T) {
+	tokens := filepath.Join(t.TempDir(), "tokens.csv")
+	if err := os.WriteFile(tokens, []byte("alice-token,alice,alice-uid,\"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const storageTimeout = 500 * time.Millisecond
+	srv, f, _ := startFaulty(t, func(c *app.Config) { c.TokenFile = tokens; c.StorageTimeout = storageTimeout })
+	c := dialRaw(t, srv)
+	if resp, body := c.do("GET", "/api/v1/namespaces/default/configmaps", "alice-token", ""); resp.StatusCode != 403 {
+		t.Fatalf("alice before closing: %d %s, want 403", resp.StatusCode, body)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/api/v1/namespaces/default/configmaps", "/api/v1/namespaces/default/configmaps?resourceVersion=0"} {
+		start := time.Now()
+		resp, body := c.do("GET", p, "alice-token", "")
+		wantStatus(t, resp, body, 503, "ServiceUnavailable", "1")
+		if took := time.Since(start); took > storageTimeout+5*time.Second {
+			t.Errorf("GET %s answered after %s", p, took)
+		}
+	}
+}
+
+// TestStorageClosedCacheReadsDoNotWait: with storage closed right after
+// start, resourceVersion=0 lists of kinds nothing was written to answer
+// within the storage timeout: from the cache (203) where it can serve, 503
+// where it cannot until storage is back (a cache that had seen no revision
+// yet must list again first), never a wait for the request deadline.
+func TestStorageClosedCacheReadsDoNotWait(t *testing.T) {
+	const storageTimeout = 500 * time.Millisecond
+	srv, f, _ := startFaulty(t, func(c *app.Config) { c.StorageTimeout = storageTimeout })
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, srv)
+	for _, p := range []string{
+		"/apis/apps/v1/namespaces/default/deployments?resourceVersion=0",
+		"/apis/batch/v1/jobs?resourceVersion=0",
+		"/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings?resourceVersion=0",
+	} {
+		start := time.Now()
+		resp, body := c.do("GET", p, srv.Token, "")
+		took := time.Since(start)
+		switch resp.StatusCode {
+		case 203:
+		case 503:
+			wantStatus(t, resp, body, 503, "ServiceUnavailable", "1")
+		default:
+			t.Errorf("GET %s: %d %s, want 203 or 503", p, resp.StatusCode, body)
+		}
+		if took > storageTimeout+5*time.Second {
+			t.Errorf("GET %s answered after %s", p, took)
+		}
+		t.Logf("GET %s: %d after %s", p, resp.StatusCode, took.Round(time.Millisecond))
 	}
 }

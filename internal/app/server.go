@@ -110,7 +110,9 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 			return nil, err
 		}
 		s.caches = append(s.caches, c)
-		return c, nil
+		// Bounded above the cache too: a read that waits for the cache
+		// to catch up with storage that is gone gives up in time as well.
+		return storage.WithTimeout(c, cfg.StorageTimeout), nil
 	}
 	cat, err := kinds.Build(kinds.Config{Profile: kinds.Profile(cfg.Profile)}, storeOf)
 	if err != nil {
