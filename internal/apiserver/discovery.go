@@ -143,19 +143,7 @@ func versionLess(a, b string) bool {
 // serveDiscovery answers /api, /apis and group(-version) documents. ok is
 // false when the path is not a discovery path.
 func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, info *RequestInfo) (bool, error) {
-	var doc []byte
-	switch {
-	case info.APIPrefix == "api" && info.APIVersion == "":
-		doc = s.disc.versions
-	case info.APIPrefix == "api":
-		doc = s.disc.resources[info.APIVersion]
-	case info.APIGroup == "":
-		doc = s.disc.groups
-	case info.APIVersion == "":
-		doc = s.disc.group[info.APIGroup]
-	default:
-		doc = s.disc.resources[info.APIGroup+"/"+info.APIVersion]
-	}
+	doc := s.disc.document(info)
 	if doc == nil {
 		return false, nil
 	}
@@ -169,4 +157,19 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, info *Re
 	w.Header().Set("Cache-Control", "no-cache, private")
 	_, _ = w.Write(doc)
 	return true, nil
+}
+
+// document returns the discovery document a path names, or nil.
+func (d *discovery) document(info *RequestInfo) []byte {
+	switch {
+	case info.APIPrefix == "api" && info.APIVersion == "":
+		return d.versions
+	case info.APIPrefix == "api":
+		return d.resources[info.APIVersion]
+	case info.APIGroup == "":
+		return d.groups
+	case info.APIVersion == "":
+		return d.group[info.APIGroup]
+	}
+	return d.resources[info.APIGroup+"/"+info.APIVersion]
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -29,11 +30,13 @@ type resourceHandler struct {
 	ep   *registry.Endpoint
 	info *RequestInfo
 	out  output
+	// rc sets read deadlines while the body is read.
+	rc *http.ResponseController
 }
 
 // serveResource dispatches a resource request to its verb.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *RequestInfo, ep *registry.Endpoint) error {
-	h := &resourceHandler{s: s, ep: ep, info: info}
+	h := &resourceHandler{s: s, ep: ep, info: info, rc: http.NewResponseController(w)}
 	if ep.Create != nil {
 		// Virtual create-only kinds (access reviews).
 		if info.Verb != "create" {
@@ -338,10 +341,16 @@ func (h *resourceHandler) writeList(w http.ResponseWriter, code int, items []reg
 	return h.writeBytes(w, code, buf)
 }
 
-// readBody reads the request body within the server's limit.
+// readBody reads the request body within the server's size limit. A read
+// that waits longer than the body idle timeout for bytes is a 408 (the
+// client stalled), which closes the connection.
 func (h *resourceHandler) readBody(r *http.Request) ([]byte, error) {
-	limit := h.s.cfg.MaxRequestBytes
-	data, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	limit, idle := h.s.cfg.MaxRequestBytes, h.s.cfg.BodyIdleTimeout
+	body := &idleReader{body: r.Body, rc: h.rc, idle: idle}
+	data, err := io.ReadAll(io.LimitReader(body, limit+1))
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, bodyStalled(idle)
+	}
 	if err != nil {
 		return nil, apierrors.NewBadRequest("reading the request body: " + err.Error())
 	}
@@ -374,36 +383,56 @@ func dryRun(q url.Values) (bool, error) {
 	return len(vals) > 0, nil
 }
 
-// decodeObject reads and decodes a create/update body into a served-version
-// object, applying fieldValidation and checking kind and apiVersion.
-func (h *resourceHandler) decodeObject(w http.ResponseWriter, r *http.Request) (runtime.Object, error) {
-	fv, err := fieldValidation(r.URL.Query())
+// writeHead is what a create or update says before its body.
+type writeHead struct {
+	dry             bool
+	fieldValidation string
+	mediaType       string
+}
+
+// readWriteHead checks what a create or update can be refused for without
+// reading its body: dryRun and fieldValidation (400), then the body's media
+// type (415).
+func readWriteHead(r *http.Request) (writeHead, error) {
+	q := r.URL.Query()
+	dry, err := dryRun(q)
 	if err != nil {
-		return nil, err
+		return writeHead{}, err
+	}
+	fv, err := fieldValidation(q)
+	if err != nil {
+		return writeHead{}, err
 	}
 	mt := requestMediaType(r)
 	switch mt {
 	case mediaJSON, mediaYAML, mediaProtobuf:
 	default:
-		return nil, unsupportedMediaType(mt, objectMediaTypes)
+		return writeHead{}, unsupportedMediaType(mt, objectMediaTypes)
 	}
+	return writeHead{dry: dry, fieldValidation: fv, mediaType: mt}, nil
+}
+
+// decodeObject reads and decodes a create/update body into a served-version
+// object, applying fieldValidation and checking kind and apiVersion. It
+// returns the raw body too.
+func (h *resourceHandler) decodeObject(w http.ResponseWriter, r *http.Request, head writeHead) ([]byte, runtime.Object, error) {
 	body, err := h.readBody(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	obj := h.ep.New()
-	strict, err := h.s.decoder.decode(mt, body, obj)
+	strict, err := h.s.decoder.decode(head.mediaType, body, obj)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(strict) > 0 {
-		switch fv {
+		switch head.fieldValidation {
 		case "Strict":
 			msgs := make([]string, len(strict))
 			for i, e := range strict {
 				msgs[i] = e.Error()
 			}
-			return nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
+			return nil, nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
 		case "Warn":
 			for _, e := range strict {
 				addWarning(w, e.Error())
@@ -411,9 +440,9 @@ func (h *resourceHandler) decodeObject(w http.ResponseWriter, r *http.Request) (
 		}
 	}
 	if err := h.checkTypeMeta(obj); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return obj, nil
+	return body, obj, nil
 }
 
 // checkTypeMeta rejects a body whose kind or apiVersion contradicts the URL.
@@ -446,27 +475,36 @@ func (h *resourceHandler) checkNamespace(m metav1.Object) error {
 	return nil
 }
 
-// decodeWrite reads what create and update share: dryRun, the body as a
-// served-version object, and its namespace checked against the URL.
-func (h *resourceHandler) decodeWrite(w http.ResponseWriter, r *http.Request) (dry bool, obj runtime.Object, m metav1.Object, err error) {
-	if dry, err = dryRun(r.URL.Query()); err != nil {
-		return false, nil, nil, err
-	}
-	if obj, err = h.decodeObject(w, r); err != nil {
-		return false, nil, nil, err
+// decodeWrite reads what create and update share after readWriteHead: the
+// body as a served-version object, and its namespace checked against the
+// URL. It returns the raw body too.
+func (h *resourceHandler) decodeWrite(w http.ResponseWriter, r *http.Request, head writeHead) (body []byte, obj runtime.Object, m metav1.Object, err error) {
+	if body, obj, err = h.decodeObject(w, r, head); err != nil {
+		return nil, nil, nil, err
 	}
 	if m, err = meta.Accessor(obj); err != nil {
-		return false, nil, nil, apierrors.NewBadRequest(err.Error())
+		return nil, nil, nil, apierrors.NewBadRequest(err.Error())
 	}
 	if err := h.checkNamespace(m); err != nil {
-		return false, nil, nil, err
+		return nil, nil, nil, err
 	}
-	return dry, obj, m, nil
+	return body, obj, m, nil
 }
 
-// create serves POST on a collection.
+// create serves POST on a collection. An Idempotency-Key is claimed between
+// the checks that need no body and reading it, and answered from before
+// storage (idempotency.go).
 func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) error {
-	dry, obj, m, err := h.decodeWrite(w, r)
+	head, err := readWriteHead(r)
+	if err != nil {
+		return err
+	}
+	idem, err := h.claimIdempotencyKey(r, head)
+	if err != nil {
+		return err
+	}
+	defer idem.release()
+	body, obj, m, err := h.decodeWrite(w, r, head)
 	if err != nil {
 		return err
 	}
@@ -477,12 +515,17 @@ func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return apierrors.NewBadRequest(err.Error())
 	}
-	created, err := h.ep.Store.Create(r.Context(), stored, registry.WriteOptions{DryRun: dry})
+	if answered, err := idem.replay(w, body, m.GetName()); answered || err != nil {
+		return err
+	}
+	created, err := h.ep.Store.Create(r.Context(), stored, registry.WriteOptions{DryRun: head.dry})
 	if err != nil {
 		return err
 	}
 	cm, _ := meta.Accessor(created)
-	w.Header().Set("Location", objectPath(h.info, h.ep, cm.GetNamespace(), cm.GetName()))
+	loc := objectPath(h.info, h.ep, cm.GetNamespace(), cm.GetName())
+	idem.complete(body, loc, cm.GetName())
+	w.Header().Set("Location", loc)
 	return h.writeObject(w, http.StatusCreated, created)
 }
 
@@ -503,7 +546,11 @@ func objectPath(info *RequestInfo, ep *registry.Endpoint, namespace, name string
 
 // update serves PUT of an object or its status.
 func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request) error {
-	dry, obj, m, err := h.decodeWrite(w, r)
+	head, err := readWriteHead(r)
+	if err != nil {
+		return err
+	}
+	_, obj, m, err := h.decodeWrite(w, r, head)
 	if err != nil {
 		return err
 	}
@@ -519,7 +566,7 @@ func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	updated, err := h.ep.Store.Update(r.Context(), h.namespaceFor(), h.info.Name, func(runtime.Object) (runtime.Object, error) {
 		return stored.DeepCopyObject(), nil
-	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry}, Subresource: h.info.Subresource})
+	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: head.dry}, Subresource: h.info.Subresource})
 	if err != nil {
 		return err
 	}

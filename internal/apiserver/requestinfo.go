@@ -27,7 +27,8 @@ type RequestInfo struct {
 	Resource    string
 	Subresource string
 	Name        string
-	// Parts are the path segments after the group version.
+	// Parts are the path segments from the resource on:
+	// {resource}, {name}, {subresource} and anything deeper.
 	Parts []string
 }
 
@@ -96,7 +97,6 @@ func ParseRequestInfo(r *http.Request) *RequestInfo {
 			info.Name = parts[1]
 			info.Subresource = parts[2]
 			info.Namespace = ""
-			parts = parts[3:]
 			info.Parts = parts
 			info.Verb = verbFor(r, info, watchPath)
 			return info

@@ -5,11 +5,14 @@
 package apiserver
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"regexp"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -51,6 +54,13 @@ type Config struct {
 	Version version.Info
 	// MaxRequestBytes caps request bodies.
 	MaxRequestBytes int64
+	// MaxInflightRequestBytes is the budget of request body bytes held at
+	// once by all requests (413 with Retry-After when full); zero is
+	// unlimited.
+	MaxInflightRequestBytes int64
+	// BodyIdleTimeout is the longest a read of a request body may wait for
+	// bytes (408); zero means 30s.
+	BodyIdleTimeout time.Duration
 	// MaxURIBytes caps the request target (414); zero means 8 KiB.
 	MaxURIBytes int
 	// RequestTimeout bounds non-streaming requests (504); zero means 60s.
@@ -60,6 +70,11 @@ type Config struct {
 	RateBurst int
 	// MaxInflight limits requests served at once (429); zero is unlimited.
 	MaxInflight int
+	// CORSAllowedOrigins are the origins browsers may call the API from.
+	CORSAllowedOrigins []*regexp.Regexp
+	// IdempotencyTTL is how long a create sent with an Idempotency-Key is
+	// remembered after it succeeded (idempotency.go); zero means 24h.
+	IdempotencyTTL time.Duration
 	// Ready reports whether storage is open (for /readyz).
 	Ready func() bool
 	// Drain, when set, refuses new requests with 503 once the server
@@ -77,9 +92,15 @@ type Server struct {
 	disc    *discovery
 	// routes maps "group/version/resource" to its endpoint.
 	routes map[string]*registry.Endpoint
+	// idem remembers creates sent with an Idempotency-Key.
+	idem idempotencyStore
 	// shutdown is closed when the server starts draining; watches end.
 	shutdown chan struct{}
 	now      func() time.Time
+
+	// streams counts WebSocket connections, which http.Server.Shutdown
+	// does not wait for (see WaitStreams).
+	streams streamTracker
 }
 
 // New builds the server and its discovery documents.
@@ -93,12 +114,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxRequestBytes <= 0 {
 		cfg.MaxRequestBytes = 3 << 20
 	}
+	cfg.BodyIdleTimeout = orDefault(cfg.BodyIdleTimeout, 30*time.Second)
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger,
 		errs:     ErrorWriter{Logger: cfg.Logger},
 		decoder:  newBodyDecoder(cfg.Scheme),
 		routes:   map[string]*registry.Endpoint{},
+		idem:     newMemoryIdempotencyStore(orDefault(cfg.IdempotencyTTL, defaultIdempotencyTTL), maxIdempotencyKeys, cfg.Now),
 		shutdown: make(chan struct{}),
 		now:      cfg.Now,
 	}
@@ -126,16 +149,30 @@ func (s *Server) Shutdown() {
 	}
 }
 
-// Handler returns the whole chain. Filters run outermost first in the order
-// of the status-code contract: recovery (so a panic anywhere is a 500),
-// framing (414), request info, authentication (401), rate limits (429),
-// the request deadline, authorization (403), then routing and the handlers.
+// Handler returns the whole chain, assembled here and only here. Filters
+// run outermost first in the order of the status-code contract:
+//
+//	recovery (a panic anywhere is a 500)
+//	request line and head: 414, request info, 417/411/413 by declared length
+//	CORS (preflights are answered before authentication: they carry no
+//	credentials)
+//	draining (503 once shutdown has begun; liveness probes excepted)
+//	authentication (401)
+//	rate limits (429: per-user rate, then requests in flight)
+//	the request deadline (504 later, when work outlives it)
+//	routing (501, 301, 404, 405, and 204 for OPTIONS)
+//	authorization (403)
+//	the handlers: negotiation (406, 415), preconditions, body (400, 413,
+//	422) and storage (409, 410, 503, 500)
+//
 // It is built inner-most first.
 func (s *Server) Handler() http.Handler {
 	c := s.cfg
 	var h http.Handler = http.HandlerFunc(s.route)
 	h = s.withAuthorization(h)
+	h = s.withRouting(h)
 	h = filters.WithTimeout(h, orDefault(c.RequestTimeout, 60*time.Second), longRunning, s.errs.Write)
+	h = filters.WithBodyBudget(h, c.MaxInflightRequestBytes, c.MaxRequestBytes, s.errs.Write) // 413 with Retry-After, after authentication and the rate limits
 	if c.MaxInflight > 0 {
 		h = filters.WithMaxInflight(h, c.MaxInflight, longRunning, s.errs.Write)
 	}
@@ -144,6 +181,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	h = s.withAuthentication(h)
 	h = filters.WithDrain(h, c.Drain, s.errs.Write)
+	if len(c.CORSAllowedOrigins) > 0 {
+		h = filters.WithCORS(h, c.CORSAllowedOrigins)
+	}
 	h = filters.WithFraming(h, c.MaxRequestBytes, longRunning, s.errs.Write)
 	h = s.withRequestInfo(h)
 	h = filters.WithMaxURI(h, orDefaultInt(c.MaxURIBytes, 8<<10))
@@ -237,6 +277,18 @@ func (w *statusRecorder) Flush() {
 	}
 }
 
+// Hijack implements http.Hijacker for WebSocket upgrades, the one use of
+// it, which answer 101 on the hijacked connection. Recording that as the
+// status written keeps withRecovery from answering on a connection that is
+// no longer HTTP, and lets Observe count the 101.
+func (w *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && !w.wroteHeader {
+		w.status, w.wroteHeader = http.StatusSwitchingProtocols, true
+	}
+	return conn, rw, err
+}
+
 // Unwrap exposes the underlying writer to http.ResponseController.
 func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
@@ -287,6 +339,13 @@ func (s *Server) withAuthorization(next http.Handler) http.Handler {
 			return
 		}
 		info, _ := RequestInfoFrom(r.Context())
+		if t, ok := targetFrom(r.Context()); ok && isFindAcrossNamespaces(t, info) {
+			// GET of a namespaced object without a namespace: only the
+			// namespaces the caller may read count, and that is decided
+			// per candidate (findAcrossNamespaces).
+			next.ServeHTTP(w, r)
+			return
+		}
 		a := auth.Attributes{
 			User: u, Verb: info.Verb, Path: r.URL.Path,
 			ResourceRequest: info.IsResourceRequest,
@@ -344,26 +403,20 @@ func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// implementedMethods are the HTTP methods Cella serves anywhere; others are
-// 501 Not Implemented, answered at the routing step.
-var implementedMethods = map[string]bool{
-	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
-	http.MethodPatch: true, http.MethodDelete: true,
-}
-
+// serve answers a request the routing step has resolved.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	info, _ := RequestInfoFrom(r.Context())
-	if !implementedMethods[r.Method] {
-		return &apierrors.StatusError{ErrStatus: metav1.Status{
-			Status: metav1.StatusFailure, Code: http.StatusNotImplemented, Reason: "NotImplemented",
-			Message: fmt.Sprintf("the method %s is not implemented by this server", r.Method),
-		}}
+	t, ok := targetFrom(r.Context())
+	if !ok {
+		return errNotFoundPath()
 	}
-	p := r.URL.Path
-	switch {
-	case p == "/healthz" || p == "/livez":
+	if isWebSocketRequest(r) && !webSocketServed(info) {
+		return errUpgradeNotServed(r)
+	}
+	switch t.kind {
+	case targetHealth:
 		return writePlain(w, http.StatusOK, "ok")
-	case p == "/readyz":
+	case targetReady:
 		if s.cfg.Ready != nil && !s.cfg.Ready() {
 			st := apierrors.NewServiceUnavailable("storage is not ready").ErrStatus
 			st.Details = &metav1.StatusDetails{RetryAfterSeconds: 1}
@@ -371,41 +424,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 		return writePlain(w, http.StatusOK, "ok")
-	case p == "/version":
+	case targetVersion:
 		data, _ := json.Marshal(s.cfg.Version)
 		w.Header().Set("Content-Type", mediaJSON)
 		_, _ = w.Write(data)
 		return nil
-	case strings.HasPrefix(p, "/debug/pprof") && s.cfg.Profiling != nil:
+	case targetProfiling:
 		s.cfg.Profiling.ServeHTTP(w, r)
 		return nil
-	case p == "/metrics" && s.cfg.Metrics != nil:
+	case targetMetrics:
 		s.cfg.Metrics.ServeHTTP(w, r)
 		return nil
-	case (p == "/openapi/v2" || strings.HasPrefix(p, "/openapi/v3")) && s.cfg.OpenAPI != nil:
+	case targetOpenAPI:
 		s.cfg.OpenAPI.ServeHTTP(w, r)
 		return nil
-	case p == "/":
+	case targetRoot:
 		return s.serveRootPaths(w)
-	}
-	if info.APIPrefix == "" {
-		return errNotFoundPath()
-	}
-	if !info.IsResourceRequest {
+	case targetDiscovery:
 		ok, err := s.serveDiscovery(w, r, info)
 		if !ok && err == nil {
 			return errNotFoundPath()
 		}
 		return err
 	}
-	ep := s.routes[info.APIGroup+"/"+info.APIVersion+"/"+info.Resource]
-	if ep == nil {
-		return errNotFoundPath()
-	}
-	if info.Namespace != "" && !ep.Resource.Namespaced {
-		return errNotFoundPath()
-	}
-	return s.serveResource(w, r, info, ep)
+	return s.serveResource(w, r, info, t.ep)
 }
 
 func writePlain(w http.ResponseWriter, code int, body string) error {
@@ -459,7 +501,13 @@ func (s *Server) findAcrossNamespaces(w http.ResponseWriter, r *http.Request, ep
 			return err
 		}
 		m, _ := meta.Accessor(obj)
-		paths = append(paths, objectPath(info, ep, m.GetNamespace(), m.GetName()))
+		readable, err := s.mayGet(r, info, m.GetNamespace())
+		if err != nil {
+			return err
+		}
+		if readable {
+			paths = append(paths, objectPath(info, ep, m.GetNamespace(), m.GetName()))
+		}
 	}
 	switch len(paths) {
 	case 0:
@@ -476,6 +524,23 @@ func (s *Server) findAcrossNamespaces(w http.ResponseWriter, r *http.Request, ep
 		"details": map[string]any{"name": name, "kind": ep.Resource.Plural, "causes": choices(paths)}})
 	_, _ = w.Write(data)
 	return nil
+}
+
+// mayGet reports whether the caller may get the requested object in
+// namespace.
+func (s *Server) mayGet(r *http.Request, info *RequestInfo, namespace string) (bool, error) {
+	if s.cfg.Authorizer == nil {
+		return true, nil
+	}
+	u, _ := auth.UserFrom(r.Context())
+	d, err := s.cfg.Authorizer.Authorize(r.Context(), auth.Attributes{
+		User: u, Verb: "get", Path: r.URL.Path, ResourceRequest: true,
+		APIGroup: info.APIGroup, Resource: info.Resource, Namespace: namespace, Name: info.Name,
+	})
+	if err != nil {
+		return false, apierrors.NewInternalError(errors.New("authorization failed"))
+	}
+	return d.Allowed, nil
 }
 
 func choices(paths []string) []metav1.StatusCause {

@@ -41,7 +41,9 @@ func (ew ErrorWriter) status(r *http.Request, err error) metav1.Status {
 }
 
 // WriteStatus writes a Status body with its code. Retry-After is set from
-// details.retryAfterSeconds, as kube-apiserver does.
+// details.retryAfterSeconds, as kube-apiserver does. A 408 closes the
+// connection: what the client sent next cannot be told apart from the rest
+// of the request it stalled on.
 func WriteStatus(w http.ResponseWriter, st metav1.Status) {
 	st.Kind = "Status"
 	st.APIVersion = "v1"
@@ -59,6 +61,9 @@ func WriteStatus(w http.ResponseWriter, st metav1.Status) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-cache, private")
 	h.Del("Content-Length")
+	if st.Code == http.StatusRequestTimeout {
+		h.Set("Connection", "close")
+	}
 	w.WriteHeader(int(st.Code))
 	_, _ = w.Write(data)
 }

@@ -1,8 +1,11 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -18,7 +21,8 @@ import (
 )
 
 // watch serves a watch as a chunked stream of JSON events, one per line,
-// flushed as they happen, until the client goes away, timeoutSeconds passes
+// flushed as they happen, or over a WebSocket when the request asks to
+// switch (watch_ws.go), until the client goes away, timeoutSeconds passes
 // or the server shuts down. Errors after the stream has started are sent
 // in-band as an ERROR event carrying a Status, as Kubernetes does.
 func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request) error {
@@ -64,43 +68,95 @@ func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request) error {
 		}
 		opts.SendInitialEvents = b
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		return fmt.Errorf("watch: response writer cannot flush")
-	}
 	ctx := r.Context()
 	events, stop, err := h.ep.Store.Watch(ctx, h.namespaceFor(), opts)
-	if err != nil {
-		if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-			// A watch from a version older than the kept history: answer 200
-			// with one in-band 410 ERROR event, so client-go relists.
-			st := apierrors.NewResourceExpired("too old resource version: " + opts.ResourceVersion).ErrStatus
-			h.startStream(w)
-			_ = h.writeEvent(w, registry.WatchEvent{Type: watch.Error, Status: &st})
-			flusher.Flush()
-			return nil
-		}
+	var expired *metav1.Status
+	switch {
+	case err == nil:
+		defer stop()
+	case apierrors.IsResourceExpired(err) || apierrors.IsGone(err):
+		// A watch from a version older than the kept history: answer 200
+		// (or 101) with one in-band 410 ERROR event, so client-go relists.
+		st := apierrors.NewResourceExpired("too old resource version: " + opts.ResourceVersion).ErrStatus
+		expired = &st
+	default:
 		return err
 	}
-	defer stop()
+	var out watchStream
+	if isWebSocketRequest(r) {
+		ws, err := h.upgradeWatch(w, r)
+		if errors.Is(err, errSwitchFailed) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out = ws
+	} else {
+		flusher, ok := w.(http.Flusher)
+		if !ok {
+			return fmt.Errorf("watch: response writer cannot flush")
+		}
+		h.startStream(w)
+		out = &chunkedWatch{w: w, f: flusher}
+	}
+	if expired != nil {
+		why := watchEnded
+		if err := h.writeEvent(out, registry.WatchEvent{Type: watch.Error, Status: expired}); err != nil {
+			why = watchWriteFailed
+		}
+		out.flush()
+		out.end(why)
+		return nil
+	}
+	out.flush()
+	out.end(h.pump(ctx, out, events, timeout))
+	return nil
+}
+
+// watchStream is how watch events leave: a chunked response or a
+// WebSocket. writeEvent writes each event with one Write.
+type watchStream interface {
+	io.Writer
+	// flush sends what Write has buffered.
+	flush()
+	// clientGone is closed when the client has left; nil when only the
+	// request context tells that.
+	clientGone() <-chan struct{}
+	// end finishes the stream for the given reason.
+	end(why watchEnd)
+}
+
+// watchEnd is why a watch stream ended.
+type watchEnd int
+
+const (
+	watchEnded       watchEnd = iota // timeoutSeconds passed, or the source ended
+	watchShutdown                    // the server is shutting down
+	watchClientGone                  // the client left
+	watchWriteFailed                 // an event could not be sent
+)
+
+// pump sends events to out until the watch ends, and says why.
+func (h *resourceHandler) pump(ctx context.Context, out watchStream, events <-chan registry.WatchEvent, timeout time.Duration) watchEnd {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	h.startStream(w)
-	flusher.Flush()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return watchClientGone
+		case <-out.clientGone():
+			return watchClientGone
 		case <-h.s.shutdown:
-			return nil
+			return watchShutdown
 		case <-timer.C:
-			return nil
+			return watchEnded
 		case ev, ok := <-events:
 			if !ok {
-				return nil
+				return watchEnded
 			}
-			if err := h.writeEvent(w, ev); err != nil {
-				return nil
+			if err := h.writeEvent(out, ev); err != nil {
+				return watchWriteFailed
 			}
 			// Drain what is already queued before flushing, so a burst
 			// goes out in few writes.
@@ -108,20 +164,31 @@ func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request) error {
 				select {
 				case ev, ok := <-events:
 					if !ok {
-						flusher.Flush()
-						return nil
+						out.flush()
+						return watchEnded
 					}
-					if err := h.writeEvent(w, ev); err != nil {
-						return nil
+					if err := h.writeEvent(out, ev); err != nil {
+						return watchWriteFailed
 					}
 				default:
 					more = false
 				}
 			}
-			flusher.Flush()
+			out.flush()
 		}
 	}
 }
+
+// chunkedWatch is a watchStream over a chunked HTTP response.
+type chunkedWatch struct {
+	w http.ResponseWriter
+	f http.Flusher
+}
+
+func (c *chunkedWatch) Write(p []byte) (int, error) { return c.w.Write(p) }
+func (c *chunkedWatch) flush()                      { c.f.Flush() }
+func (c *chunkedWatch) clientGone() <-chan struct{} { return nil }
+func (c *chunkedWatch) end(watchEnd)                {}
 
 func (h *resourceHandler) startStream(w http.ResponseWriter) {
 	hdr := w.Header()
@@ -131,8 +198,8 @@ func (h *resourceHandler) startStream(w http.ResponseWriter) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// writeEvent writes one event line.
-func (h *resourceHandler) writeEvent(w http.ResponseWriter, ev registry.WatchEvent) error {
+// writeEvent writes one event line with one Write.
+func (h *resourceHandler) writeEvent(w io.Writer, ev registry.WatchEvent) error {
 	var obj []byte
 	var err error
 	switch {

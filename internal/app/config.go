@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 	"time"
 
@@ -29,10 +30,22 @@ type Config struct {
 	RateQPS           float64
 	RateBurst         int
 	MaxInflight       int
+	IdempotencyKeyTTL time.Duration
 	WatchHistory      int
-	CORSOrigins       []string
-	LogLevel          string
-	Profiling         bool
+	// CompactionInterval is how often storage history is compacted, and so
+	// the shortest time a continue token or an old resourceVersion stays
+	// usable.
+	CompactionInterval time.Duration
+	CORSOrigins        []string
+	LogLevel           string
+	Profiling          bool
+
+	// MaxInflightRequestBytes is the budget of request body bytes, by
+	// declared length, that all requests may hold at once; 0 is unlimited.
+	MaxInflightRequestBytes int64
+	// BodyIdleTimeout is the longest a read of a request body may wait.
+	BodyIdleTimeout time.Duration
+
 	// StorageTimeout bounds every storage call a request makes; a backend
 	// that does not answer in time gives 503 (storage.WithTimeout).
 	StorageTimeout time.Duration
@@ -52,21 +65,26 @@ type Config struct {
 // NewConfig returns the defaults.
 func NewConfig() *Config {
 	return &Config{
-		DataDir:           "./cella-data",
-		Listen:            "127.0.0.1:6443",
-		TLS:               true,
-		Storage:           "bolt",
-		Profile:           "cci",
-		Runtime:           "none",
-		MaxRequestBytes:   3 << 20,
-		MaxURIBytes:       8 << 10,
-		ReadHeaderTimeout: 10 * time.Second,
-		RequestTimeout:    60 * time.Second,
-		RateQPS:           0,
-		RateBurst:         0,
-		MaxInflight:       0,
-		WatchHistory:      10000,
-		LogLevel:          "info",
+		DataDir:            "./cella-data",
+		Listen:             "127.0.0.1:6443",
+		TLS:                true,
+		Storage:            "bolt",
+		Profile:            "cci",
+		Runtime:            "none",
+		MaxRequestBytes:    3 << 20,
+		MaxURIBytes:        8 << 10,
+		ReadHeaderTimeout:  10 * time.Second,
+		RequestTimeout:     60 * time.Second,
+		RateQPS:            0,
+		RateBurst:          0,
+		MaxInflight:        0,
+		WatchHistory:       10000,
+		CompactionInterval: 5 * time.Minute,
+		LogLevel:           "info",
+		IdempotencyKeyTTL:  24 * time.Hour,
+
+		MaxInflightRequestBytes: 64 << 20,
+		BodyIdleTimeout:         30 * time.Second,
 
 		StorageTimeout:      10 * time.Second,
 		ShutdownGracePeriod: 30 * time.Second,
@@ -84,14 +102,18 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Profile, "profile", c.Profile, "Validation profile: cci (CCI's rules on top of Kubernetes') or kubernetes.")
 	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Pod runtime: none (pods are stored and stay Pending).")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Largest request body accepted, in bytes (larger is 413).")
+	fs.Int64Var(&c.MaxInflightRequestBytes, "max-inflight-request-bytes", c.MaxInflightRequestBytes, "Request body bytes all requests may hold at once, by declared length (0 = unlimited); over it is 413 with Retry-After.")
 	fs.IntVar(&c.MaxURIBytes, "max-uri-bytes", c.MaxURIBytes, "Longest request target accepted, in bytes (longer is 414).")
-	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head.")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head (a partial head over it is 408).")
+	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "Longest wait for the next bytes of a request body (longer is 408).")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "Longest a non-streaming request may take before it is answered 504.")
 	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429.")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
+	fs.DurationVar(&c.CompactionInterval, "compaction-interval", c.CompactionInterval, "How often storage history is compacted: older revisions (continue tokens, exact-version lists) answer 410 Gone after one to two intervals.")
+	fs.DurationVar(&c.IdempotencyKeyTTL, "idempotency-key-ttl", c.IdempotencyKeyTTL, "How long a create sent with an Idempotency-Key header is remembered after it succeeded (a repeat within it is 303 to the object).")
 	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
-	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser.")
+	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser: regular expressions matched against the Origin header (unanchored, as kube-apiserver; write ^https://console\\.example$ to be exact).")
 	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "Serve Go profiles under /debug/pprof/ (admins only, through RBAC).")
 	fs.DurationVar(&c.StorageTimeout, "storage-timeout", c.StorageTimeout, "Longest a request waits for one storage call before it is answered 503 (a shorter request deadline answers 504 first).")
 	fs.DurationVar(&c.ShutdownGracePeriod, "shutdown-grace-period", c.ShutdownGracePeriod, "Most time from SIGTERM or SIGINT to exit; requests still running then are cut off. Keep it below your supervisor's kill timeout.")
@@ -131,17 +153,31 @@ func (c *Config) Validate() error {
 	if c.MaxRequestBytes <= 0 {
 		bad("--max-request-bytes must be positive")
 	}
+	if c.MaxInflightRequestBytes < 0 {
+		bad("--max-inflight-request-bytes must not be negative")
+	} else if c.MaxInflightRequestBytes > 0 && c.MaxInflightRequestBytes < c.MaxRequestBytes {
+		bad("--max-inflight-request-bytes must be 0 or at least --max-request-bytes, or the largest bodies never fit")
+	}
 	if c.MaxURIBytes <= 0 {
 		bad("--max-uri-bytes must be positive")
 	}
 	if c.ReadHeaderTimeout <= 0 {
 		bad("--read-header-timeout must be positive")
 	}
+	if c.BodyIdleTimeout <= 0 {
+		bad("--body-idle-timeout must be positive")
+	}
 	if c.RequestTimeout <= 0 {
 		bad("--request-timeout must be positive")
 	}
 	if c.RateQPS < 0 || c.RateBurst < 0 || c.MaxInflight < 0 {
 		bad("--rate-qps, --rate-burst and --max-inflight must not be negative")
+	}
+	if c.CompactionInterval <= 0 {
+		bad("--compaction-interval must be positive")
+	}
+	if c.IdempotencyKeyTTL <= 0 {
+		bad("--idempotency-key-ttl must be positive")
 	}
 	if c.StorageTimeout <= 0 {
 		bad("--storage-timeout must be positive")
@@ -155,8 +191,10 @@ func (c *Config) Validate() error {
 	if c.WatchHistory <= 0 {
 		bad("--watch-history must be positive")
 	}
-	if len(c.CORSOrigins) > 0 {
-		bad("--cors-allowed-origins is not built yet: CORS arrives with the status-code contract")
+	for _, o := range c.CORSOrigins {
+		if _, err := regexp.Compile(o); err != nil {
+			bad("--cors-allowed-origins: %q is not a regular expression: %v", o, err)
+		}
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
@@ -164,4 +202,13 @@ func (c *Config) Validate() error {
 		bad("--log-level %q is not supported: use debug, info, warn or error", c.LogLevel)
 	}
 	return errors.Join(errs...)
+}
+
+// corsPatterns compiles --cors-allowed-origins (Validate has checked them).
+func (c *Config) corsPatterns() []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for _, o := range c.CORSOrigins {
+		out = append(out, regexp.MustCompile(o))
+	}
+	return out
 }

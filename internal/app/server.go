@@ -23,12 +23,14 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"cella.dev/cella/internal/admission"
 	"cella.dev/cella/internal/apis"
 	"cella.dev/cella/internal/apiserver"
 	"cella.dev/cella/internal/apiserver/filters"
 	"cella.dev/cella/internal/auth"
 	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/controller/namespace"
+	"cella.dev/cella/internal/controller/quota"
 	"cella.dev/cella/internal/metrics"
 	"cella.dev/cella/internal/openapi"
 	"cella.dev/cella/internal/pki"
@@ -114,7 +116,12 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		// to catch up with storage that is gone gives up in time as well.
 		return storage.WithTimeout(c, cfg.StorageTimeout), nil
 	}
-	cat, err := kinds.Build(kinds.Config{Profile: kinds.Profile(cfg.Profile)}, storeOf)
+	cat, err := kinds.Build(kinds.Config{
+		Profile: kinds.Profile(cfg.Profile),
+		Admission: func(cat *kinds.Catalog) registry.Admission {
+			return admission.NewQuota(cat.Store("", "resourcequotas"), log.With("component", "quota-admission")).Admit
+		},
+	}, storeOf)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +183,9 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		Authenticator: authn, Authorizer: authz, OpenAPI: docs, Version: Version,
 		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, RequestTimeout: cfg.RequestTimeout,
 		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, Ready: s.isReady, Drain: s.drain,
+		CORSAllowedOrigins: cfg.corsPatterns(),
+		IdempotencyTTL:     cfg.IdempotencyKeyTTL,
+		BodyIdleTimeout:    cfg.BodyIdleTimeout, MaxInflightRequestBytes: cfg.MaxInflightRequestBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -188,11 +198,15 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
+	// Beneath TLS, so that a stalled request head is answered 408 (conn.go).
+	heads := newHeadWatch(log.With("component", "http"))
+	ln = heads.listener(ln)
 	scheme2 := "http"
 	s.http = &http.Server{
 		Handler:           api.Handler(),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       90 * time.Second,
+		ConnState:         heads.connState,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	if cfg.TLS {
@@ -264,7 +278,7 @@ func (s *Server) startControllers() error {
 	s.controllers.Add(1)
 	go func() {
 		defer s.controllers.Done()
-		s.compactLoop(ctx, compactInterval)
+		s.compactLoop(ctx, s.cfg.CompactionInterval)
 	}()
 	ns := namespace.New(cs, mc, s.log.With("component", "namespace-controller"))
 	s.controllers.Add(1)
@@ -277,6 +291,12 @@ func (s *Server) startControllers() error {
 	go func() {
 		defer s.controllers.Done()
 		collector.Run(ctx)
+	}()
+	quotas := quota.New(cs, mc, s.log.With("component", "resourcequota-controller"), quota.Options{})
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		quotas.Run(ctx)
 	}()
 	return nil
 }
@@ -312,7 +332,8 @@ func (s *Server) isReady() bool {
 //  3. the controllers stop;
 //  4. requests already running finish, and at least Config.ShutdownDelay
 //     passes, so load balancers polling /readyz move away;
-//  5. the listener closes and idle connections with it;
+//  5. the listener closes and idle connections with it, and WebSocket
+//     watches finish their close frames;
 //  6. storage closes.
 //
 // If ctx ends first, the connections still open are closed at once and
@@ -333,6 +354,12 @@ func (s *Server) Close(ctx context.Context) error {
 		if errors.Is(err, context.DeadlineExceeded) {
 			s.log.Warn("shutdown grace period over: closing the connections still open")
 			err = s.http.Close()
+		}
+		// WebSocket watches left net/http's tracking when they switched
+		// protocols; they end on api.Shutdown above, and storage must
+		// outlive them.
+		if werr := s.api.WaitStreams(ctx); werr != nil {
+			s.log.Warn("WebSocket streams still open at shutdown", "err", werr)
 		}
 		<-s.served
 		s.closeStorage()
@@ -404,10 +431,6 @@ func absPath(p string) string {
 	}
 	return p
 }
-
-// compactInterval is how often storage history is compacted, and so the
-// shortest time a continue token or an old resourceVersion stays usable.
-const compactInterval = 5 * time.Minute
 
 // compactLoop compacts storage history every interval to the revision seen
 // one interval earlier, as kube-apiserver compacts etcd.

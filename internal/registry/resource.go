@@ -12,7 +12,8 @@
 // Write order, as in kube-apiserver's BeforeCreate/BeforeUpdate:
 //
 //	create: metadata fill (uid, creationTimestamp, generation) -> PrepareForCreate
-//	        (may mutate) -> Validate (must not) -> ValidateObjectMeta -> encode -> storage
+//	        (may mutate) -> Validate (must not) -> ValidateObjectMeta -> Admission
+//	        (ResourceQuota; may charge, undone if the write fails) -> encode -> storage
 //	update: preconditions -> PrepareForUpdate (may mutate; keeps status or spec
 //	        depending on the subresource) -> generation bump -> ValidateUpdate -> storage
 package registry

@@ -39,6 +39,16 @@ type Raw struct {
 // for a terminating namespace.
 type NamespaceChecker func(ctx context.Context, namespace string) error
 
+// Admission runs on a new object after validation and before it is
+// written, as kube-apiserver's validating admission does; s is the Store
+// the object goes to. It returns a Status error to refuse the object (403
+// Forbidden for a ResourceQuota overrun), and a refusal leaves storage as it
+// was. It may record, before the write, what the object will consume (a
+// quota charge): undo, when not nil, takes that record back, and the Store
+// calls it when the write then fails. With dryRun it only checks. It must
+// be safe for concurrent use.
+type Admission func(ctx context.Context, s *Store, obj runtime.Object, dryRun bool) (undo func(), err error)
+
 // Store serves one Resource over storage. It is safe for concurrent use.
 type Store struct {
 	Resource *Resource
@@ -46,16 +56,19 @@ type Store struct {
 	prefix   string
 	// checkNamespace is nil for cluster-scoped resources and for namespaces.
 	checkNamespace NamespaceChecker
-	now            func() time.Time
+	// admit is nil when creates are admitted without checks.
+	admit Admission
+	now   func() time.Time
 }
 
 // NewStore returns a Store for r on s. checkNamespace guards creates of
-// namespaced kinds; now is the clock for timestamps.
-func NewStore(r *Resource, s storage.Interface, checkNamespace NamespaceChecker, now func() time.Time) *Store {
+// namespaced kinds; admit, when not nil, runs on every create after
+// validation; now is the clock for timestamps.
+func NewStore(r *Resource, s storage.Interface, checkNamespace NamespaceChecker, admit Admission, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{Resource: r, storage: s, prefix: KeyPrefix(r), checkNamespace: checkNamespace, now: now}
+	return &Store{Resource: r, storage: s, prefix: KeyPrefix(r), checkNamespace: checkNamespace, admit: admit, now: now}
 }
 
 // Storage returns the storage the store writes to (the watch cache in the
@@ -309,7 +322,7 @@ type WriteOptions struct {
 
 // Create stores a new object. The namespace must already be set on obj for
 // namespaced kinds.
-func (s *Store) Create(ctx context.Context, obj runtime.Object, o WriteOptions) (runtime.Object, error) {
+func (s *Store) Create(ctx context.Context, obj runtime.Object, o WriteOptions) (_ runtime.Object, err error) {
 	r := s.Resource
 	m, err := meta.Accessor(obj)
 	if err != nil {
@@ -344,6 +357,19 @@ func (s *Store) Create(ctx context.Context, obj runtime.Object, o WriteOptions) 
 	}
 	if errs := s.validateCreate(ctx, obj, m); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), m.GetName(), errs)
+	}
+	if s.admit != nil {
+		undo, refused := s.admit(ctx, s, obj, o.DryRun)
+		if refused != nil {
+			return nil, refused
+		}
+		if undo != nil {
+			defer func() {
+				if err != nil { // the result: the write failed
+					undo()
+				}
+			}()
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		data, err := s.encode(obj)

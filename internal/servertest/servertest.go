@@ -8,8 +8,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +130,38 @@ func (s *Server) Request(method, path string, body []byte) *http.Request {
 	r.Header.Set("Authorization", "Bearer "+s.Token)
 	if body != nil {
 		r.Header.Set("Content-Type", "application/json")
+	}
+	return r
+}
+
+// User is a caller the test server knows besides the admin.
+type User struct {
+	Name, Token string
+	Groups      []string
+}
+
+// WithUsers writes a token file naming users and starts the server with
+// it. Users outside system:masters are subject to RBAC like anyone.
+func WithUsers(t testing.TB, users ...User) Option {
+	t.Helper()
+	var b strings.Builder
+	for i, u := range users {
+		fmt.Fprintf(&b, "%s,%s,uid-%d,%q\n", u.Token, u.Name, i, strings.Join(u.Groups, ","))
+	}
+	path := filepath.Join(t.TempDir(), "tokens.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func(c *app.Config) { c.TokenFile = path }
+}
+
+// RequestAs builds a request to path with another bearer token ("" sends
+// none).
+func (s *Server) RequestAs(token, method, path string, body []byte) *http.Request {
+	r := s.Request(method, path, body)
+	r.Header.Del("Authorization")
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
 	}
 	return r
 }

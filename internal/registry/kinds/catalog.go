@@ -37,6 +37,9 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}
+	if cfg.Admission != nil {
+		b.admit = cfg.Admission(b.cat)
+	}
 	return b.cat, nil
 }
 

@@ -345,6 +345,11 @@ func (b *builder) core() {
 		New: func() runtime.Object { return &corev1.ResourceQuota{} }, NewList: func() runtime.Object { return &corev1.ResourceQuotaList{} },
 		HasStatus: true,
 		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
+			// Enforced from the start; status.used stays empty until the
+			// quota controller has counted what the namespace holds, and
+			// until then the quota admission refuses creates the quota
+			// limits ("status unknown"), as Kubernetes does: a zero would
+			// let them in uncounted.
 			q := obj.(*corev1.ResourceQuota)
 			q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard.DeepCopy()}
 		},

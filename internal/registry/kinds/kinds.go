@@ -38,6 +38,10 @@ type Config struct {
 	Flavors cci.Flavors
 	// Now is the clock for ages and timestamps.
 	Now func() time.Time
+	// Admission, when set, builds the admission that every create of a
+	// namespaced kind passes after validation (ResourceQuota enforcement).
+	// Build calls it once, with the finished catalogue.
+	Admission func(*Catalog) registry.Admission
 }
 
 func (c *Config) cci() bool { return c.Profile != ProfileKubernetes }
@@ -70,7 +74,9 @@ type builder struct {
 	cat     *Catalog
 	storeOf StorageFor
 	checkNS registry.NamespaceChecker
-	err     error
+	// admit is set at the end of Build, before any Store serves.
+	admit registry.Admission
+	err   error
 }
 
 // stored adds a stored resource served in its own version.
@@ -84,10 +90,17 @@ func (b *builder) stored(r *registry.Resource, subresources ...string) *registry
 		return nil
 	}
 	var check registry.NamespaceChecker
+	var admit registry.Admission
 	if r.Namespaced {
 		check = func(ctx context.Context, ns string) error { return b.checkNS(ctx, ns) }
+		admit = func(ctx context.Context, s *registry.Store, obj runtime.Object, dryRun bool) (func(), error) {
+			if b.admit == nil {
+				return nil, nil
+			}
+			return b.admit(ctx, s, obj, dryRun)
+		}
 	}
-	s := registry.NewStore(r, st, check, b.cfg.Now)
+	s := registry.NewStore(r, st, check, admit, b.cfg.Now)
 	b.cat.Stores[r.Group+"/"+r.Plural] = s
 	b.cat.Endpoints = append(b.cat.Endpoints, &registry.Endpoint{
 		Group: r.Group, Version: r.Version, Kind: r.Kind, Store: s, Resource: r,
