@@ -77,6 +77,9 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// Ready reports whether storage is open (for /readyz).
 	Ready func() bool
+	// Drain, when set, refuses new requests with 503 once the server
+	// starts shutting down and counts the ones still running.
+	Drain *filters.Drain
 	Now   func() time.Time
 }
 
@@ -153,6 +156,7 @@ func (s *Server) Shutdown() {
 //	request line and head: 414, request info, 417/411/413 by declared length
 //	CORS (preflights are answered before authentication: they carry no
 //	credentials)
+//	draining (503 once shutdown has begun; liveness probes excepted)
 //	authentication (401)
 //	rate limits (429: per-user rate, then requests in flight)
 //	the request deadline (504 later, when work outlives it)
@@ -176,6 +180,7 @@ func (s *Server) Handler() http.Handler {
 		h = filters.WithRateLimit(h, filters.NewUserLimiter(c.RateQPS, c.RateBurst), s.errs.Write)
 	}
 	h = s.withAuthentication(h)
+	h = filters.WithDrain(h, c.Drain, s.errs.Write)
 	if len(c.CORSAllowedOrigins) > 0 {
 		h = filters.WithCORS(h, c.CORSAllowedOrigins)
 	}
@@ -373,7 +378,7 @@ func (s *Server) withAuthorization(next http.Handler) http.Handler {
 		}
 		d, err := s.cfg.Authorizer.Authorize(r.Context(), a)
 		if err != nil {
-			s.errs.Write(w, r, apierrors.NewInternalError(errors.New("authorization failed")))
+			s.errs.Write(w, r, authorizationFailed(err))
 			return
 		}
 		if !d.Allowed {

@@ -67,3 +67,18 @@ func WriteStatus(w http.ResponseWriter, st metav1.Status) {
 	w.WriteHeader(int(st.Code))
 	_, _ = w.Write(data)
 }
+
+// authorizationFailed is the answer when the authorizer could not read its
+// policy. Storage that is unavailable or too slow keeps its 503 or 504,
+// which tell the client a retry may work; anything else is a 500 naming
+// nothing.
+func authorizationFailed(err error) error {
+	var se *apierrors.StatusError
+	if errors.As(err, &se) {
+		switch se.ErrStatus.Code {
+		case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return se
+		}
+	}
+	return apierrors.NewInternalError(errors.New("authorization failed"))
+}

@@ -61,7 +61,13 @@ func newServeCommand(stdout, stderr io.Writer) *cobra.Command {
 On first start cella creates the data directory with its store, a
 self-signed CA, an admin token (user admin, group system:masters) and a
 kubeconfig, and prints the line that points kubectl at it. A restart on the
-same data directory keeps every object, the CA and the token.`,
+same data directory keeps every object, the CA and the token.
+
+On SIGTERM or SIGINT cella drains: /readyz and every new request answer
+503 with Retry-After (/healthz and /livez stay 200), watches end cleanly,
+running requests finish, then the listener and storage close and cella
+exits 0, all within --shutdown-grace-period. A second signal ends it at
+once.`,
 		Example: `  # Serve on https://127.0.0.1:6443 with data in ./cella-data
   cella serve
 
@@ -84,10 +90,17 @@ same data directory keeps every object, the CA and the token.`,
 			case err := <-srv.Done():
 				return err
 			}
-			log.Info("shutting down")
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			signalled := time.Now()
+			// A second signal ends the process at once, the default action.
+			stop()
+			log.Info("shutting down", "gracePeriod", cfg.ShutdownGracePeriod, "delay", cfg.ShutdownDelay)
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGracePeriod)
 			defer cancel()
-			return srv.Close(sctx)
+			if err := srv.Close(sctx); err != nil {
+				return err
+			}
+			log.Info("stopped", "shutdown", time.Since(signalled).Round(time.Millisecond))
+			return nil
 		},
 	}
 	cfg.AddFlags(cmd.Flags())

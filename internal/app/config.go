@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"cella.dev/cella/internal/storage"
 )
 
 // Config is everything `cella serve` is told. NewConfig fills the defaults;
@@ -43,6 +45,21 @@ type Config struct {
 	MaxInflightRequestBytes int64
 	// BodyIdleTimeout is the longest a read of a request body may wait.
 	BodyIdleTimeout time.Duration
+
+	// StorageTimeout bounds every storage call a request makes; a backend
+	// that does not answer in time gives 503 (storage.WithTimeout).
+	StorageTimeout time.Duration
+	// ShutdownGracePeriod is the most time shutdown may take, from the
+	// signal to the exit; requests still running at its end are cut off.
+	ShutdownGracePeriod time.Duration
+	// ShutdownDelay is the least time the listener stays open after the
+	// signal, answering 503 (and /readyz 503), before it closes.
+	ShutdownDelay time.Duration
+
+	// WrapStorage, when set, wraps the storage backend before anything
+	// uses it. No flag sets it: it is the fault-injection seam for tests
+	// (servertest.WithStorage), nil in the cella binary.
+	WrapStorage func(storage.Interface) storage.Interface
 }
 
 // NewConfig returns the defaults.
@@ -68,6 +85,10 @@ func NewConfig() *Config {
 
 		MaxInflightRequestBytes: 64 << 20,
 		BodyIdleTimeout:         30 * time.Second,
+
+		StorageTimeout:      10 * time.Second,
+		ShutdownGracePeriod: 30 * time.Second,
+		ShutdownDelay:       0,
 	}
 }
 
@@ -94,6 +115,9 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
 	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser: regular expressions matched against the Origin header (unanchored, as kube-apiserver; write ^https://console\\.example$ to be exact).")
 	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "Serve Go profiles under /debug/pprof/ (admins only, through RBAC).")
+	fs.DurationVar(&c.StorageTimeout, "storage-timeout", c.StorageTimeout, "Longest a request waits for one storage call before it is answered 503 (a shorter request deadline answers 504 first).")
+	fs.DurationVar(&c.ShutdownGracePeriod, "shutdown-grace-period", c.ShutdownGracePeriod, "Most time from SIGTERM or SIGINT to exit; requests still running then are cut off. Keep it below your supervisor's kill timeout.")
+	fs.DurationVar(&c.ShutdownDelay, "shutdown-delay", c.ShutdownDelay, "Least time the listener stays open after SIGTERM, answering 503 and /readyz 503, so load balancers take the server out before it closes.")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "Log level: debug, info, warn or error.")
 }
 
@@ -154,6 +178,15 @@ func (c *Config) Validate() error {
 	}
 	if c.IdempotencyKeyTTL <= 0 {
 		bad("--idempotency-key-ttl must be positive")
+	}
+	if c.StorageTimeout <= 0 {
+		bad("--storage-timeout must be positive")
+	}
+	if c.ShutdownGracePeriod <= 0 {
+		bad("--shutdown-grace-period must be positive")
+	}
+	if c.ShutdownDelay < 0 || c.ShutdownDelay >= c.ShutdownGracePeriod {
+		bad("--shutdown-delay must be at least zero and shorter than --shutdown-grace-period")
 	}
 	if c.WatchHistory <= 0 {
 		bad("--watch-history must be positive")

@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"cella.dev/cella/internal/app"
@@ -35,8 +36,22 @@ func TestMain(m *testing.M) {
 // clientset for it and the process.
 func startChild(t *testing.T, dir string) (kubernetes.Interface, *exec.Cmd) {
 	t.Helper()
+	cfg, cmd := startChildConfig(t, dir)
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs, cmd
+}
+
+// startChildConfig runs `cella serve` with the extra flags in a child
+// process on dir and returns a client-go config for it (from the
+// kubeconfig it wrote) and the process.
+func startChildConfig(t *testing.T, dir string, extra ...string) (*rest.Config, *exec.Cmd) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=serve --data-dir "+dir+" --listen 127.0.0.1:0 --log-level error")
+	args := append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "error"}, extra...)
+	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, " "))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -67,11 +82,7 @@ func startChild(t *testing.T, dir string) (kubernetes.Interface, *exec.Cmd) {
 					t.Fatal(err)
 				}
 				cfg.QPS = -1
-				cs, err := kubernetes.NewForConfig(cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return cs, cmd
+				return cfg, cmd
 			}
 		case <-deadline:
 			t.Fatal("child did not start serving in 30s")

@@ -26,6 +26,7 @@ import (
 	"cella.dev/cella/internal/admission"
 	"cella.dev/cella/internal/apis"
 	"cella.dev/cella/internal/apiserver"
+	"cella.dev/cella/internal/apiserver/filters"
 	"cella.dev/cella/internal/auth"
 	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/controller/namespace"
@@ -47,19 +48,26 @@ var Version = version.Info{
 
 // Server is a running Cella: storage open, API listening.
 type Server struct {
-	cfg    *Config
-	log    *slog.Logger
-	api    *apiserver.Server
-	http   *http.Server
-	ln     net.Listener
+	cfg  *Config
+	log  *slog.Logger
+	api  *apiserver.Server
+	http *http.Server
+	ln   net.Listener
+	// store is the backend as configured (wrapped by Config.WrapStorage
+	// when set), without the per-call time limit the caches see.
 	store  storage.Interface
+	drain  *filters.Drain
 	caches []*watchcache.Cache
 	ready  atomic.Bool
 	served chan error
 	once   sync.Once
 	// stopControllers ends the controllers; controllers joins them.
 	stopControllers context.CancelFunc
-	controllers     sync.WaitGroup
+	// loopback is the controllers' HTTP client. Close drops its idle
+	// connections once they stop, which spares the listener's shutdown the
+	// wait for an HTTP/2 client to answer GOAWAY.
+	loopback    *http.Client
+	controllers sync.WaitGroup
 
 	// URL is the base URL clients use, e.g. https://127.0.0.1:6443.
 	URL string
@@ -82,7 +90,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, served: make(chan error, 1)}
+	s := &Server{cfg: cfg, log: log, served: make(chan error, 1), drain: filters.NewDrain()}
 	defer func() {
 		if err != nil {
 			s.closeStorage()
@@ -94,13 +102,19 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, fmt.Errorf("opening storage: %w", err)
 	}
 	s.store = backend
+	if cfg.WrapStorage != nil {
+		s.store = cfg.WrapStorage(backend)
+	}
+	bounded := storage.WithTimeout(s.store, cfg.StorageTimeout)
 	storeOf := func(prefix string) (storage.Interface, error) {
-		c, err := watchcache.New(backend, prefix, watchcache.Options{History: cfg.WatchHistory, Logger: log.With("component", "watchcache", "prefix", prefix)})
+		c, err := watchcache.New(bounded, prefix, watchcache.Options{History: cfg.WatchHistory, Logger: log.With("component", "watchcache", "prefix", prefix)})
 		if err != nil {
 			return nil, err
 		}
 		s.caches = append(s.caches, c)
-		return c, nil
+		// Bounded above the cache too: a read that waits for the cache
+		// to catch up with storage that is gone gives up in time as well.
+		return storage.WithTimeout(c, cfg.StorageTimeout), nil
 	}
 	cat, err := kinds.Build(kinds.Config{
 		Profile: kinds.Profile(cfg.Profile),
@@ -168,7 +182,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		Logger: log.With("component", "apiserver"), Scheme: scheme, Endpoints: endpoints,
 		Authenticator: authn, Authorizer: authz, OpenAPI: docs, Version: Version,
 		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, RequestTimeout: cfg.RequestTimeout,
-		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, Ready: s.ready.Load,
+		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, Ready: s.isReady, Drain: s.drain,
 		CORSAllowedOrigins: cfg.corsPatterns(),
 		IdempotencyTTL:     cfg.IdempotencyKeyTTL,
 		BodyIdleTimeout:    cfg.BodyIdleTimeout, MaxInflightRequestBytes: cfg.MaxInflightRequestBytes,
@@ -246,14 +260,19 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 // loopback with the admin credentials, as kube-controller-manager would.
 func (s *Server) startControllers() error {
 	rc := s.LoopbackConfig()
-	cs, err := kubernetes.NewForConfig(rc)
+	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return err
 	}
-	mc, err := metadata.NewForConfig(rc)
+	cs, err := kubernetes.NewForConfigAndClient(rc, hc)
 	if err != nil {
 		return err
 	}
+	mc, err := metadata.NewForConfigAndClient(rc, hc)
+	if err != nil {
+		return err
+	}
+	s.loopback = hc
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopControllers = cancel
 	s.controllers.Add(1)
@@ -289,22 +308,56 @@ func (s *Server) LoopbackConfig() *rest.Config {
 	return rc
 }
 
-// Close drains and stops the server, then closes storage.
+// readyTimeout bounds the storage check behind /readyz.
+const readyTimeout = time.Second
+
+// isReady reports whether the server should get traffic: started, not
+// shutting down, and its storage answering.
+func (s *Server) isReady() bool {
+	if !s.ready.Load() {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	_, err := s.store.CurrentRevision(ctx)
+	return err == nil
+}
+
+// Close shuts the server down within ctx, in this order:
+//
+//  1. /readyz and every new request, on new or kept-alive connections,
+//     answer 503 with Retry-After and Connection: close (/healthz and
+//     /livez stay 200);
+//  2. watches end: their streams close cleanly, as at timeoutSeconds;
+//  3. the controllers stop;
+//  4. requests already running finish, and at least Config.ShutdownDelay
+//     passes, so load balancers polling /readyz move away;
+//  5. the listener closes and idle connections with it, and WebSocket
+//     watches finish their close frames;
+//  6. storage closes.
+//
+// If ctx ends first, the connections still open are closed at once and
+// storage closes all the same. Close is safe to call more than once.
 func (s *Server) Close(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
 		s.ready.Store(false)
+		s.drain.Start()
+		s.api.Shutdown()
 		if s.stopControllers != nil {
 			s.stopControllers()
 			s.controllers.Wait()
+			s.loopback.CloseIdleConnections()
 		}
-		s.api.Shutdown()
+		s.waitDrained(ctx)
 		err = s.http.Shutdown(ctx)
 		if errors.Is(err, context.DeadlineExceeded) {
+			s.log.Warn("shutdown grace period over: closing the connections still open")
 			err = s.http.Close()
 		}
 		// WebSocket watches left net/http's tracking when they switched
-		// protocols; they end on Shutdown above, and storage must outlive them.
+		// protocols; they end on api.Shutdown above, and storage must
+		// outlive them.
 		if werr := s.api.WaitStreams(ctx); werr != nil {
 			s.log.Warn("WebSocket streams still open at shutdown", "err", werr)
 		}
@@ -312,6 +365,22 @@ func (s *Server) Close(ctx context.Context) error {
 		s.closeStorage()
 	})
 	return err
+}
+
+// waitDrained waits until the requests let in before the drain started
+// have finished and the shutdown delay has passed, or ctx ends.
+func (s *Server) waitDrained(ctx context.Context) {
+	delay := time.NewTimer(s.cfg.ShutdownDelay)
+	defer delay.Stop()
+	select {
+	case <-delay.C:
+	case <-ctx.Done():
+		return
+	}
+	select {
+	case <-s.drain.Done():
+	case <-ctx.Done():
+	}
 }
 
 func (s *Server) closeStorage() {

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"cella.dev/cella/internal/app"
+	"cella.dev/cella/internal/storage"
 )
 
 // Server is a running test server.
@@ -39,13 +41,19 @@ var Backends = []string{"bolt"}
 // ends. dataDir may be "" for a fresh temporary directory.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	return StartLogged(t, nil, opts...)
+}
+
+// StartLogged is Start with the server's logs sent to log.
+func StartLogged(t testing.TB, log *slog.Logger, opts ...Option) *Server {
+	t.Helper()
 	cfg := app.NewConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
 	for _, o := range opts {
 		o(cfg)
 	}
-	srv, err := app.Start(context.Background(), cfg, nil)
+	srv, err := app.Start(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("starting cella: %v", err)
 	}
@@ -63,6 +71,12 @@ func (s *Server) Stop() {
 
 // WithDataDir starts on an existing data directory.
 func WithDataDir(dir string) Option { return func(c *app.Config) { c.DataDir = dir } }
+
+// WithStorage wraps the storage backend, e.g. in a storagetest.Faulty to
+// make it fail, stall or panic under the running server.
+func WithStorage(wrap func(storage.Interface) storage.Interface) Option {
+	return func(c *app.Config) { c.WrapStorage = wrap }
+}
 
 // RestConfig returns a client-go config for the admin user.
 func (s *Server) RestConfig() *rest.Config {
