@@ -195,3 +195,17 @@ func TestAuth(t *testing.T) {
 		}
 	})
 }
+
+// TestNonAuthoritative203IsSuccess: kubectl takes the watch cache's 203
+// answers (resourceVersion=0 reads) as success, for a list and an object.
+func TestNonAuthoritative203IsSuccess(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	for _, path := range []string{"/api/v1/namespaces?resourceVersion=0", "/api/v1/namespaces/default?resourceVersion=0"} {
+		out := c.must(t, "get", "--raw", path)
+		var obj struct{ Kind string }
+		if err := json.Unmarshal([]byte(out), &obj); err != nil || (obj.Kind != "NamespaceList" && obj.Kind != "Namespace") {
+			t.Errorf("kubectl get --raw %s: %v\n%s", path, err, out)
+		}
+	}
+}

@@ -153,7 +153,26 @@ func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request) error {
 	if h.ep.Resource.Namespaced && h.info.Namespace == "" {
 		return h.s.findAcrossNamespaces(w, r, h.ep, h.info.Name)
 	}
-	raw, err := h.ep.Store.Get(r.Context(), h.namespaceFor(), h.info.Name)
+	var raw registry.Raw
+	var err error
+	code := http.StatusOK
+	switch rv := r.URL.Query().Get("resourceVersion"); rv {
+	case "":
+		raw, err = h.ep.Store.Get(r.Context(), h.namespaceFor(), h.info.Name)
+	case "0":
+		// Any version will do: the watch cache answers, with 203.
+		var fromCache bool
+		raw, fromCache, err = h.ep.Store.GetStale(r.Context(), h.namespaceFor(), h.info.Name)
+		if fromCache {
+			code = http.StatusNonAuthoritativeInfo
+		}
+	default:
+		// Not older than rv: the current object always is.
+		if n, perr := strconv.ParseInt(rv, 10, 64); perr != nil || n < 0 {
+			return apierrors.NewBadRequest(fmt.Sprintf("invalid resourceVersion %q: must be a non-negative integer", rv))
+		}
+		raw, err = h.ep.Store.Get(r.Context(), h.namespaceFor(), h.info.Name)
+	}
 	if err != nil {
 		return err
 	}
@@ -161,7 +180,7 @@ func (h *resourceHandler) get(w http.ResponseWriter, r *http.Request) error {
 	if done, err := h.s.conditionalRead(w, r, v, h.ep.Resource.GroupResource(), h.info.Name); done || err != nil {
 		return err
 	}
-	return h.writeRaw(w, http.StatusOK, raw.JSON)
+	return h.writeRaw(w, code, raw.JSON)
 }
 
 // writeRaw writes one stored object in the negotiated form.

@@ -149,6 +149,25 @@ func (s *Store) Get(ctx context.Context, namespace, name string) (Raw, error) {
 	return Raw{JSON: withResourceVersion(kv.Value, kv.ModRevision), ResourceVersion: kv.ModRevision, ModTime: kv.ModTime}, nil
 }
 
+// GetStale returns one object as Get does, but lets the watch cache answer
+// from memory (Kubernetes' resourceVersion=0 "any version" read); fromCache
+// says whether it did. A cache answer may lag storage and carries no
+// ModTime.
+func (s *Store) GetStale(ctx context.Context, namespace, name string) (raw Raw, fromCache bool, err error) {
+	key := s.KeyFor(namespace, name)
+	// The first key at or after key under the prefix key is key itself
+	// when it exists: a one-item stale list is a stale get.
+	res, err := s.storage.List(ctx, key, storage.ListOptions{Stale: true, Limit: 1})
+	if err != nil {
+		return Raw{}, false, interpretError(err, s.Resource.GroupResource(), name)
+	}
+	if len(res.Items) == 0 || res.Items[0].Key != key {
+		return Raw{}, res.FromCache, apierrors.NewNotFound(s.Resource.GroupResource(), name)
+	}
+	kv := res.Items[0]
+	return Raw{JSON: withResourceVersion(kv.Value, kv.ModRevision), ResourceVersion: kv.ModRevision, ModTime: kv.ModTime}, res.FromCache, nil
+}
+
 // GetObject returns one object decoded.
 func (s *Store) GetObject(ctx context.Context, namespace, name string) (runtime.Object, error) {
 	kv, err := s.storage.Get(ctx, s.KeyFor(namespace, name))
