@@ -1,12 +1,14 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
@@ -102,6 +104,40 @@ func FuzzSelectors(f *testing.F) {
 		}
 		if again.String() != l.String() {
 			t.Fatalf("label selector %q: %q reparsed as %q", lsel, l.String(), again.String())
+		}
+	})
+}
+
+// FuzzPatch: every patch media type applied to a pod either gives JSON or
+// fails with a 400 Status, never a panic.
+func FuzzPatch(f *testing.F) {
+	cur := []byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"nginx","env":[{"name":"X","value":"1"}]}]}}`)
+	for _, s := range []string{`{"metadata":{"labels":{"a":null,"c":"d"}}}`, `[{"op":"replace","path":"/spec/containers/0/image","value":"busybox"}]`,
+		`{"spec":{"containers":[{"name":"c","$patch":"delete"}]}}`, `{"spec":{"$setElementOrder/containers":[{"name":"c"}]}}`, `[{"op":"move","from":"/a","path":"/a/b"}]`, `null`, `[]`} {
+		for _, mt := range []string{mediaJSONPatch, mediaMergePatch, mediaStrategicPatch} {
+			f.Add(mt, []byte(s))
+		}
+	}
+	f.Fuzz(func(t *testing.T, mt string, body []byte) {
+		var jp jsonpatch.Patch
+		if mt == mediaJSONPatch {
+			var err error
+			if jp, err = jsonpatch.DecodePatch(body); err != nil {
+				return // the handler answers 400 before applying
+			}
+		} else if !json.Valid(body) {
+			return // likewise
+		}
+		out, err := applyPatch(mt, jp, body, cur, &corev1.Pod{})
+		if err != nil {
+			var se *apierrors.StatusError
+			if !errors.As(err, &se) || (se.ErrStatus.Code != http.StatusBadRequest && se.ErrStatus.Code != http.StatusUnsupportedMediaType) {
+				t.Fatalf("applyPatch(%q) failed with %v, want a 400 or 415 Status", mt, err)
+			}
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("applyPatch(%q) produced invalid JSON: %q", mt, out)
 		}
 	})
 }

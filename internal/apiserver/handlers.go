@@ -658,17 +658,9 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return nil, err
 		}
-		var patched []byte
-		switch mt {
-		case mediaJSONPatch:
-			patched, err = jp.Apply(curJSON)
-		case mediaMergePatch:
-			patched, err = jsonpatch.MergePatch(curJSON, body)
-		case mediaStrategicPatch:
-			patched, err = strategicpatch.StrategicMergePatch(curJSON, body, h.ep.New())
-		}
+		patched, err := applyPatch(mt, jp, body, curJSON, h.ep.New())
 		if err != nil {
-			return nil, apierrors.NewBadRequest("the patch could not be applied: " + err.Error())
+			return nil, err
 		}
 		obj := h.ep.New()
 		strict, err := h.s.decoder.decode(mediaJSON, patched, obj)
@@ -697,6 +689,29 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 		return h.lateConflict(w, r, pin, err)
 	}
 	return h.writeObject(w, http.StatusOK, updated)
+}
+
+// applyPatch applies a patch body of media type mt (jp is its decoded form
+// for a JSON patch) to the JSON of the current object; schema is an empty
+// object of the kind, for the strategic merge's patch strategies. A patch
+// that cannot be applied is a 400.
+func applyPatch(mt string, jp jsonpatch.Patch, body, cur []byte, schema runtime.Object) ([]byte, error) {
+	var patched []byte
+	var err error
+	switch mt {
+	case mediaJSONPatch:
+		patched, err = jp.Apply(cur)
+	case mediaMergePatch:
+		patched, err = jsonpatch.MergePatch(cur, body)
+	case mediaStrategicPatch:
+		patched, err = strategicpatch.StrategicMergePatch(cur, body, schema)
+	default:
+		return nil, unsupportedMediaType(mt, patchMediaTypes)
+	}
+	if err != nil {
+		return nil, apierrors.NewBadRequest("the patch could not be applied: " + err.Error())
+	}
+	return patched, nil
 }
 
 // isBuiltinGroup reports Kubernetes groups whose Go types carry patch
