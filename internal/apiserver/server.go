@@ -159,11 +159,13 @@ func (s *Server) Shutdown() {
 //	draining (503 once shutdown has begun; liveness probes excepted)
 //	authentication (401)
 //	rate limits (429: per-user rate, then requests in flight)
+//	the budget of body bytes in flight (413 with Retry-After)
 //	the request deadline (504 later, when work outlives it)
 //	routing (501, 301, 404, 405, and 204 for OPTIONS)
 //	authorization (403)
-//	the handlers: negotiation (406, 415), preconditions, body (400, 413,
-//	422) and storage (409, 410, 503, 500)
+//	the handlers: negotiation (406, 415), preconditions (304, 412),
+//	Idempotency-Key (400, 409), body (400, 413, 422, 303), admission (403
+//	quota) and storage (409, 410, 503, 504, 500)
 //
 // It is built inner-most first.
 func (s *Server) Handler() http.Handler {
@@ -172,7 +174,7 @@ func (s *Server) Handler() http.Handler {
 	h = s.withAuthorization(h)
 	h = s.withRouting(h)
 	h = filters.WithTimeout(h, orDefault(c.RequestTimeout, 60*time.Second), longRunning, s.errs.Write)
-	h = filters.WithBodyBudget(h, c.MaxInflightRequestBytes, c.MaxRequestBytes, s.errs.Write) // 413 with Retry-After, after authentication and the rate limits
+	h = filters.WithBodyBudget(h, c.MaxInflightRequestBytes, c.MaxRequestBytes, s.errs.Write)
 	if c.MaxInflight > 0 {
 		h = filters.WithMaxInflight(h, c.MaxInflight, longRunning, s.errs.Write)
 	}
