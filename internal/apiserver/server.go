@@ -344,6 +344,7 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 		}
 		// The bearer token is not passed further in.
 		r.Header.Del("Authorization")
+		auth.StripWebSocketBearer(r.Header)
 		next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), u)))
 	})
 }

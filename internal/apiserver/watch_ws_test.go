@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -340,5 +341,31 @@ func TestWebSocketWatchEndsOnClientCloseAndShutdown(t *testing.T) {
 	case <-stopped:
 	case <-time.After(60 * time.Second):
 		t.Fatal("the server did not stop")
+	}
+}
+
+// TestWebSocketWatchBearerSubprotocol: a browser, which cannot set an
+// Authorization header on a WebSocket, sends its token as the
+// base64url.bearer.authorization.k8s.io subprotocol; the server takes it
+// and never chooses it as the subprotocol. A wrong token there is 401.
+func TestWebSocketWatchBearerSubprotocol(t *testing.T) {
+	srv := servertest.Start(t)
+	bearer := "base64url.bearer.authorization.k8s.io." + base64.RawURLEncoding.EncodeToString([]byte(srv.Token))
+	conn, resp, err := dialWS(t, srv, "/api/v1/namespaces/default/configmaps?watch=true", "", bearer, "base64.binary.k8s.io")
+	if err != nil {
+		t.Fatalf("dial with the token subprotocol: %v (%s)", err, status(resp))
+	}
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "base64.binary.k8s.io" {
+		t.Fatalf("chosen subprotocol %q, want base64.binary.k8s.io", got)
+	}
+	if _, err := srv.Clientset().CoreV1().ConfigMaps("default").Create(ctxT(t), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "browser"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if typ, _ := readConfigMapEvent(t, conn, "browser"); typ != "ADDED" {
+		t.Fatalf("first event %s, want ADDED", typ)
+	}
+	wrong := "base64url.bearer.authorization.k8s.io." + base64.RawURLEncoding.EncodeToString([]byte("not-a-token"))
+	if _, resp, err := dialWS(t, srv, "/api/v1/namespaces/default/configmaps?watch=true", "", wrong, "base64.binary.k8s.io"); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token subprotocol: %v %s, want 401", err, status(resp))
 	}
 }

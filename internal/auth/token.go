@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -82,6 +83,9 @@ func NewTokenAuthenticator(tokens []StaticToken) (*TokenAuthenticator, error) {
 // known token's digest is compared in constant time, with no early exit.
 func (a *TokenAuthenticator) Authenticate(r *http.Request) (User, bool, error) {
 	token, ok, err := BearerToken(r.Header)
+	if !ok && err == nil {
+		token, ok, err = WebSocketBearerToken(r.Header)
+	}
 	if !ok || err != nil {
 		return User{}, false, err
 	}
@@ -121,4 +125,66 @@ func BearerToken(h http.Header) (string, bool, error) {
 		return "", false, ErrInvalidToken
 	}
 	return token, true, nil
+}
+
+// webSocketBearerPrefix marks the WebSocket subprotocol that carries a
+// bearer token, for browsers, which cannot set headers on a WebSocket:
+// "base64url.bearer.authorization.k8s.io.<base64url token, unpadded>".
+const webSocketBearerPrefix = "base64url.bearer.authorization.k8s.io."
+
+// WebSocketBearerToken returns the bearer token of a WebSocket handshake's
+// token subprotocol. It returns false with no error when there is none, and
+// ErrInvalidToken when it does not decode or there are several.
+func WebSocketBearerToken(h http.Header) (string, bool, error) {
+	var found []string
+	for _, p := range webSocketProtocols(h) {
+		if enc, ok := strings.CutPrefix(p, webSocketBearerPrefix); ok {
+			found = append(found, enc)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", false, nil
+	case 1:
+	default:
+		return "", false, ErrInvalidToken
+	}
+	token, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(found[0], "="))
+	if err != nil || len(token) == 0 || strings.ContainsAny(string(token), " \t") {
+		return "", false, ErrInvalidToken
+	}
+	return string(token), true, nil
+}
+
+// StripWebSocketBearer removes the token subprotocol from h, so the
+// credential goes no further in and is never chosen as the subprotocol.
+func StripWebSocketBearer(h http.Header) {
+	ps := webSocketProtocols(h)
+	if len(ps) == 0 {
+		return
+	}
+	kept := ps[:0]
+	for _, p := range ps {
+		if !strings.HasPrefix(p, webSocketBearerPrefix) {
+			kept = append(kept, p)
+		}
+	}
+	h.Del("Sec-WebSocket-Protocol")
+	if len(kept) > 0 {
+		h.Set("Sec-WebSocket-Protocol", strings.Join(kept, ", "))
+	}
+}
+
+// webSocketProtocols lists the subprotocols a handshake offers, across
+// header lines.
+func webSocketProtocols(h http.Header) []string {
+	var out []string
+	for _, line := range h.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(line, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -136,5 +137,32 @@ func TestAuthenticatorDoesNotShareGroups(t *testing.T) {
 	}
 	if u, _, _ = a.Authenticate(r); u.Groups[0] != "devs" {
 		t.Errorf("a returned user's groups are shared with the next request: %q", u.Groups)
+	}
+}
+
+func TestWebSocketBearerToken(t *testing.T) {
+	enc := func(s string) string {
+		return "base64url.bearer.authorization.k8s.io." + base64.RawURLEncoding.EncodeToString([]byte(s))
+	}
+	for _, tc := range []struct {
+		name, header, token string
+		ok, bad             bool
+	}{
+		{"none", "v4.channel.k8s.io", "", false, false},
+		{"one", enc("abc") + ", base64.binary.k8s.io", "abc", true, false},
+		{"padded", enc("ab") + "==", "ab", true, false},
+		{"two", enc("a") + "," + enc("b"), "", false, true},
+		{"not base64", "base64url.bearer.authorization.k8s.io.!!!", "", false, true},
+		{"empty", "base64url.bearer.authorization.k8s.io.", "", false, true},
+	} {
+		h := http.Header{"Sec-Websocket-Protocol": {tc.header}}
+		token, ok, err := WebSocketBearerToken(h)
+		if token != tc.token || ok != tc.ok || (err != nil) != tc.bad {
+			t.Errorf("%s: got %q %v %v", tc.name, token, ok, err)
+		}
+		StripWebSocketBearer(h)
+		if strings.Contains(h.Get("Sec-WebSocket-Protocol"), "bearer") {
+			t.Errorf("%s: not stripped: %q", tc.name, h.Get("Sec-WebSocket-Protocol"))
+		}
 	}
 }
