@@ -27,7 +27,7 @@ func checkTimeoutAnswers(t *testing.T, c *rawConn, token string, logs *logBuffer
 		resp, body := c.do(r[0], r[1], token, r[2])
 		took := time.Since(start)
 		wantStatus(t, resp, body, 504, metav1.StatusReasonTimeout, "1")
-		if took < allowed || took > allowed+5*time.Second {
+		if took < allowed || took > allowed+30*time.Second {
 			t.Errorf("%s %s answered after %s, want about %s", r[0], r[1], took, allowed)
 		}
 		// Nothing written late: the connection is in step.
@@ -89,7 +89,7 @@ func TestWatchTimeoutSecondsEndsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("watch stream did not end cleanly: %v", err)
 	}
-	if took := time.Since(start); took < time.Second || took > 6*time.Second {
+	if took := time.Since(start); took < time.Second || took > 30*time.Second {
 		t.Errorf("watch ended after %s, want about 1s", took)
 	}
 	sc := bufio.NewScanner(strings.NewReader(string(body)))

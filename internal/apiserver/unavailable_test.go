@@ -70,7 +70,7 @@ func TestStorageStalledAnswers503(t *testing.T) {
 		resp, body := c.do(tc.method, tc.path, srv.Token, tc.body)
 		took := time.Since(start)
 		wantStatus(t, resp, body, 503, "ServiceUnavailable", "1")
-		if took < storageTimeout || took > 5*time.Second {
+		if took < storageTimeout || took > storageTimeout+30*time.Second {
 			t.Errorf("%s %s answered after %s, want about %s", tc.method, tc.path, took, storageTimeout)
 		}
 	}
@@ -103,7 +103,7 @@ func TestStorageClosedUnderAuthorization503(t *testing.T) {
 		start := time.Now()
 		resp, body := c.do("GET", p, "alice-token", "")
 		wantStatus(t, resp, body, 503, "ServiceUnavailable", "1")
-		if took := time.Since(start); took > storageTimeout+5*time.Second {
+		if took := time.Since(start); took > storageTimeout+30*time.Second {
 			t.Errorf("GET %s answered after %s", p, took)
 		}
 	}
@@ -136,7 +136,7 @@ func TestStorageClosedCacheReadsDoNotWait(t *testing.T) {
 		default:
 			t.Errorf("GET %s: %d %s, want 203 or 503", p, resp.StatusCode, body)
 		}
-		if took > storageTimeout+5*time.Second {
+		if took > storageTimeout+30*time.Second {
 			t.Errorf("GET %s answered after %s", p, took)
 		}
 		t.Logf("GET %s: %d after %s", p, resp.StatusCode, took.Round(time.Millisecond))
