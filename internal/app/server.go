@@ -32,6 +32,7 @@ import (
 	"cella.dev/cella/internal/controller/namespace"
 	"cella.dev/cella/internal/controller/quota"
 	"cella.dev/cella/internal/metrics"
+	"cella.dev/cella/internal/netutil"
 	"cella.dev/cella/internal/openapi"
 	"cella.dev/cella/internal/pki"
 	"cella.dev/cella/internal/registry"
@@ -63,10 +64,10 @@ type Server struct {
 	once   sync.Once
 	// stopControllers ends the controllers; controllers joins them.
 	stopControllers context.CancelFunc
-	// loopback is the controllers' HTTP client. Close drops its idle
-	// connections once they stop, which spares the listener's shutdown the
-	// wait for an HTTP/2 client to answer GOAWAY.
-	loopback    *http.Client
+	controllersCtx  context.Context
+	// loopConns are the controllers' connections to the API; Close
+	// closes them once the controllers stop.
+	loopConns   netutil.ConnSet
 	controllers sync.WaitGroup
 
 	// URL is the base URL clients use, e.g. https://127.0.0.1:6443.
@@ -245,11 +246,11 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	}
 	s.ready.Store(true)
 	// Render the OpenAPI documents off the start-up path, so the first
-	// kubectl call does not pay for them.
+	// kubectl call does not pay for them; Close stops it.
 	s.controllers.Add(1)
 	go func() {
 		defer s.controllers.Done()
-		if err := docs.Warm(); err != nil {
+		if err := docs.Warm(s.controllersCtx); err != nil {
 			log.Error("rendering OpenAPI documents", "err", err)
 		}
 	}()
@@ -260,6 +261,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 // loopback with the admin credentials, as kube-controller-manager would.
 func (s *Server) startControllers() error {
 	rc := s.LoopbackConfig()
+	rc.Dial = s.loopConns.Dial
 	hc, err := rest.HTTPClientFor(rc)
 	if err != nil {
 		return err
@@ -272,9 +274,8 @@ func (s *Server) startControllers() error {
 	if err != nil {
 		return err
 	}
-	s.loopback = hc
 	ctx, cancel := context.WithCancel(context.Background())
-	s.stopControllers = cancel
+	s.controllersCtx, s.stopControllers = ctx, cancel
 	s.controllers.Add(1)
 	go func() {
 		defer s.controllers.Done()
@@ -347,7 +348,7 @@ func (s *Server) Close(ctx context.Context) error {
 		if s.stopControllers != nil {
 			s.stopControllers()
 			s.controllers.Wait()
-			s.loopback.CloseIdleConnections()
+			s.loopConns.CloseAll()
 		}
 		s.waitDrained(ctx)
 		err = s.http.Shutdown(ctx)

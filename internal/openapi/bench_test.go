@@ -1,6 +1,9 @@
 package openapi
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 // BenchmarkNew measures the work done at startup for about what Cella
 // serves (41 resources, 16 group-versions).
@@ -22,7 +25,7 @@ func BenchmarkWarm(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := d.Warm(); err != nil {
+		if err := d.Warm(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 	}

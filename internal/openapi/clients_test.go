@@ -1,6 +1,7 @@
 package openapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -384,7 +385,7 @@ func TestFirstRequestsConcurrently(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	if err := d.Warm(); err != nil {
+	if err := d.Warm(context.Background()); err != nil {
 		t.Errorf("Warm: %v", err)
 	}
 }

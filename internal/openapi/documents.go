@@ -1,6 +1,7 @@
 package openapi
 
 import (
+	"context"
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
@@ -184,10 +185,15 @@ func v3URL(gv, hash string) string {
 // Warm produces every encoding now rather than on first request, and
 // returns the first error. A server may call it in the background after it
 // is ready.
-func (d *Documents) Warm() error {
+func (d *Documents) Warm(ctx context.Context) error {
 	var errs []error
 	for _, doc := range d.all() {
 		for _, enc := range []func() (encoding, error){doc.json, doc.proto} {
+			if ctx.Err() != nil {
+				// The server is stopping; what was not rendered is rendered
+				// on first use.
+				return nil
+			}
 			if _, err := enc(); err != nil {
 				errs = append(errs, err)
 			}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"cella.dev/cella/internal/app"
+	"cella.dev/cella/internal/netutil"
 	"cella.dev/cella/internal/storage"
 )
 
@@ -29,6 +30,11 @@ type Server struct {
 	*app.Server
 	Config *app.Config
 	t      testing.TB
+
+	// conns are the test clients' connections, which Stop closes first:
+	// an open HTTP/2 connection would hold the server's shutdown for the
+	// GOAWAY round trip, about a second.
+	conns netutil.ConnSet
 }
 
 // Option changes the server's Config before it starts.
@@ -64,6 +70,7 @@ func StartLogged(t testing.TB, log *slog.Logger, opts ...Option) *Server {
 
 // Stop stops the server (the test's cleanup also does).
 func (s *Server) Stop() {
+	s.conns.CloseAll()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = s.Server.Close(ctx)
@@ -82,6 +89,7 @@ func WithStorage(wrap func(storage.Interface) storage.Interface) Option {
 func (s *Server) RestConfig() *rest.Config {
 	cfg := &rest.Config{Host: s.URL, BearerToken: s.Token, QPS: -1}
 	cfg.TLSClientConfig.CAData = s.CAPEM
+	cfg.Dial = s.conns.Dial
 	return cfg
 }
 
@@ -106,8 +114,9 @@ func (s *Server) Clientset() kubernetes.Interface {
 func (s *Server) HTTPClient() *http.Client {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(s.CAPEM)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: s.conns.Dial}
 	return &http.Client{
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+		Transport: tr,
 		Timeout:   30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
