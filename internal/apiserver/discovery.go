@@ -148,9 +148,6 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, info *Re
 	if doc == nil {
 		return false, nil
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return true, methodNotAllowedPath(r, []string{http.MethodGet, http.MethodHead})
-	}
 	if _, err := negotiateOutput(r.Header.Get("Accept"), false); err != nil {
 		return true, err
 	}

@@ -36,36 +36,19 @@ type resourceHandler struct {
 	rc *http.ResponseController
 }
 
-// serveResource dispatches a resource request to its verb.
+// serveResource dispatches a resource request to its verb. The routing
+// step has checked the path and that the method is one it takes
+// (routing.go), so what is left here is the verb.
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *RequestInfo, ep *registry.Endpoint) error {
 	h := &resourceHandler{s: s, ep: ep, info: info, rc: http.NewResponseController(w)}
-	if ep.Create != nil {
+	switch {
+	case ep.Create != nil:
 		// Virtual create-only kinds (access reviews).
-		if info.Verb != "create" {
-			return methodNotAllowed(r, ep, info, []string{http.MethodPost})
-		}
 		return h.createVirtual(w, r)
-	}
-	if ep.Store == nil {
+	case ep.Store == nil:
 		return h.serveComputed(w, r)
-	}
-	switch info.Subresource {
-	case "":
-	case "status":
-		if !ep.Resource.HasStatus && ep.Resource.Kind != "Namespace" {
-			return s.notFoundPath(r)
-		}
-	case "scale":
-		if ep.Resource.Scale == nil {
-			return s.notFoundPath(r)
-		}
+	case info.Subresource == "scale":
 		return h.serveScale(w, r)
-	case "finalize":
-		if ep.Resource.Kind != "Namespace" {
-			return s.notFoundPath(r)
-		}
-	default:
-		return s.notFoundPath(r)
 	}
 	out, err := negotiateOutput(r.Header.Get("Accept"), true)
 	if err != nil {
@@ -80,64 +63,17 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *Req
 	case "watch":
 		return h.watch(w, r)
 	case "create":
-		if info.Name != "" {
-			return methodNotAllowed(r, ep, info, nil)
-		}
 		return h.create(w, r)
 	case "update":
-		if info.Name == "" {
-			return methodNotAllowed(r, ep, info, nil)
-		}
 		return h.update(w, r)
 	case "patch":
-		if info.Name == "" {
-			return methodNotAllowed(r, ep, info, nil)
-		}
 		return h.patch(w, r)
 	case "delete":
-		if info.Subresource != "" {
-			return methodNotAllowed(r, ep, info, nil)
-		}
 		return h.delete(w, r)
 	case "deletecollection":
 		return h.deleteCollection(w, r)
 	}
-	return methodNotAllowed(r, ep, info, nil)
-}
-
-// methodNotAllowed is the 405 answer with Allow.
-func methodNotAllowed(r *http.Request, ep *registry.Endpoint, info *RequestInfo, allow []string) error {
-	if allow == nil {
-		allow = allowedMethods(ep, info)
-	}
-	err := apierrors.NewMethodNotSupported(ep.Resource.GroupResource(), r.Method)
-	return &allowError{StatusError: err, allow: allow}
-}
-
-// allowError carries the Allow header of a 405.
-type allowError struct {
-	*apierrors.StatusError
-	allow []string
-}
-
-func (e *allowError) Unwrap() error { return e.StatusError }
-
-// allowedMethods lists the methods a resource path supports.
-func allowedMethods(ep *registry.Endpoint, info *RequestInfo) []string {
-	if ep.Create != nil {
-		return []string{http.MethodPost}
-	}
-	if info.Name == "" {
-		return []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete}
-	}
-	if info.Subresource != "" {
-		return []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch}
-	}
-	return []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete}
-}
-
-func (s *Server) notFoundPath(*http.Request) error {
-	return errNotFoundPath()
+	return fmt.Errorf("apiserver: routing let %s %s through as verb %q", r.Method, r.URL.Path, info.Verb)
 }
 
 // namespaceFor returns the namespace of the request, checking scope.
@@ -897,7 +833,8 @@ func (h *resourceHandler) serveComputed(w http.ResponseWriter, r *http.Request) 
 	case h.info.Verb == "list" && h.ep.List != nil:
 		obj, err = h.ep.List(r.Context(), h.namespaceFor())
 	default:
-		return methodNotAllowed(r, h.ep, h.info, []string{http.MethodGet, http.MethodHead})
+		// A watch of a computed kind.
+		return methodNotAllowed(r, h.ep.Resource.GroupResource(), allowRead)
 	}
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"cella.dev/cella/internal/registry"
 )
@@ -106,15 +107,17 @@ func (s *Server) withRouting(next http.Handler) http.Handler {
 			s.errs.Write(w, r, err)
 			return
 		}
-		allow := strings.Join(append(t.allow[:len(t.allow):len(t.allow)], http.MethodOptions), ", ")
 		if r.Method == http.MethodOptions {
-			w.Header().Set("Allow", allow)
+			w.Header().Set("Allow", strings.Join(append(t.allow[:len(t.allow):len(t.allow)], http.MethodOptions), ", "))
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 		if !contains(t.allow, r.Method) {
-			w.Header().Set("Allow", allow)
-			s.errs.Write(w, r, s.methodNotAllowedFor(r, t))
+			var gr schema.GroupResource
+			if t.ep != nil {
+				gr = t.ep.Resource.GroupResource()
+			}
+			s.writeError(w, r, methodNotAllowed(r, gr, t.allow))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(withTarget(r.Context(), t)))
@@ -201,16 +204,27 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 	return t, nil
 }
 
-// methodNotAllowedFor is the 405 Status for a resolved path.
-func (s *Server) methodNotAllowedFor(r *http.Request, t *target) error {
-	if t.ep != nil {
-		return apierrors.NewMethodNotSupported(t.ep.Resource.GroupResource(), r.Method)
+// methodNotAllowed is the 405 answer for a method the path does not take;
+// allow (OPTIONS is added) becomes the Allow header. An empty gr is a
+// non-resource path.
+func methodNotAllowed(r *http.Request, gr schema.GroupResource, allow []string) error {
+	allow = append(allow[:len(allow):len(allow)], http.MethodOptions)
+	if gr != (schema.GroupResource{}) {
+		return &allowError{StatusError: apierrors.NewMethodNotSupported(gr, r.Method), allow: allow}
 	}
-	return &apierrors.StatusError{ErrStatus: metav1.Status{
+	return &allowError{StatusError: &apierrors.StatusError{ErrStatus: metav1.Status{
 		Status: metav1.StatusFailure, Code: http.StatusMethodNotAllowed, Reason: metav1.StatusReasonMethodNotAllowed,
 		Message: fmt.Sprintf("the server does not allow the method %s on %s", r.Method, r.URL.Path),
-	}}
+	}}, allow: allow}
 }
+
+// allowError carries the Allow header of a 405.
+type allowError struct {
+	*apierrors.StatusError
+	allow []string
+}
+
+func (e *allowError) Unwrap() error { return e.StatusError }
 
 // notImplemented is the 501 for a method Cella does not serve anywhere.
 func notImplemented(method string) error {

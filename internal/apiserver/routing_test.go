@@ -402,3 +402,13 @@ func TestMaxInflightIs429(t *testing.T) {
 		return last.code == http.StatusOK
 	}, func() string { return fmt.Sprintf("%d", last.code) })
 }
+
+// TestWatchOfComputedKindIs405: the one 405 decided past routing — a watch
+// of a kind computed on each request (pod metrics) — carries Allow too.
+func TestWatchOfComputedKindIs405(t *testing.T) {
+	srv := servertest.Start(t)
+	a := call(t, srv.HTTPClient(), srv.Request("GET", "/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?watch=true", nil))
+	if a.code != http.StatusMethodNotAllowed || a.status.Reason != metav1.StatusReasonMethodNotAllowed || a.header.Get("Allow") != "GET, HEAD, OPTIONS" {
+		t.Fatalf("watch of pod metrics: %d %s Allow=%q", a.code, a.status.Reason, a.header.Get("Allow"))
+	}
+}

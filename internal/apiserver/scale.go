@@ -34,7 +34,7 @@ func (h *resourceHandler) serveScale(w http.ResponseWriter, r *http.Request) err
 		return h.writeJSON(w, http.StatusOK, scaleOf(obj, sf))
 	case "update", "patch":
 	default:
-		return methodNotAllowed(r, h.ep, h.info, []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch})
+		return methodNotAllowed(r, h.ep.Resource.GroupResource(), allowSubObject)
 	}
 	dry, err := dryRun(r.URL.Query())
 	if err != nil {

@@ -413,12 +413,17 @@ func forbidden(u auth.User, info *RequestInfo, r *http.Request) error {
 // route is the one route table.
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	if err := s.serve(w, r); err != nil {
-		var ae *allowError
-		if errors.As(err, &ae) {
-			w.Header().Set("Allow", strings.Join(ae.allow, ", "))
-		}
-		s.errs.Write(w, r, err)
+		s.writeError(w, r, err)
 	}
+}
+
+// writeError answers err, with the Allow header a 405 carries.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *allowError
+	if errors.As(err, &ae) {
+		w.Header().Set("Allow", strings.Join(ae.allow, ", "))
+	}
+	s.errs.Write(w, r, err)
 }
 
 // serve answers a request the routing step has resolved.
@@ -496,11 +501,6 @@ func (s *Server) serveRootPaths(w http.ResponseWriter) error {
 	w.Header().Set("Content-Type", mediaJSON)
 	_, _ = w.Write(data)
 	return nil
-}
-
-func methodNotAllowedPath(r *http.Request, allow []string) error {
-	err := apierrors.NewMethodNotSupported(schema.GroupResource{}, r.Method)
-	return &allowError{StatusError: err, allow: allow}
 }
 
 // findAcrossNamespaces answers GET of a namespaced object without a
