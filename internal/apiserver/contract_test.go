@@ -147,3 +147,19 @@ func TestConflict409(t *testing.T) {
 		t.Fatalf("a 409 changed the object: %s", a.body)
 	}
 }
+
+// TestMalformedPatchIs400: a JSON patch that makes the patch library panic
+// (a "replace" of the whole document without a value, found by FuzzPatch)
+// is the client's 400, not a 500.
+func TestMalformedPatchIs400(t *testing.T) {
+	srv := servertest.Start(t)
+	c := srv.HTTPClient()
+	if a := call(t, c, srv.Request("POST", "/api/v1/namespaces/default/configmaps", []byte(`{"metadata":{"name":"p"}}`))); a.code != http.StatusCreated {
+		t.Fatalf("create: %d", a.code)
+	}
+	r := srv.Request("PATCH", "/api/v1/namespaces/default/configmaps/p", []byte(`[{"op":"replace","path":""}]`))
+	r.Header.Set("Content-Type", "application/json-patch+json")
+	if a := call(t, c, r); a.code != http.StatusBadRequest || a.status.Reason != metav1.StatusReasonBadRequest {
+		t.Fatalf("replace of the whole document without a value: %d %s", a.code, a.body)
+	}
+}

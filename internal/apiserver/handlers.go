@@ -631,9 +631,15 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 // for a JSON patch) to the JSON of the current object; schema is an empty
 // object of the kind, for the strategic merge's patch strategies. A patch
 // that cannot be applied is a 400.
-func applyPatch(mt string, jp jsonpatch.Patch, body, cur []byte, schema runtime.Object) ([]byte, error) {
-	var patched []byte
-	var err error
+func applyPatch(mt string, jp jsonpatch.Patch, body, cur []byte, schema runtime.Object) (patched []byte, err error) {
+	defer func() {
+		// The patch libraries panic on some malformed patches (json-patch
+		// v4 on a "replace" of the whole document without a value): that
+		// is the client's error, not the server's.
+		if v := recover(); v != nil {
+			patched, err = nil, apierrors.NewBadRequest(fmt.Sprintf("the patch could not be applied: %v", v))
+		}
+	}()
 	switch mt {
 	case mediaJSONPatch:
 		patched, err = jp.Apply(cur)

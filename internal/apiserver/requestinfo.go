@@ -160,11 +160,9 @@ func verbFor(r *http.Request, info *RequestInfo, watchPath bool) string {
 	return strings.ToLower(r.Method)
 }
 
-// splitPath splits a URL path into its non-empty segments.
+// splitPath splits a URL path into its non-empty segments ("a//b/" is a,
+// b; the routing step redirects or refuses such paths, but what is parsed
+// before it must not hold empty names).
 func splitPath(p string) []string {
-	p = strings.Trim(p, "/")
-	if p == "" {
-		return nil
-	}
-	return strings.Split(p, "/")
+	return strings.FieldsFunc(p, func(r rune) bool { return r == '/' })
 }

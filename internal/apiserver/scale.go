@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"cella.dev/cella/internal/registry"
 )
@@ -66,18 +65,9 @@ func (h *resourceHandler) serveScale(w http.ResponseWriter, r *http.Request) err
 			}
 		} else {
 			curJSON, _ := json.Marshal(current)
-			var patched []byte
-			var err error
-			switch mt {
-			case mediaJSONPatch:
-				patched, err = patch.Apply(curJSON)
-			case mediaMergePatch:
-				patched, err = jsonpatch.MergePatch(curJSON, body)
-			default:
-				patched, err = strategicpatch.StrategicMergePatch(curJSON, body, &autoscalingv1.Scale{})
-			}
+			patched, err := applyPatch(mt, patch, body, curJSON, &autoscalingv1.Scale{})
 			if err != nil {
-				return nil, apierrors.NewBadRequest("the patch could not be applied: " + err.Error())
+				return nil, err
 			}
 			if err := json.Unmarshal(patched, want); err != nil {
 				return nil, apierrors.NewBadRequest(err.Error())
