@@ -37,6 +37,13 @@ var errNoAnswer = errors.New("storage: no answer in time")
 // bound runs call under the store's time limit and turns running out of it
 // into ErrUnavailable.
 func bound[T any](ctx context.Context, d time.Duration, call func(context.Context) (T, error)) (T, error) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+		// A deadline at least as near is set already: by the caller, whose
+		// deadline wins anyway, or by a bound further out (the one above a
+		// watch cache), which turns running out into ErrUnavailable
+		// itself. A timer of our own would never fire first.
+		return call(ctx)
+	}
 	cctx, cancel := context.WithTimeoutCause(ctx, d, errNoAnswer)
 	defer cancel()
 	v, err := call(cctx)
