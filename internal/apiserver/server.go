@@ -328,68 +328,87 @@ func unauthenticatedPath(p string) bool {
 
 func (s *Server) withAuthentication(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.Authenticator == nil {
-			next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), auth.User{Name: auth.AdminUser, Groups: []string{auth.GroupMasters, auth.GroupAuthenticated}})))
-			return
-		}
-		u, ok, err := s.cfg.Authenticator.Authenticate(r)
-		if err != nil || !ok {
-			if unauthenticatedPath(r.URL.Path) {
-				next.ServeHTTP(w, r)
-				return
-			}
+		r2, ok := s.authenticate(r)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cella"`)
 			s.errs.Write(w, r, apierrors.NewUnauthorized("Unauthorized"))
 			return
 		}
-		// The bearer token is not passed further in.
-		r.Header.Del("Authorization")
-		auth.StripWebSocketBearer(r.Header)
-		next.ServeHTTP(w, r.WithContext(auth.WithUser(r.Context(), u)))
+		next.ServeHTTP(w, r2)
 	})
+}
+
+// authenticate returns the request carrying its user, or r itself for the
+// paths anyone may read; false means 401. Like authorize, it keeps its
+// frame off the stack the handler runs on.
+//
+//go:noinline
+func (s *Server) authenticate(r *http.Request) (*http.Request, bool) {
+	if s.cfg.Authenticator == nil {
+		return r.WithContext(auth.WithUser(r.Context(), auth.User{Name: auth.AdminUser, Groups: []string{auth.GroupMasters, auth.GroupAuthenticated}})), true
+	}
+	u, ok, err := s.cfg.Authenticator.Authenticate(r)
+	if err != nil || !ok {
+		return r, unauthenticatedPath(r.URL.Path)
+	}
+	// The bearer token is not passed further in.
+	r.Header.Del("Authorization")
+	auth.StripWebSocketBearer(r.Header)
+	return r.WithContext(auth.WithUser(r.Context(), u)), true
 }
 
 func (s *Server) withAuthorization(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, authenticated := auth.UserFrom(r.Context())
-		if s.cfg.Authorizer == nil || (!authenticated && unauthenticatedPath(r.URL.Path)) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		info, _ := RequestInfoFrom(r.Context())
-		if t, ok := targetFrom(r.Context()); ok && isFindAcrossNamespaces(t, info) {
-			// GET of a namespaced object without a namespace: only the
-			// namespaces the caller may read count, and that is decided
-			// per candidate (findAcrossNamespaces).
-			next.ServeHTTP(w, r)
-			return
-		}
-		a := auth.Attributes{
-			User: u, Verb: info.Verb, Path: r.URL.Path,
-			ResourceRequest: info.IsResourceRequest,
-			APIGroup:        info.APIGroup, Resource: info.Resource, Subresource: info.Subresource,
-			Namespace: info.Namespace, Name: info.Name,
-		}
-		if info.IsResourceRequest && info.Resource == "namespaces" && info.Name != "" {
-			a.Namespace = info.Name
-		}
-		if !info.IsResourceRequest {
-			a.Verb = strings.ToLower(r.Method)
-			if a.Verb == "head" {
-				a.Verb = "get"
-			}
-		}
-		d, err := s.cfg.Authorizer.Authorize(r.Context(), a)
-		if err != nil {
-			s.errs.Write(w, r, authorizationFailed(err))
-			return
-		}
-		if !d.Allowed {
-			s.errs.Write(w, r, forbidden(u, info, r))
+		if err := s.authorize(r); err != nil {
+			s.errs.Write(w, r, err)
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authorize returns nil when the request may proceed, else its 403 (or
+// the 5xx of an authorizer that could not decide). It is a function of its
+// own so that its large frame is gone from the stack before the handler
+// runs: every frame a filter keeps while calling further in is paid for by
+// each request's goroutine, in stack growth.
+//
+//go:noinline
+func (s *Server) authorize(r *http.Request) error {
+	u, authenticated := auth.UserFrom(r.Context())
+	if s.cfg.Authorizer == nil || (!authenticated && unauthenticatedPath(r.URL.Path)) {
+		return nil
+	}
+	info, _ := RequestInfoFrom(r.Context())
+	if t, ok := targetFrom(r.Context()); ok && isFindAcrossNamespaces(t, info) {
+		// GET of a namespaced object without a namespace: only the
+		// namespaces the caller may read count, and that is decided per
+		// candidate (findAcrossNamespaces).
+		return nil
+	}
+	a := auth.Attributes{
+		User: u, Verb: info.Verb, Path: r.URL.Path,
+		ResourceRequest: info.IsResourceRequest,
+		APIGroup:        info.APIGroup, Resource: info.Resource, Subresource: info.Subresource,
+		Namespace: info.Namespace, Name: info.Name,
+	}
+	if info.IsResourceRequest && info.Resource == "namespaces" && info.Name != "" {
+		a.Namespace = info.Name
+	}
+	if !info.IsResourceRequest {
+		a.Verb = strings.ToLower(r.Method)
+		if a.Verb == "head" {
+			a.Verb = "get"
+		}
+	}
+	d, err := s.cfg.Authorizer.Authorize(r.Context(), a)
+	if err != nil {
+		return authorizationFailed(err)
+	}
+	if !d.Allowed {
+		return forbidden(u, info, r)
+	}
+	return nil
 }
 
 // forbidden is the 403 in the words kube-apiserver uses.
@@ -436,6 +455,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 	if isWebSocketRequest(r) && !webSocketServed(info) {
 		return errUpgradeNotServed(r)
 	}
+	if t.kind == targetResource {
+		return s.serveResource(w, r, info, t.ep)
+	}
+	return s.serveNonResource(w, r, info, t)
+}
+
+// serveNonResource answers the paths that name no resource. It is apart
+// from serve so that its frame is not on the stack of resource requests.
+//
+//go:noinline
+func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request, info *RequestInfo, t *target) error {
 	switch t.kind {
 	case targetHealth:
 		return writePlain(w, http.StatusOK, "ok")
@@ -470,7 +500,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	return s.serveResource(w, r, info, t.ep)
+	return errNotFoundPath()
 }
 
 func writePlain(w http.ResponseWriter, code int, body string) error {
