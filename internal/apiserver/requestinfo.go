@@ -27,6 +27,9 @@ type RequestInfo struct {
 	Resource    string
 	Subresource string
 	Name        string
+	// target is what the routing step resolved the path to; nil before
+	// it.
+	target *target
 	// Parts are the path segments from the resource on:
 	// {resource}, {name}, {subresource} and anything deeper.
 	Parts []string

@@ -53,15 +53,15 @@ type target struct {
 	allow []string
 }
 
-type targetKey struct{}
-
-func withTarget(ctx context.Context, t *target) context.Context {
-	return context.WithValue(ctx, targetKey{}, t)
-}
-
+// targetFrom returns what the routing step resolved for the request. It
+// travels in the RequestInfo the chain already carries, which spares each
+// request another context and another copy of the http.Request.
 func targetFrom(ctx context.Context) (*target, bool) {
-	t, ok := ctx.Value(targetKey{}).(*target)
-	return t, ok
+	info, ok := RequestInfoFrom(ctx)
+	if !ok || info.target == nil {
+		return nil, false
+	}
+	return info.target, true
 }
 
 // implementedMethods are the HTTP methods Cella serves anywhere; others are
@@ -120,7 +120,8 @@ func (s *Server) withRouting(next http.Handler) http.Handler {
 			s.writeError(w, r, methodNotAllowed(r, gr, t.allow))
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(withTarget(r.Context(), t)))
+		info.target = t
+		next.ServeHTTP(w, r)
 	})
 }
 
