@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/util/retry"
 
 	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/servertest"
@@ -153,9 +154,16 @@ func TestGarbageCollector(t *testing.T) {
 			}
 		}
 
-		leaf := getCM(t, cs, "fg-leaf")
-		leaf.Finalizers = slices.DeleteFunc(leaf.Finalizers, func(f string) bool { return f == "example.com/hold" })
-		if _, err := cs.CoreV1().ConfigMaps(ns).Update(t.Context(), leaf, metav1.UpdateOptions{}); err != nil {
+		// The collector may still be writing the leaf (its deletion), so
+		// the finalizer goes the way any client removes one: read, change,
+		// write, again on a conflict.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			leaf := getCM(t, cs, "fg-leaf")
+			leaf.Finalizers = slices.DeleteFunc(leaf.Finalizers, func(f string) bool { return f == "example.com/hold" })
+			_, err := cs.CoreV1().ConfigMaps(ns).Update(t.Context(), leaf, metav1.UpdateOptions{})
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		for _, name := range []string{"fg-leaf", mid.Name, owner.Name} {
