@@ -586,7 +586,7 @@ func (s *Server) mayGet(r *http.Request, info *RequestInfo, namespace string) (b
 		APIGroup: info.APIGroup, Resource: info.Resource, Namespace: namespace, Name: info.Name,
 	})
 	if err != nil {
-		return false, apierrors.NewInternalError(errors.New("authorization failed"))
+		return false, authorizationFailed(err)
 	}
 	return d.Allowed, nil
 }
