@@ -171,6 +171,30 @@ func TestForbidden403(t *testing.T) {
 	if err := nobody.CoreV1().ConfigMaps("default").Delete(ctx, "granted", metav1.DeleteOptions{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("delete is not granted: want Forbidden, got %v", err)
 	}
+	// Changing the Role and then deleting the binding take the grant back
+	// (the authorizer's decoded policy follows the objects).
+	role, err := admin.RbacV1().Roles("default").Get(ctx, "cm-writer", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role.Rules[0].Verbs = []string{"get"}
+	if _, err := admin.RbacV1().Roles("default").Update(ctx, role, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := nobody.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "after-edit-"}}, metav1.CreateOptions{})
+		return apierrors.IsForbidden(err)
+	}, func() string { return "the narrowed Role never took effect" })
+	if _, err := nobody.CoreV1().ConfigMaps("default").Get(ctx, "granted", metav1.GetOptions{}); err != nil {
+		t.Fatalf("get is still granted: %v", err)
+	}
+	if err := admin.RbacV1().RoleBindings("default").Delete(ctx, "nobody-cm", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		_, err := nobody.CoreV1().ConfigMaps("default").Get(ctx, "granted", metav1.GetOptions{})
+		return apierrors.IsForbidden(err)
+	}, func() string { return "the deleted RoleBinding still grants" })
 
 	// A namespace held in Terminating by a finalizer takes no new objects.
 	if _, err := admin.CoreV1().Namespaces().Create(ctx, cciNamespace("closing", "example.com/hold"), metav1.CreateOptions{}); err != nil {

@@ -146,7 +146,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	if err != nil {
 		return nil, err
 	}
-	authz := auth.NewRBACAuthorizer(&rbacSource{cat: cat})
+	authz := auth.NewRBACAuthorizer(newRBACSource(cat))
 	scheme, err := apis.NewScheme()
 	if err != nil {
 		return nil, err
