@@ -161,29 +161,24 @@ func (c *Config) Validate() error {
 	if c.MaxURIBytes <= 0 {
 		bad("--max-uri-bytes must be positive")
 	}
-	if c.ReadHeaderTimeout <= 0 {
-		bad("--read-header-timeout must be positive")
-	}
-	if c.BodyIdleTimeout <= 0 {
-		bad("--body-idle-timeout must be positive")
-	}
-	if c.RequestTimeout <= 0 {
-		bad("--request-timeout must be positive")
+	for _, d := range []struct {
+		flag string
+		v    time.Duration
+	}{
+		{"--read-header-timeout", c.ReadHeaderTimeout},
+		{"--body-idle-timeout", c.BodyIdleTimeout},
+		{"--request-timeout", c.RequestTimeout},
+		{"--compaction-interval", c.CompactionInterval},
+		{"--idempotency-key-ttl", c.IdempotencyKeyTTL},
+		{"--storage-timeout", c.StorageTimeout},
+		{"--shutdown-grace-period", c.ShutdownGracePeriod},
+	} {
+		if d.v <= 0 {
+			bad("%s must be positive", d.flag)
+		}
 	}
 	if c.RateQPS < 0 || c.RateBurst < 0 || c.MaxInflight < 0 {
 		bad("--rate-qps, --rate-burst and --max-inflight must not be negative")
-	}
-	if c.CompactionInterval <= 0 {
-		bad("--compaction-interval must be positive")
-	}
-	if c.IdempotencyKeyTTL <= 0 {
-		bad("--idempotency-key-ttl must be positive")
-	}
-	if c.StorageTimeout <= 0 {
-		bad("--storage-timeout must be positive")
-	}
-	if c.ShutdownGracePeriod <= 0 {
-		bad("--shutdown-grace-period must be positive")
 	}
 	if c.ShutdownDelay < 0 || c.ShutdownDelay >= c.ShutdownGracePeriod {
 		bad("--shutdown-delay must be at least zero and shorter than --shutdown-grace-period")
