@@ -4,35 +4,24 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/tools/cache"
+
+	"cella.dev/cella/internal/controller/discover"
 )
 
 // discover finds the watched resources and fills c.kinds, retrying until
 // discovery answers or ctx ends.
 func (c *Controller) discover(ctx context.Context) ([]*resource, error) {
-	d := discovery.ToDiscoveryInterfaceWithContext(c.disc)
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
-		lists, err := discovery.ServerPreferredResourcesWithContext(ctx, d)
-		if len(lists) > 0 {
-			if err != nil {
-				c.log.Warn("discovery is partial; collecting in the groups found", "err", err)
-			}
-			return c.resources(lists), nil
-		}
-		c.log.Debug("discovery failed", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(delay):
-		}
+	lists, err := discover.Preferred(ctx, c.disc, false, c.log)
+	if err != nil {
+		return nil, err
 	}
+	return c.resources(lists), nil
 }
 
 // resources returns the resources to watch from preferred-version

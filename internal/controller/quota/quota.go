@@ -56,6 +56,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
+	"cella.dev/cella/internal/controller/discover"
 	"cella.dev/cella/internal/resourcequota"
 )
 
@@ -189,34 +190,23 @@ func (c *Controller) Run(ctx context.Context) {
 // discover fills c.resources, retrying until discovery answers or ctx
 // ends.
 func (c *Controller) discover(ctx context.Context) error {
-	d := discovery.ToDiscoveryInterfaceWithContext(c.disc)
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 10*time.Second) {
-		lists, err := discovery.ServerPreferredNamespacedResourcesWithContext(ctx, d)
-		if len(lists) > 0 {
-			if err != nil {
-				c.log.Warn("discovery is partial; counting the groups found", "err", err)
-			}
-			c.resources = map[schema.GroupResource]schema.GroupVersionResource{}
-			for _, l := range lists {
-				gv, err := schema.ParseGroupVersion(l.GroupVersion)
-				if err != nil {
-					continue
-				}
-				for _, r := range l.APIResources {
-					if !strings.Contains(r.Name, "/") && slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch") {
-						c.resources[gv.WithResource(r.Name).GroupResource()] = gv.WithResource(r.Name)
-					}
-				}
-			}
-			return nil
+	lists, err := discover.Preferred(ctx, c.disc, true, c.log)
+	if err != nil {
+		return err
+	}
+	c.resources = map[schema.GroupResource]schema.GroupVersionResource{}
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			continue
 		}
-		c.log.Debug("discovery failed", "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(delay):
+		for _, r := range l.APIResources {
+			if !strings.Contains(r.Name, "/") && slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch") {
+				c.resources[gv.WithResource(r.Name).GroupResource()] = gv.WithResource(r.Name)
+			}
 		}
 	}
+	return nil
 }
 
 // tracked returns the names of hard the controller counts, by the
