@@ -338,6 +338,26 @@ func (s *Server) withAuthentication(next http.Handler) http.Handler {
 	})
 }
 
+// attributes are what RBAC judges of a request by u.
+func attributes(u auth.User, info *RequestInfo, r *http.Request) auth.Attributes {
+	a := auth.Attributes{
+		User: u, Verb: info.Verb, Path: r.URL.Path,
+		ResourceRequest: info.IsResourceRequest,
+		APIGroup:        info.APIGroup, Resource: info.Resource, Subresource: info.Subresource,
+		Namespace: info.Namespace, Name: info.Name,
+	}
+	if info.IsResourceRequest && info.Resource == "namespaces" && info.Name != "" {
+		a.Namespace = info.Name
+	}
+	if !info.IsResourceRequest {
+		a.Verb = strings.ToLower(r.Method)
+		if a.Verb == "head" {
+			a.Verb = "get"
+		}
+	}
+	return a
+}
+
 // authenticate returns the request carrying its user, or r itself for the
 // paths anyone may read; false means 401. Like authorize, it keeps its
 // frame off the stack the handler runs on.
@@ -386,22 +406,7 @@ func (s *Server) authorize(r *http.Request) error {
 		// candidate (findAcrossNamespaces).
 		return nil
 	}
-	a := auth.Attributes{
-		User: u, Verb: info.Verb, Path: r.URL.Path,
-		ResourceRequest: info.IsResourceRequest,
-		APIGroup:        info.APIGroup, Resource: info.Resource, Subresource: info.Subresource,
-		Namespace: info.Namespace, Name: info.Name,
-	}
-	if info.IsResourceRequest && info.Resource == "namespaces" && info.Name != "" {
-		a.Namespace = info.Name
-	}
-	if !info.IsResourceRequest {
-		a.Verb = strings.ToLower(r.Method)
-		if a.Verb == "head" {
-			a.Verb = "get"
-		}
-	}
-	d, err := s.cfg.Authorizer.Authorize(r.Context(), a)
+	d, err := s.cfg.Authorizer.Authorize(r.Context(), attributes(u, info, r))
 	if err != nil {
 		return authorizationFailed(err)
 	}
@@ -581,10 +586,9 @@ func (s *Server) mayGet(r *http.Request, info *RequestInfo, namespace string) (b
 		return true, nil
 	}
 	u, _ := auth.UserFrom(r.Context())
-	d, err := s.cfg.Authorizer.Authorize(r.Context(), auth.Attributes{
-		User: u, Verb: "get", Path: r.URL.Path, ResourceRequest: true,
-		APIGroup: info.APIGroup, Resource: info.Resource, Namespace: namespace, Name: info.Name,
-	})
+	a := attributes(u, info, r)
+	a.Namespace = namespace
+	d, err := s.cfg.Authorizer.Authorize(r.Context(), a)
 	if err != nil {
 		return false, authorizationFailed(err)
 	}
