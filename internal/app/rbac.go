@@ -155,6 +155,22 @@ func (r *rbacSource) GetRole(ctx context.Context, namespace, name string) (*rbac
 	return obj.(*rbacv1.Role), nil
 }
 
+// rbacPolicy makes the one RBAC authorizer the server has, once the
+// catalogue it reads from exists: kinds.Build calls admission before it
+// returns, so the authorizer is there before bootstrap writes the default
+// policy and before the handler chain is built.
+type rbacPolicy struct {
+	authz *auth.RBACAuthorizer // set by admission
+}
+
+// admission is kinds.Config.PolicyAdmission: it builds the authorizer over
+// cat and returns the escalation check the RBAC kinds run on every create
+// and update.
+func (p *rbacPolicy) admission(cat *kinds.Catalog) func(ctx context.Context, obj, old runtime.Object) error {
+	p.authz = auth.NewRBACAuthorizer(newRBACSource(cat))
+	return auth.NewEscalationGuard(p.authz).Admit
+}
+
 // reviewEndpoints are the create-only access review kinds.
 func reviewEndpoints(authz *auth.RBACAuthorizer) []*registry.Endpoint {
 	user := func(ctx context.Context) auth.User {

@@ -8,6 +8,12 @@
 // policy a fresh cluster starts with is BootstrapClusterRoles and
 // BootstrapClusterRoleBindings.
 //
+// EscalationGuard keeps RBAC from being a way around itself: the Store runs
+// it on every create and update of Roles, ClusterRoles and their bindings,
+// and refuses (403) grants the writer does not hold herself (Covers), unless
+// she may "escalate" roles or "bind" the role referred to, as Kubernetes
+// does.
+//
 // Nothing here writes HTTP: the apiserver's filters turn a failed
 // authentication into 401 and a denial into 403.
 package auth

@@ -311,27 +311,40 @@ var errInvalidPolicy = errors.New("invalid binding")
 // roleRules returns the rules of the role g refers to. A missing role is an
 // error for which apierrors.IsNotFound is true.
 func (z *RBACAuthorizer) roleRules(ctx context.Context, g grant) ([]rbacv1.PolicyRule, error) {
-	switch g.roleKind {
-	case "ClusterRole":
-		r, err := z.src.GetClusterRole(ctx, g.roleName)
-		if err == nil && r == nil {
-			err = apierrors.NewNotFound(rbacv1.Resource("clusterroles"), g.roleName)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return ClusterRoleRules(ctx, z.src, r)
-	case "Role":
-		r, err := z.src.GetRole(ctx, g.bindingNamespace, g.roleName)
-		if err == nil && r == nil {
-			err = apierrors.NewNotFound(rbacv1.Resource("roles"), g.roleName)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return r.Rules, nil
+	rules, known, err := z.refRules(ctx, g.roleKind, g.roleName, g.bindingNamespace)
+	if !known {
+		return nil, fmt.Errorf("%w: %s %q refers to unknown role kind %q", errInvalidPolicy, g.bindingKind, g.bindingName, g.roleKind)
 	}
-	return nil, fmt.Errorf("%w: %s %q refers to unknown role kind %q", errInvalidPolicy, g.bindingKind, g.bindingName, g.roleKind)
+	return rules, err
+}
+
+// refRules returns the rules of the role a binding in namespace ("" for a
+// ClusterRoleBinding) grants by referring to kind and name, aggregation
+// expanded. A missing role is an error for which apierrors.IsNotFound is
+// true; known is false when kind is neither ClusterRole nor Role.
+func (z *RBACAuthorizer) refRules(ctx context.Context, kind, name, namespace string) (rules []rbacv1.PolicyRule, known bool, err error) {
+	switch kind {
+	case "ClusterRole":
+		r, err := z.src.GetClusterRole(ctx, name)
+		if err == nil && r == nil {
+			err = apierrors.NewNotFound(rbacv1.Resource("clusterroles"), name)
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		rules, err := ClusterRoleRules(ctx, z.src, r)
+		return rules, true, err
+	case "Role":
+		r, err := z.src.GetRole(ctx, namespace, name)
+		if err == nil && r == nil {
+			err = apierrors.NewNotFound(rbacv1.Resource("roles"), name)
+		}
+		if err != nil {
+			return nil, true, err
+		}
+		return r.Rules, true, nil
+	}
+	return nil, false, nil
 }
 
 // firstSubject returns the first of subjects that names u, or nil.

@@ -12,10 +12,12 @@
 // Write order, as in kube-apiserver's BeforeCreate/BeforeUpdate:
 //
 //	create: metadata fill (uid, creationTimestamp, generation) -> PrepareForCreate
-//	        (may mutate) -> Validate (must not) -> ValidateObjectMeta -> Admission
-//	        (ResourceQuota; may charge, undone if the write fails) -> encode -> storage
+//	        (may mutate) -> Validate (must not) -> ValidateObjectMeta -> AdmitWrite
+//	        (RBAC escalation) -> Admission (ResourceQuota; may charge, undone if the
+//	        write fails) -> encode -> storage
 //	update: preconditions -> PrepareForUpdate (may mutate; keeps status or spec
-//	        depending on the subresource) -> generation bump -> ValidateUpdate -> storage
+//	        depending on the subresource) -> generation bump -> ValidateUpdate ->
+//	        AdmitWrite -> storage
 package registry
 
 import (
@@ -62,6 +64,12 @@ type Resource struct {
 	PrepareForUpdate func(ctx context.Context, obj, old runtime.Object)
 	// ValidateUpdate checks an update. It must not mutate either object.
 	ValidateUpdate func(ctx context.Context, obj, old runtime.Object) field.ErrorList
+	// AdmitWrite may refuse a create (old is nil) or an update once it has
+	// passed validation, before anything is written, with a Status error:
+	// the RBAC kinds refuse grants the writer does not hold (403). Unlike
+	// Validate it may read other objects and the user in ctx. It must not
+	// mutate either object.
+	AdmitWrite func(ctx context.Context, obj, old runtime.Object) error
 	// ValidateDelete may refuse a delete (for example an EIPPool in use).
 	ValidateDelete func(ctx context.Context, obj runtime.Object) error
 

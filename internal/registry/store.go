@@ -381,6 +381,11 @@ func (s *Store) Create(ctx context.Context, obj runtime.Object, o WriteOptions) 
 	if errs := s.validateCreate(ctx, obj, m); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), m.GetName(), errs)
 	}
+	if r.AdmitWrite != nil {
+		if err := r.AdmitWrite(ctx, obj, nil); err != nil {
+			return nil, err
+		}
+	}
 	if s.admit != nil {
 		undo, refused := s.admit(ctx, s, obj, o.DryRun)
 		if refused != nil {
@@ -503,6 +508,11 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 		s.prepareForUpdate(ctx, obj, old, o.Subresource)
 		if errs := s.validateUpdate(ctx, obj, old); len(errs) > 0 {
 			return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), name, errs)
+		}
+		if r.AdmitWrite != nil {
+			if err := r.AdmitWrite(ctx, obj, old); err != nil {
+				return nil, err
+			}
 		}
 		data, err := s.encode(obj)
 		if err != nil {

@@ -40,6 +40,9 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	if cfg.Admission != nil {
 		b.admit = cfg.Admission(b.cat)
 	}
+	if cfg.PolicyAdmission != nil {
+		b.admitPolicy = cfg.PolicyAdmission(b.cat)
+	}
 	return b.cat, nil
 }
 

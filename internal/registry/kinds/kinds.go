@@ -42,6 +42,12 @@ type Config struct {
 	// namespaced kind passes after validation (ResourceQuota enforcement).
 	// Build calls it once, with the finished catalogue.
 	Admission func(*Catalog) registry.Admission
+	// PolicyAdmission, when set, builds the check every create and update
+	// of Roles, ClusterRoles, RoleBindings and ClusterRoleBindings passes
+	// after validation: in the server, RBAC's escalation prevention
+	// (auth.EscalationGuard.Admit). Build calls it once, with the finished
+	// catalogue. Without it those writes are not checked.
+	PolicyAdmission func(*Catalog) func(ctx context.Context, obj, old runtime.Object) error
 }
 
 func (c *Config) cci() bool { return c.Profile != ProfileKubernetes }
@@ -74,9 +80,11 @@ type builder struct {
 	cat     *Catalog
 	storeOf StorageFor
 	checkNS registry.NamespaceChecker
-	// admit is set at the end of Build, before any Store serves.
-	admit registry.Admission
-	err   error
+	// admit and admitPolicy are set at the end of Build, before any Store
+	// serves.
+	admit       registry.Admission
+	admitPolicy func(ctx context.Context, obj, old runtime.Object) error
+	err         error
 }
 
 // stored adds a stored resource served in its own version.

@@ -274,7 +274,8 @@ func (b *builder) rbac() {
 		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 			return validateRules(obj.(*rbacv1.Role).Rules, field.NewPath("rules"), true)
 		},
-		Columns: createdAt, Row: createdRow,
+		AdmitWrite: b.admitRBAC,
+		Columns:    createdAt, Row: createdRow,
 	})
 	b.stored(&registry.Resource{
 		ValidateName: rbacName,
@@ -283,7 +284,8 @@ func (b *builder) rbac() {
 		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 			return validateRules(obj.(*rbacv1.ClusterRole).Rules, field.NewPath("rules"), false)
 		},
-		Columns: createdAt, Row: createdRow,
+		AdmitWrite: b.admitRBAC,
+		Columns:    createdAt, Row: createdRow,
 	})
 	b.stored(&registry.Resource{
 		ValidateName: rbacName,
@@ -301,7 +303,8 @@ func (b *builder) rbac() {
 			}
 			return errs
 		},
-		Columns: bindingCols,
+		AdmitWrite: b.admitRBAC,
+		Columns:    bindingCols,
 		Row: func(obj runtime.Object) []any {
 			rb := obj.(*rbacv1.RoleBinding)
 			return bindingRow(rb.RoleRef, rb.Subjects, rb)
@@ -323,12 +326,23 @@ func (b *builder) rbac() {
 			}
 			return errs
 		},
-		Columns: bindingCols,
+		AdmitWrite: b.admitRBAC,
+		Columns:    bindingCols,
 		Row: func(obj runtime.Object) []any {
 			rb := obj.(*rbacv1.ClusterRoleBinding)
 			return bindingRow(rb.RoleRef, rb.Subjects, rb)
 		},
 	})
+}
+
+// admitRBAC runs Config.PolicyAdmission's check on writes of the RBAC
+// kinds. The roleRef of a binding cannot change (ValidateUpdate, 422), so an
+// update is checked against the role it was created with.
+func (b *builder) admitRBAC(ctx context.Context, obj, old runtime.Object) error {
+	if b.admitPolicy == nil {
+		return nil
+	}
+	return b.admitPolicy(ctx, obj, old)
 }
 
 func (b *builder) storageClasses() {
