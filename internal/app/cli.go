@@ -63,6 +63,11 @@ self-signed CA, an admin token (user admin, group system:masters) and a
 kubeconfig, and prints the line that points kubectl at it. A restart on the
 same data directory keeps every object, the CA and the token.
 
+One cella at a time may use a data directory: a second one exits at once,
+naming the first one's PID. Once the store holds objects, cella refuses to
+start if it is missing or empty rather than start an empty cluster in its
+place; the error says how to start fresh on purpose.
+
 On SIGTERM or SIGINT cella drains: /readyz and every new request answer
 503 with Retry-After (/healthz and /livez stay 200), watches end cleanly,
 running requests finish, then the listener and storage close and cella

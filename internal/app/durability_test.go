@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -165,4 +166,156 @@ func TestAcknowledgedWritesSurviveSIGKILL(t *testing.T) {
 		t.Fatalf("%d of %d acknowledged creates lost after SIGKILL, e.g. %v", len(lost), len(acked), lost[:min(5, len(lost))])
 	}
 	t.Logf("%d acknowledged creates, all present after SIGKILL and restart (%d stored)", len(acked), len(list.Items))
+}
+
+// Bounds of the mixed-load SIGKILL test: the child is killed once
+// mixedKillAfterAcks writes were acknowledged, or after mixedLoadCap if it
+// is slower than that.
+const (
+	mixedWorkers       = 6
+	mixedKillAfterAcks = 800
+	mixedLoadCap       = 15 * time.Second
+)
+
+// The life of one object of the mixed load: created with version 0,
+// updated to 1 and 2, and every other object then deleted. A step is the
+// version written, or stepDeleted; stepNone means nothing yet.
+const (
+	stepNone     = -1
+	stepLast     = 2
+	stepDeleted  = 3
+	mixedObjects = "mixed-"
+)
+
+// mixedObject is what a worker knows of one of its objects: the last step
+// the server acknowledged and the last one it sent (which may or may not
+// have been applied when the kill cut it off).
+type mixedObject struct {
+	name           string
+	acked, tried   int
+	deleteWhenDone bool
+}
+
+// TestMixedWritesSurviveSIGKILL kills a serving child with SIGKILL under
+// concurrent creates, updates and deletes, restarts it on the same data
+// directory, and checks every acknowledged write: an acknowledged create or
+// update is there with at least the acknowledged version, an acknowledged
+// delete is gone. A write in flight at the kill may or may not be there,
+// and nothing is there that no one wrote.
+func TestMixedWritesSurviveSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts child servers")
+	}
+	dir := filepath.Join(t.TempDir(), "data")
+	cs, child := startChild(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	acks := make(chan int, 1024) // the step of each acknowledged write
+	objects := make([][]*mixedObject, mixedWorkers)
+	var wg sync.WaitGroup
+	for w := range mixedWorkers {
+		wg.Go(func() {
+			cms := cs.CoreV1().ConfigMaps("default")
+			for i := 0; ctx.Err() == nil; i++ {
+				o := &mixedObject{name: fmt.Sprintf("%s%d-%d", mixedObjects, w, i), acked: stepNone, tried: stepNone, deleteWhenDone: i%2 == 0}
+				objects[w] = append(objects[w], o)
+				o.tried = 0
+				cm, err := cms.Create(ctx, &corev1.ConfigMap{
+					ObjectMeta: metav1.ObjectMeta{Name: o.name}, Data: map[string]string{"v": "0"},
+				}, metav1.CreateOptions{})
+				if err != nil {
+					return // the server is gone
+				}
+				o.acked = 0
+				acks <- 0
+				for v := 1; v <= stepLast; v++ {
+					cm.Data["v"] = fmt.Sprint(v)
+					o.tried = v
+					if cm, err = cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+						return
+					}
+					o.acked = v
+					acks <- v
+				}
+				if o.deleteWhenDone {
+					o.tried = stepDeleted
+					if err := cms.Delete(ctx, o.name, metav1.DeleteOptions{}); err != nil {
+						return
+					}
+					o.acked = stepDeleted
+					acks <- stepDeleted
+				}
+			}
+		})
+	}
+	var counts [stepDeleted + 1]int
+	total := 0
+	capped := time.After(mixedLoadCap)
+load:
+	for total < mixedKillAfterAcks {
+		select {
+		case step := <-acks:
+			counts[step]++
+			total++
+		case <-capped:
+			break load
+		}
+	}
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	cancel()
+	go func() { wg.Wait(); close(acks) }()
+	for step := range acks {
+		counts[step]++
+	}
+	if counts[0] == 0 || counts[1]+counts[2] == 0 || counts[stepDeleted] == 0 {
+		t.Fatalf("acknowledged before the kill: %d creates, %d updates, %d deletes; the test needs some of each", counts[0], counts[1]+counts[2], counts[stepDeleted])
+	}
+
+	cs2, _ := startChild(t, dir)
+	list, err := cs2.CoreV1().ConfigMaps("default").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("list after restart: %v", err)
+	}
+	stored := map[string]int{}
+	for _, cm := range list.Items {
+		if !strings.HasPrefix(cm.Name, mixedObjects) {
+			continue
+		}
+		v, err := strconv.Atoi(cm.Data["v"])
+		if err != nil {
+			t.Fatalf("%s holds %q", cm.Name, cm.Data)
+		}
+		stored[cm.Name] = v
+	}
+	var wrong []string
+	for _, objs := range objects {
+		for _, o := range objs {
+			v, present := stored[o.name]
+			delete(stored, o.name)
+			var ok bool
+			switch {
+			case o.acked == stepDeleted:
+				ok = !present
+			case !present:
+				// Only a create or a delete in flight may leave it absent.
+				ok = o.acked == stepNone || o.tried == stepDeleted
+			default:
+				ok = v >= max(o.acked, 0) && v <= min(o.tried, stepLast)
+			}
+			if !ok {
+				wrong = append(wrong, fmt.Sprintf("%s: acknowledged step %d, sent step %d, stored version %d (present %v)", o.name, o.acked, o.tried, v, present))
+			}
+		}
+	}
+	for name := range stored {
+		wrong = append(wrong, name+": stored, but never written")
+	}
+	if len(wrong) > 0 {
+		t.Fatalf("%d objects do not match the acknowledged writes after SIGKILL, e.g.\n%s", len(wrong), strings.Join(wrong[:min(10, len(wrong))], "\n"))
+	}
+	t.Logf("acknowledged before SIGKILL: %d creates, %d updates, %d deletes; all reflected after restart", counts[0], counts[1]+counts[2], counts[stepDeleted])
 }

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/x509"
@@ -54,6 +55,17 @@ func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// sameFile reports whether path is a regular file holding exactly data with
+// permission bits perm. Any error reading it is a no: the caller rewrites.
+func sameFile(path string, data []byte, perm fs.FileMode) bool {
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != perm || fi.Size() != int64(len(data)) {
+		return false
+	}
+	old, err := os.ReadFile(path)
+	return err == nil && bytes.Equal(old, data)
 }
 
 // errHalfPair means one file of a certificate and key pair is missing.

@@ -14,7 +14,9 @@ const KubeconfigName = "cella"
 
 // WriteKubeconfig writes a kubeconfig (mode 0600, replacing any file at
 // path) whose current context "cella" connects to serverURL as user with
-// the bearer token. The cluster and context are named "cella"; the user
+// the bearer token. A file that already holds exactly these bytes with mode
+// 0600 is left alone, so a server restarting on a full disk with the same
+// address writes nothing. The cluster and context are named "cella"; the user
 // entry is named user, or "cella" when user is empty, so that
 // `kubectl config view` says who the file speaks for.
 //
@@ -48,6 +50,9 @@ func WriteKubeconfig(path, serverURL string, caPEM []byte, user, token string) e
 	data, err := clientcmd.Write(*cfg)
 	if err != nil {
 		return fmt.Errorf("pki: kubeconfig: %w", err)
+	}
+	if sameFile(path, data, 0o600) {
+		return nil
 	}
 	if err := writeFileAtomic(path, data, 0o600); err != nil {
 		return fmt.Errorf("pki: kubeconfig: %w", err)

@@ -390,6 +390,37 @@ func TestWriteKubeconfig(t *testing.T) {
 	}
 }
 
+// TestWriteKubeconfigUnchanged checks that writing the same kubeconfig
+// again leaves the file alone (same inode: nothing was written, so a restart
+// on a full disk does not fail here), and that a change, or a wrong mode,
+// still replaces it.
+func TestWriteKubeconfigUnchanged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	write := func(url string) os.FileInfo {
+		t.Helper()
+		if err := WriteKubeconfig(path, url, nil, "admin", "tok"); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi
+	}
+	first := write("https://127.0.0.1:6443")
+	if again := write("https://127.0.0.1:6443"); !os.SameFile(first, again) {
+		t.Error("the same kubeconfig was written again")
+	}
+	if moved := write("https://127.0.0.1:6444"); os.SameFile(first, moved) {
+		t.Error("a kubeconfig for another address was not written")
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write("https://127.0.0.1:6444")
+	wantMode(t, path, 0o600)
+}
+
 func mustServing(t *testing.T, ca *CA, dir string, hosts ...string) tls.Certificate {
 	t.Helper()
 	c, err := ca.EnsureServingCert(dir, hosts)

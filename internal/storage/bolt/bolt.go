@@ -63,6 +63,12 @@ type Options struct {
 	InitialMmapSize int
 	// OpenTimeout bounds the wait for the file lock held by another process.
 	OpenTimeout time.Duration
+	// MustExist makes Open refuse, creating and changing nothing, a file
+	// that is missing, empty, or holds no write yet (no Cella buckets, or
+	// revision 0): the error wraps ErrNoStore. The owner sets it when it
+	// knows a store was created at the path before, so that a lost store
+	// is not silently replaced by an empty one.
+	MustExist bool
 	// Now is the clock that stamps each commit's writes with their
 	// KeyValue.ModTime. Nil means time.Now.
 	Now func() time.Time
@@ -141,6 +147,10 @@ type Store struct {
 	kick chan struct{}
 	// committerDone is closed when the committer goroutine returns.
 	committerDone chan struct{}
+	// noSpace holds the error of the latest commit when it failed for want
+	// of disk space, and nil once a commit succeeds; only the committer
+	// stores it (see DiskFull).
+	noSpace atomic.Pointer[error]
 
 	// compactMu serializes Compact calls.
 	compactMu sync.Mutex
@@ -155,11 +165,19 @@ type Store struct {
 // Open opens or creates the store at path. The directory must exist. Only
 // one Store (in any process) may have a path open at a time; Open waits up to
 // Options.OpenTimeout for the file lock.
+//
+// Before bbolt maps the file, Open checks it against its meta pages
+// (checkFile), so a truncated or damaged file is an error naming it, never a
+// crash. Opening an existing file writes nothing unless its format must be
+// upgraded, so a store on a full disk still opens.
 func Open(path string, opts Options) (*Store, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	log := opts.Logger.With("component", "storage/bolt")
+	if err := checkFile(path, opts.MustExist); err != nil {
+		return nil, err
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:         opts.OpenTimeout,
 		NoFreelistSync:  true,
@@ -167,10 +185,17 @@ func Open(path string, opts Options) (*Store, error) {
 		InitialMmapSize: opts.InitialMmapSize,
 		NoStatistics:    true,
 	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("storage/bolt: open %s: another process holds the file's lock (waited %s)", path, opts.OpenTimeout)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("storage/bolt: open %s: %w", path, err)
 	}
-	rev, compacted, upgraded, err := initFile(db)
+	rev, compacted, upgraded, err := initFile(db, opts.MustExist)
+	if errors.Is(err, ErrNoStore) {
+		_ = db.Close()
+		return nil, fmt.Errorf("%w: %s holds no Cella data (no buckets, or revision 0)", ErrNoStore, path)
+	}
 	if err == nil {
 		err = deleteHistory(db, compacted)
 	}
@@ -200,8 +225,37 @@ func Open(path string, opts Options) (*Store, error) {
 // initFile creates the buckets of a new file, checks the format of an
 // existing one, and returns its revision and compacted revision. A format 1
 // file is upgraded by recording the new version, which stops older code from
-// opening it; upgradedFrom is then 1.
-func initFile(db *bolt.DB) (rev, compacted, upgradedFrom int64, err error) {
+// opening it; upgradedFrom is then 1. A file already in the current format
+// is only read. With mustExist, a file without the buckets or at revision 0
+// is ErrNoStore and is left as it is.
+func initFile(db *bolt.DB, mustExist bool) (rev, compacted, upgradedFrom int64, err error) {
+	current := false
+	err = db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || tx.Bucket(bucketKeys) == nil || tx.Bucket(bucketHistory) == nil {
+			if mustExist {
+				return ErrNoStore
+			}
+			return nil
+		}
+		r, err := getUint64(meta.Get(metaRevision))
+		if err != nil {
+			return err
+		}
+		if mustExist && r == 0 {
+			return ErrNoStore
+		}
+		format, err := getUint64(meta.Get(metaFormat))
+		if err != nil || format != formatVersion {
+			return err
+		}
+		c, err := getUint64(meta.Get(metaCompacted))
+		rev, compacted, current = r, c, true
+		return err
+	})
+	if err != nil || current {
+		return rev, compacted, 0, err
+	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {

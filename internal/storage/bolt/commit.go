@@ -170,8 +170,17 @@ func (s *Store) commit(batch []*op) {
 
 	events, rev, err := s.apply(taken)
 	if err != nil {
-		s.log.Error("commit failed", "ops", len(taken), "err", err)
-		err = fmt.Errorf("%w: commit: %v", storage.ErrUnavailable, err)
+		if isNoSpace(err) {
+			err = fmt.Errorf("%w: %w: commit: %v", storage.ErrUnavailable, ErrNoSpace, err)
+			// Once is enough: while the disk stays full every write fails
+			// alike, and /readyz says so.
+			if s.noSpace.Swap(&err) == nil {
+				s.log.Error("commit failed: the disk is full; writes fail until space is freed", "path", s.path, "ops", len(taken), "err", err)
+			}
+		} else {
+			s.log.Error("commit failed", "ops", len(taken), "err", err)
+			err = fmt.Errorf("%w: commit: %v", storage.ErrUnavailable, err)
+		}
 		for _, o := range taken {
 			o.kv, o.err = storage.KeyValue{}, err
 		}
@@ -179,6 +188,9 @@ func (s *Store) commit(batch []*op) {
 	}
 	if len(events) == 0 {
 		return
+	}
+	if s.noSpace.Swap(nil) != nil {
+		s.log.Info("commits succeed again after the disk was full", "path", s.path)
 	}
 	s.rev.Store(rev)
 	s.statCommits.Add(1)

@@ -1,0 +1,106 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"cella.dev/cella/internal/storage"
+)
+
+// mountTmpfs mounts a tmpfs of size bytes on a new directory for the test,
+// or skips the test when that is not possible (it needs root).
+func mountTmpfs(t *testing.T, size int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("filling a disk needs a small tmpfs, and mounting one needs root")
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
+		t.Skipf("cannot mount a tmpfs on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// fillDisk writes the file path until the disk holding it is full.
+func fillDisk(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, chunk := range []int{64 << 10, 4 << 10, 512} {
+		buf := make([]byte, chunk)
+		for {
+			_, err := f.Write(buf)
+			if errors.Is(err, syscall.ENOSPC) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestDiskFull fills the disk under a store: a write that needs new space
+// fails with ErrNoSpace (and ErrUnavailable), DiskFull reports it, a delete
+// still commits and clears it, and writes work again once space is freed.
+func TestDiskFull(t *testing.T) {
+	dir := mountTmpfs(t, 2<<20)
+	s, err := Open(filepath.Join(dir, "cella.db"), testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 50 {
+		if _, err := s.Create(ctx, fmt.Sprintf("/small/%02d", i), bytes.Repeat([]byte{'s'}, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filler := filepath.Join(dir, "filler")
+	fillDisk(t, filler)
+
+	big := bytes.Repeat([]byte{'b'}, 512<<10)
+	_, err = s.Create(ctx, "/big", big)
+	if !errors.Is(err, ErrNoSpace) || !errors.Is(err, storage.ErrUnavailable) {
+		t.Fatalf("Create on a full disk: %v, want ErrNoSpace and ErrUnavailable", err)
+	}
+	if err := s.DiskFull(); !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("DiskFull after a failed commit = %v, want ErrNoSpace", err)
+	}
+	if _, err := s.Get(ctx, "/big"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Get of the failed create: %v, want ErrNotFound", err)
+	}
+
+	for i := range 5 {
+		if _, err := s.Delete(ctx, fmt.Sprintf("/small/%02d", i), 0); err != nil {
+			t.Fatalf("Delete on a full disk: %v", err)
+		}
+	}
+	if err := s.DiskFull(); err != nil {
+		t.Errorf("DiskFull after a delete committed = %v, want nil", err)
+	}
+	if n, _ := s.Count(ctx, "/small/"); n != 45 {
+		t.Errorf("%d small keys after 5 deletes, want 45", n)
+	}
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "/big", big); err != nil {
+		t.Fatalf("Create once space is freed: %v", err)
+	}
+}
