@@ -70,13 +70,19 @@ type Config struct {
 	RateBurst int
 	// MaxInflight limits requests served at once (429); zero is unlimited.
 	MaxInflight int
+	// MaxWatchesPerUser limits the watches one user has open at once (429
+	// with Retry-After, before the watch starts); members of
+	// system:masters are exempt. Zero is unlimited.
+	MaxWatchesPerUser int
 	// CORSAllowedOrigins are the origins browsers may call the API from.
 	CORSAllowedOrigins []*regexp.Regexp
 	// IdempotencyTTL is how long a create sent with an Idempotency-Key is
 	// remembered after it succeeded (idempotency.go); zero means 24h.
 	IdempotencyTTL time.Duration
-	// Ready reports whether storage is open (for /readyz).
-	Ready func() bool
+	// Ready reports why the server should get no traffic (for /readyz):
+	// nil means ready; otherwise /readyz answers 503 with the error's
+	// message (e.g. storage closed, or its disk full).
+	Ready func() error
 	// Drain, when set, refuses new requests with 503 once the server
 	// starts shutting down and counts the ones still running.
 	Drain *filters.Drain
@@ -158,7 +164,8 @@ func (s *Server) Shutdown() {
 //	credentials)
 //	draining (503 once shutdown has begun; liveness probes excepted)
 //	authentication (401)
-//	rate limits (429: per-user rate, then requests in flight)
+//	rate limits (429: per-user rate, then requests in flight, then watches
+//	open per user)
 //	the budget of body bytes in flight (413 with Retry-After)
 //	the request deadline (504 later, when work outlives it)
 //	routing (501, 301, 404, 405, and 204 for OPTIONS)
@@ -177,6 +184,10 @@ func (s *Server) Handler() http.Handler {
 	h = filters.WithBodyBudget(h, c.MaxInflightRequestBytes, c.MaxRequestBytes, s.errs.Write)
 	if c.MaxInflight > 0 {
 		h = filters.WithMaxInflight(h, c.MaxInflight, longRunning, s.errs.Write)
+	}
+	if c.MaxWatchesPerUser > 0 {
+		// Watches are exempt from the in-flight limit: this caps them instead.
+		h = filters.WithWatchLimit(h, filters.NewWatchLimiter(c.MaxWatchesPerUser), longRunning, s.errs.Write)
 	}
 	if c.RateQPS > 0 {
 		h = filters.WithRateLimit(h, filters.NewUserLimiter(c.RateQPS, c.RateBurst), s.errs.Write)
@@ -475,8 +486,8 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request, info *
 	case targetHealth:
 		return writePlain(w, http.StatusOK, "ok")
 	case targetReady:
-		if s.cfg.Ready != nil && !s.cfg.Ready() {
-			st := apierrors.NewServiceUnavailable("storage is not ready").ErrStatus
+		if err := s.readiness(); err != nil {
+			st := apierrors.NewServiceUnavailable(err.Error()).ErrStatus
 			st.Details = &metav1.StatusDetails{RetryAfterSeconds: 1}
 			WriteStatus(w, st)
 			return nil
@@ -506,6 +517,14 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request, info *
 		return err
 	}
 	return errNotFoundPath()
+}
+
+// readiness calls Config.Ready, if set.
+func (s *Server) readiness() error {
+	if s.cfg.Ready == nil {
+		return nil
+	}
+	return s.cfg.Ready()
 }
 
 func writePlain(w http.ResponseWriter, code int, body string) error {

@@ -32,6 +32,14 @@ type Config struct {
 	MaxInflight       int
 	IdempotencyKeyTTL time.Duration
 	WatchHistory      int
+	// WatchHistoryBytes bounds the same history by size, per resource.
+	WatchHistoryBytes int64
+	// WatchBufferBytes bounds what one watch may hold for a reader that
+	// does not keep up before it is fed from the history instead.
+	WatchBufferBytes int64
+	// MaxWatchesPerUser caps the watches one user has open (429 beyond
+	// it); members of system:masters are exempt; 0 is unlimited.
+	MaxWatchesPerUser int
 	// CompactionInterval is how often storage history is compacted, and so
 	// the shortest time a continue token or an old resourceVersion stays
 	// usable.
@@ -79,6 +87,9 @@ func NewConfig() *Config {
 		RateBurst:          0,
 		MaxInflight:        0,
 		WatchHistory:       10000,
+		WatchHistoryBytes:  64 << 20,
+		WatchBufferBytes:   8 << 20,
+		MaxWatchesPerUser:  1000,
 		CompactionInterval: 5 * time.Minute,
 		LogLevel:           "info",
 		IdempotencyKeyTTL:  24 * time.Hour,
@@ -113,6 +124,9 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.CompactionInterval, "compaction-interval", c.CompactionInterval, "How often storage history is compacted: older revisions (continue tokens, exact-version lists) answer 410 Gone after one to two intervals.")
 	fs.DurationVar(&c.IdempotencyKeyTTL, "idempotency-key-ttl", c.IdempotencyKeyTTL, "How long a create sent with an Idempotency-Key header is remembered after it succeeded (a repeat within it is 303 to the object).")
 	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
+	fs.Int64Var(&c.WatchHistoryBytes, "watch-history-bytes", c.WatchHistoryBytes, "Bytes of those events kept per resource (keys, values and previous values); the oldest go first, and a watch from before them is 410 Expired.")
+	fs.Int64Var(&c.WatchBufferBytes, "watch-buffer-bytes", c.WatchBufferBytes, "Bytes of events one watch may hold for a client that does not read them; beyond it the watch is fed from the history, and ended (410 Expired in-band) once the history has moved past it.")
+	fs.IntVar(&c.MaxWatchesPerUser, "max-watches-per-user", c.MaxWatchesPerUser, "Watches one user may have open at once (0 = unlimited); beyond it is 429 with Retry-After. Members of system:masters are exempt.")
 	fs.StringSliceVar(&c.CORSOrigins, "cors-allowed-origins", c.CORSOrigins, "Origins allowed to call the API from a browser: regular expressions matched against the Origin header (unanchored, as kube-apiserver; write ^https://console\\.example$ to be exact).")
 	fs.BoolVar(&c.Profiling, "profiling", c.Profiling, "Serve Go profiles under /debug/pprof/ (admins only, through RBAC).")
 	fs.DurationVar(&c.StorageTimeout, "storage-timeout", c.StorageTimeout, "Longest a request waits for one storage call before it is answered 503 (a shorter request deadline answers 504 first).")
@@ -185,6 +199,12 @@ func (c *Config) Validate() error {
 	}
 	if c.WatchHistory <= 0 {
 		bad("--watch-history must be positive")
+	}
+	if c.WatchHistoryBytes <= 0 || c.WatchBufferBytes <= 0 {
+		bad("--watch-history-bytes and --watch-buffer-bytes must be positive")
+	}
+	if c.MaxWatchesPerUser < 0 {
+		bad("--max-watches-per-user must not be negative")
 	}
 	for _, o := range c.CORSOrigins {
 		if _, err := regexp.Compile(o); err != nil {

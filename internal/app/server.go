@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -70,6 +69,11 @@ type Server struct {
 	loopConns   netutil.ConnSet
 	controllers sync.WaitGroup
 
+	// backend is the bolt store under store; dataDir holds the data
+	// directory's lock until closeStorage.
+	backend *bolt.Store
+	dataDir *dataDir
+
 	// URL is the base URL clients use, e.g. https://127.0.0.1:6443.
 	URL string
 	// Token is the admin bearer token.
@@ -88,9 +92,6 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("creating the data directory: %w", err)
-	}
 	s := &Server{cfg: cfg, log: log, served: make(chan error, 1), drain: filters.NewDrain()}
 	defer func() {
 		if err != nil {
@@ -98,17 +99,25 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		}
 	}()
 
-	backend, err := bolt.Open(filepath.Join(cfg.DataDir, "cella.db"), bolt.Options{Logger: log.With("component", "storage")})
-	if err != nil {
-		return nil, fmt.Errorf("opening storage: %w", err)
+	// datadir.go: the lock, the permission warning, a lost store refused.
+	if s.dataDir, err = openDataDir(cfg.DataDir, log); err != nil {
+		return nil, err
 	}
-	s.store = backend
+	backend, err := s.dataDir.openStore(log.With("component", "storage"))
+	if err != nil {
+		return nil, err
+	}
+	s.backend, s.store = backend, backend
 	if cfg.WrapStorage != nil {
 		s.store = cfg.WrapStorage(backend)
 	}
+	s.store = diskFullStore{s.store} // diskfull.go
 	bounded := storage.WithTimeout(s.store, cfg.StorageTimeout)
 	storeOf := func(prefix string) (storage.Interface, error) {
-		c, err := watchcache.New(bounded, prefix, watchcache.Options{History: cfg.WatchHistory, Logger: log.With("component", "watchcache", "prefix", prefix)})
+		c, err := watchcache.New(bounded, prefix, watchcache.Options{
+			History: cfg.WatchHistory, HistoryBytes: cfg.WatchHistoryBytes, WatchBufferBytes: cfg.WatchBufferBytes,
+			Logger: log.With("component", "watchcache", "prefix", prefix),
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -117,11 +126,13 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		// to catch up with storage that is gone gives up in time as well.
 		return storage.WithTimeout(c, cfg.StorageTimeout), nil
 	}
+	var policy rbacPolicy
 	cat, err := kinds.Build(kinds.Config{
 		Profile: kinds.Profile(cfg.Profile),
 		Admission: func(cat *kinds.Catalog) registry.Admission {
 			return admission.NewQuota(cat.Store("", "resourcequotas"), log.With("component", "quota-admission")).Admit
 		},
+		PolicyAdmission: policy.admission,
 	}, storeOf)
 	if err != nil {
 		return nil, err
@@ -129,6 +140,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	if err := bootstrap(ctx, cat); err != nil {
 		return nil, fmt.Errorf("creating the initial objects: %w", err)
 	}
+	s.dataDir.markInitialized(log)
 
 	token, err := pki.EnsureToken(filepath.Join(cfg.DataDir, "admin-token"))
 	if err != nil {
@@ -146,7 +158,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	if err != nil {
 		return nil, err
 	}
-	authz := auth.NewRBACAuthorizer(newRBACSource(cat))
+	authz := policy.authz
 	scheme, err := apis.NewScheme()
 	if err != nil {
 		return nil, err
@@ -165,6 +177,15 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		}})
 	}
 	mx := metrics.New(counters)
+	var watchCaches []metrics.WatchCache
+	for _, c := range s.caches {
+		// "/registry/core/configmaps/" is "configmaps" and
+		// "/registry/apps/deployments/" "apps/deployments", as
+		// apiserver_storage_objects labels them.
+		res := strings.TrimPrefix(strings.Trim(strings.TrimPrefix(c.Prefix(), "/registry/"), "/"), "core/")
+		watchCaches = append(watchCaches, metrics.WatchCache{Resource: res, Stats: c.Stats})
+	}
+	mx.AddWatchCaches(watchCaches)
 	var profiling http.Handler
 	if cfg.Profiling {
 		mux := http.NewServeMux()
@@ -183,7 +204,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		Logger: log.With("component", "apiserver"), Scheme: scheme, Endpoints: endpoints,
 		Authenticator: authn, Authorizer: authz, OpenAPI: docs, Version: Version,
 		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, RequestTimeout: cfg.RequestTimeout,
-		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, Ready: s.isReady, Drain: s.drain,
+		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, MaxWatchesPerUser: cfg.MaxWatchesPerUser, Ready: s.isReady, Drain: s.drain,
 		CORSAllowedOrigins: cfg.corsPatterns(),
 		IdempotencyTTL:     cfg.IdempotencyKeyTTL,
 		BodyIdleTimeout:    cfg.BodyIdleTimeout, MaxInflightRequestBytes: cfg.MaxInflightRequestBytes,
@@ -312,16 +333,26 @@ func (s *Server) LoopbackConfig() *rest.Config {
 // readyTimeout bounds the storage check behind /readyz.
 const readyTimeout = time.Second
 
-// isReady reports whether the server should get traffic: started, not
-// shutting down, and its storage answering.
-func (s *Server) isReady() bool {
+// errNotReady is /readyz's answer before start-up ends, during shutdown,
+// and while storage does not answer.
+var errNotReady = errors.New("storage is not ready")
+
+// isReady reports why the server should get no traffic, nil if it should:
+// started, not shutting down, its storage answering, and the latest commit
+// not failed on a full disk (diskfull.go).
+func (s *Server) isReady() error {
 	if !s.ready.Load() {
-		return false
+		return errNotReady
+	}
+	if s.backend.DiskFull() != nil {
+		return errNotReadyDiskFull
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	_, err := s.store.CurrentRevision(ctx)
-	return err == nil
+	if _, err := s.store.CurrentRevision(ctx); err != nil {
+		return errNotReady
+	}
+	return nil
 }
 
 // Close shuts the server down within ctx, in this order:
@@ -391,6 +422,7 @@ func (s *Server) closeStorage() {
 	if s.store != nil {
 		s.store.Close()
 	}
+	s.dataDir.close()
 }
 
 // Done is closed when the HTTP server stops serving on its own.

@@ -1,5 +1,6 @@
 // Package metrics exposes Cella's Prometheus metrics: requests by verb,
-// resource and code, request latency, and objects stored per resource.
+// resource and code, request latency, objects stored per resource, and
+// the memory each resource's watch cache holds for watches.
 package metrics
 
 import (
@@ -11,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"cella.dev/cella/internal/watchcache"
 )
 
 // ObjectCounter counts the objects of one resource.
@@ -76,5 +79,58 @@ func (c *objectCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), o.Resource)
+	}
+}
+
+// WatchCache is the watch cache of one resource, as AddWatchCaches reports
+// it.
+type WatchCache struct {
+	Resource string
+	// Stats returns the cache's accounting; it is called on each scrape.
+	Stats func() watchcache.Stats
+}
+
+// AddWatchCaches registers, by resource, what the watch caches hold: the
+// events and bytes of their history (cella_watch_cache_history_events,
+// cella_watch_cache_history_bytes), their watchers and the bytes queued
+// for readers (cella_watch_cache_watchers, cella_watch_buffered_bytes), and
+// the watchers ended for falling behind
+// (cella_watch_cache_terminated_watchers_total). Bytes are as the caches
+// count them against --watch-history-bytes and --watch-buffer-bytes.
+func (m *Metrics) AddWatchCaches(caches []WatchCache) {
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, []string{"resource"}, nil)
+	}
+	m.reg.MustRegister(&watchCacheCollector{
+		caches:        caches,
+		historyEvents: desc("cella_watch_cache_history_events", "Events kept in the watch cache's history, by resource."),
+		historyBytes:  desc("cella_watch_cache_history_bytes", "Bytes of the events kept in the watch cache's history (keys, values and previous values), by resource."),
+		watchers:      desc("cella_watch_cache_watchers", "Watches served from the watch cache, by resource."),
+		buffered:      desc("cella_watch_buffered_bytes", "Bytes of the events queued for watch readers that have not yet received them, by resource."),
+		terminated:    desc("cella_watch_cache_terminated_watchers_total", "Watches ended because their reader fell behind the watch cache's history, by resource."),
+	})
+}
+
+type watchCacheCollector struct {
+	caches                                                      []WatchCache
+	historyEvents, historyBytes, watchers, buffered, terminated *prometheus.Desc
+}
+
+func (c *watchCacheCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.historyEvents
+	ch <- c.historyBytes
+	ch <- c.watchers
+	ch <- c.buffered
+	ch <- c.terminated
+}
+
+func (c *watchCacheCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, wc := range c.caches {
+		st := wc.Stats()
+		ch <- prometheus.MustNewConstMetric(c.historyEvents, prometheus.GaugeValue, float64(st.HistoryEvents), wc.Resource)
+		ch <- prometheus.MustNewConstMetric(c.historyBytes, prometheus.GaugeValue, float64(st.HistoryBytes), wc.Resource)
+		ch <- prometheus.MustNewConstMetric(c.watchers, prometheus.GaugeValue, float64(st.Watchers), wc.Resource)
+		ch <- prometheus.MustNewConstMetric(c.buffered, prometheus.GaugeValue, float64(st.BufferedBytes), wc.Resource)
+		ch <- prometheus.MustNewConstMetric(c.terminated, prometheus.CounterValue, float64(st.Terminated), wc.Resource)
 	}
 }

@@ -73,7 +73,11 @@ func (s *Store) Watch(ctx context.Context, namespace string, o WatchOptions) (<-
 		cancel()
 		return nil, nil, interpretError(err, gr, "")
 	}
-	out := make(chan WatchEvent, 64)
+	// Unbuffered: the storage watcher's queue, bounded in events and bytes
+	// by the watch cache, is the watch's one buffer. Each event here is a
+	// copy of the object, so a buffer here would hold copies that no bound
+	// counts while the client does not read.
+	out := make(chan WatchEvent)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

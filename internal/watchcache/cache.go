@@ -16,8 +16,10 @@ import (
 // Defaults for the zero fields of Options.
 const (
 	DefaultHistory          = 10000
+	DefaultHistoryBytes     = 64 << 20
 	DefaultProgressInterval = 5 * time.Second
 	DefaultWatchBuffer      = 100
+	DefaultWatchBufferBytes = 8 << 20
 )
 
 const (
@@ -25,8 +27,8 @@ const (
 	listPageSize = 5000
 	// applyBatch caps how many backend events are applied under one lock.
 	applyBatch = 256
-	// catchUpBatch caps how many events a catch-up goroutine copies out of
-	// the history under one read lock.
+	// catchUpBatch caps how many events a watcher that is behind queues
+	// from the history under one read lock.
 	catchUpBatch = 64
 	// Backoff between attempts to re-watch or re-list a failing backend.
 	minBackoff = 100 * time.Millisecond
@@ -43,6 +45,10 @@ type Options struct {
 	// History is the number of events kept for watches that start in the
 	// past (the server's --watch-history). Zero means DefaultHistory.
 	History int
+	// HistoryBytes bounds the same events by size, as eventBytes counts
+	// them (the server's --watch-history-bytes): the oldest are dropped
+	// to stay within both bounds. Zero means DefaultHistoryBytes.
+	HistoryBytes int64
 	// ProgressInterval is the period of the bookmarks sent to idle watchers
 	// that asked for progress notifications. Zero means
 	// DefaultProgressInterval.
@@ -51,6 +57,11 @@ type Options struct {
 	// it is moved off the live fan-out and fed from the history. Zero means
 	// DefaultWatchBuffer.
 	WatchBuffer int
+	// WatchBufferBytes bounds the same events by size, as eventBytes
+	// counts them (the server's --watch-buffer-bytes); one event larger
+	// than it is still delivered alone. Zero means
+	// DefaultWatchBufferBytes.
+	WatchBufferBytes int64
 	// Logger receives the cache's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -97,8 +108,14 @@ type Cache struct {
 	// epoch counts the re-lists that dropped the history; a watcher from an
 	// older epoch has lost events.
 	epoch uint64
-	// live is the set of watchers the fan-out sends to.
-	live map[*watcher]struct{}
+	// live is the set of watchers the fan-out queues events for; behind
+	// is the set of watchers fed from the history.
+	live, behind map[*watcher]struct{}
+
+	// buffered is the sum of every watcher's pending bytes.
+	buffered atomic.Int64
+	// terminated counts the watchers ended because they lost events.
+	terminated atomic.Uint64
 }
 
 var _ storage.Interface = (*Cache)(nil)
@@ -113,11 +130,17 @@ func New(backend storage.Interface, prefix string, opts Options) (*Cache, error)
 	if !strings.HasSuffix(prefix, "/") {
 		return nil, fmt.Errorf("watchcache: prefix %q does not end in /", prefix)
 	}
-	if opts.History < 0 || opts.WatchBuffer < 0 || opts.ProgressInterval < 0 {
+	if opts.History < 0 || opts.HistoryBytes < 0 || opts.WatchBuffer < 0 || opts.WatchBufferBytes < 0 || opts.ProgressInterval < 0 {
 		return nil, fmt.Errorf("watchcache: negative option in %+v", opts)
 	}
 	if opts.History == 0 {
 		opts.History = DefaultHistory
+	}
+	if opts.HistoryBytes == 0 {
+		opts.HistoryBytes = DefaultHistoryBytes
+	}
+	if opts.WatchBufferBytes == 0 {
+		opts.WatchBufferBytes = DefaultWatchBufferBytes
 	}
 	if opts.ProgressInterval == 0 {
 		opts.ProgressInterval = DefaultProgressInterval
@@ -135,8 +158,9 @@ func New(backend storage.Interface, prefix string, opts Options) (*Cache, error)
 		opts:    opts,
 		log:     log.With("component", "watchcache", "prefix", prefix),
 		done:    make(chan struct{}),
-		history: ring{max: opts.History},
+		history: ring{max: opts.History, maxBytes: opts.HistoryBytes},
 		live:    make(map[*watcher]struct{}),
+		behind:  make(map[*watcher]struct{}),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	items, rev, bw, err := c.listAndWatch(ctx)
@@ -162,7 +186,10 @@ func (c *Cache) Close() error {
 		c.mu.Lock()
 		c.closed = true
 		for w := range c.live {
-			c.endLocked(w)
+			c.endLocked(w, nil)
+		}
+		for w := range c.behind {
+			c.endLocked(w, nil)
 		}
 		c.mu.Unlock()
 		c.changed.broadcast()
@@ -170,6 +197,45 @@ func (c *Cache) Close() error {
 	})
 	return err
 }
+
+// Stats is what a Cache holds in memory for watches, as it counts it
+// against its bounds (see Options). Byte counts are upper bounds of what
+// the events keep alive: values are shared between the state, the history
+// and the watchers, and each is counted wherever it is held.
+type Stats struct {
+	// HistoryEvents and HistoryBytes are the events kept for watches that
+	// start in the past, at most Options.History and Options.HistoryBytes.
+	HistoryEvents int
+	HistoryBytes  int64
+	// Watchers is the number of watches the cache feeds, on the fan-out
+	// or from the history; an ended watch no longer counts.
+	Watchers int
+	// BufferedBytes is what the watchers hold for their readers: the
+	// events queued and the one each is handing over. Each watcher holds
+	// at most Options.WatchBufferBytes, or one event larger than that.
+	BufferedBytes int64
+	// Terminated counts the watchers ended because they lost events: the
+	// history moved past a reader too slow to keep up, or a re-list
+	// dropped it.
+	Terminated uint64
+}
+
+// Stats returns the cache's current accounting. It is safe to call at any
+// time, after Close too.
+func (c *Cache) Stats() Stats {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return Stats{
+		HistoryEvents: c.history.len(),
+		HistoryBytes:  c.history.bytes,
+		Watchers:      len(c.live) + len(c.behind),
+		BufferedBytes: c.buffered.Load(),
+		Terminated:    c.terminated.Load(),
+	}
+}
+
+// Prefix returns the key prefix the cache serves.
+func (c *Cache) Prefix() string { return c.prefix }
 
 func (c *Cache) checkOpen() error {
 	select {

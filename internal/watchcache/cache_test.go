@@ -272,8 +272,10 @@ func TestWaitFresh(t *testing.T) {
 }
 
 // TestSlowWatcher: a watcher that does not read leaves the fan-out when its
-// buffer fills; it is fed from the history when it reads again, and ended
-// with ErrCompacted once the history has moved past it.
+// buffer fills; it would be fed from the history when it reads again, but
+// is ended with ErrCompacted once the history has moved past it, and what
+// it had queued is dropped: its reader gets the event that was being
+// handed over, then the error.
 func TestSlowWatcher(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newMemStore()
@@ -296,13 +298,19 @@ func TestSlowWatcher(t *testing.T) {
 				t.Fatalf("fast watcher got %q, want %q", got, want[i:])
 			}
 		}
+		if st := c.Stats(); st.Watchers != 1 || st.Terminated != 1 {
+			t.Fatalf("stats before the slow watcher reads: %+v, want 1 watcher (the fast one) and 1 terminated", st)
+		}
 		evs, closed := received(slow)
 		got := describe(evs)
 		if !closed || len(evs) == 0 || evs[len(evs)-1].Type != storage.EventError || !errors.Is(evs[len(evs)-1].Err, storage.ErrCompacted) {
 			t.Fatalf("slow watcher got %q (closed %v), want events ending in ErrCompacted", got, closed)
 		}
-		if n := len(evs) - 1; n < 2 || !slices.Equal(got[:n], want[:n]) {
+		if n := len(evs) - 1; n < 1 || !slices.Equal(got[:n], want[:n]) {
 			t.Fatalf("slow watcher got %q, want a gap-free start of %q", got, want)
+		}
+		if st := c.Stats(); st.BufferedBytes != 0 {
+			t.Fatalf("%d bytes buffered once every event is read, want 0", st.BufferedBytes)
 		}
 	})
 }

@@ -5,8 +5,9 @@
 //
 // A Cache lists its prefix from the backend at one revision and watches from
 // there with a single backend watch. It keeps the current state (every key,
-// sorted, with the backend's value slices) and a ring of the last
-// Options.History events, and fans each event out to its watchers.
+// sorted, with the backend's value slices) and a ring of the latest events,
+// at most Options.History of them and Options.HistoryBytes bytes, and fans
+// each event out to its watchers.
 //
 // # Guarantees
 //
@@ -34,6 +35,12 @@
 //     that changed nothing under the prefix. Below it, or below the
 //     backend's compacted revision: storage.ErrCompacted. (TestWatchWindow,
 //     TestWatchWindowAtStart, TestWatchCompactedBackend)
+//   - [x] The history holds at most Options.History events and
+//     Options.HistoryBytes bytes, counting each event's key, value and
+//     previous value; the oldest go first, and an event larger than the
+//     byte bound alone is not kept. A watch from a revision they took with
+//     them gets storage.ErrCompacted. (TestHistoryBytes,
+//     TestHistoryEventLargerThanBound)
 //   - [x] R above what the cache has seen is accepted if the backend has
 //     reached it, and its events follow as the cache sees them; above the
 //     backend's revision it is storage.ErrFutureRevision.
@@ -44,11 +51,15 @@
 //   - [x] ProgressNotify: an EventBookmark at the cache's revision every
 //     ProgressInterval to a watcher that got nothing in the interval.
 //     (TestProgressNotify)
-//   - [x] A slow watcher never blocks the fan-out or writers: when its buffer
-//     fills it is fed from the history at its own pace, and rejoins the
-//     fan-out once caught up; if the history moves past it first it gets
-//     EventError(storage.ErrCompacted), its last event. (TestSlowWatcher,
-//     TestSlowWatcherCatchesUp)
+//   - [x] A slow watcher never blocks the fan-out or writers, and holds at
+//     most Options.WatchBuffer events and Options.WatchBufferBytes bytes
+//     for its reader (or one event larger than that): when its queue fills
+//     it is fed from the history at its own pace, and rejoins the fan-out
+//     once caught up. Once the history moves past it, it is ended at once:
+//     what it had queued is dropped, and after the event it was handing
+//     over, if any, EventError(storage.ErrCompacted) is its last event.
+//     (TestSlowWatcher, TestSlowWatcherCatchesUp, TestWatchBufferBytes,
+//     TestWatchBufferBytesStartBehind)
 //   - [x] A failed backend watch is reopened at the cache's revision; if the
 //     backend compacted that away the cache lists again, and reads that
 //     need it wait meanwhile. If the list shows a change, the history is
@@ -61,16 +72,21 @@
 //     whether it is live or catching up; Close joins every goroutine and
 //     later calls give storage.ErrUnavailable. (TestStopCancelClose)
 //
-// # Sharing
+// # Sharing and accounting
 //
 // Values are never copied: the state, the history, every watcher's events
 // and every page of a Stale List share the backend's byte slices. Readers
-// must not modify them.
+// must not modify them. Cache.Stats reports the bytes the history and the
+// watchers hold as the bounds count them, each value wherever it is held:
+// an upper bound of the memory they keep alive.
 //
 // # Goroutines
 //
 // A Cache runs one goroutine, which applies backend events, fans them out
-// with non-blocking sends and ticks progress bookmarks. A watcher has a
-// goroutine only while it is catching up: replaying more history or
-// initial state than fits in its buffer, or behind after a full buffer.
+// and ticks progress bookmarks. The fan-out never blocks: it hands an event
+// to a reader that is waiting for one, and queues it otherwise. Every
+// watcher has a goroutine that hands its queued events to its reader over
+// an unbuffered channel, so that a queued event is one the reader has not
+// received, and that queues the next events from the history while the
+// watcher is behind. Close waits for them all.
 package watchcache

@@ -183,8 +183,9 @@ func (c *Cache) applyLocked(ev storage.Event) {
 		return
 	}
 	c.rev = ev.Revision
-	if evicted, ok := c.history.push(out); ok {
-		c.from = evicted.Revision
+	if dropped, ok := c.history.push(out); ok {
+		c.from = dropped
+		c.cutBehindLocked()
 	}
 	c.dispatchLocked(out)
 }
@@ -249,7 +250,10 @@ func (c *Cache) relist(ctx context.Context) (storage.Watcher, error) {
 		c.history.reset()
 		c.from = rev
 		for w := range c.live {
-			c.failLocked(w)
+			c.endLocked(w, historyError(w.rev, c.from))
+		}
+		for w := range c.behind {
+			c.endLocked(w, historyError(w.rev, c.from))
 		}
 	}
 	c.items, c.rev = items, rev

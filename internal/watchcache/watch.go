@@ -2,7 +2,6 @@ package watchcache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -11,65 +10,206 @@ import (
 	"cella.dev/cella/internal/storage"
 )
 
-// watcher is one watch served by the cache. At any time exactly one party
-// sends to ch, and only that party closes it: while live (in c.live) it is
-// the fan-out, holding c.mu; otherwise it is the watcher's catch-up
-// goroutine, which feeds it from the history at the reader's pace.
+// watchState says where a watcher's events come from.
+type watchState uint8
+
+const (
+	// stateLive: the fan-out queues each event for the watcher as the
+	// cache applies it.
+	stateLive watchState = iota
+	// stateBehind: the watcher's queue filled, or it started with more
+	// than fits; its goroutine queues the next events from the history, at
+	// the reader's pace, until it has caught up and rejoins the fan-out.
+	stateBehind
+	// stateEnded: nothing more is queued. The goroutine sends what the
+	// queue holds (at most a final EventError) and closes the channel.
+	stateEnded
+)
+
+// watcher is one watch served by the cache. Events wait in its queue until
+// its goroutine (serve) hands them, one at a time, to the reader over an
+// unbuffered channel; that goroutine closes ch. The fan-out sends to ch
+// itself, without waiting, when the reader is waiting for an event and
+// nothing is queued or being handed over, so a reader that keeps up costs
+// one channel send per event, as a buffered channel would.
+//
+// The queue holds at most Options.WatchBuffer events and
+// Options.WatchBufferBytes bytes, so a reader that stops reading costs at
+// most that much: when the queue is full the watcher leaves the fan-out
+// and is fed from the history instead, and once the history has moved
+// past it, it is ended and its queue dropped. A buffered channel could
+// not do this: nothing tells its sender when the reader has taken an
+// event, and what it holds cannot be taken back without a gap.
 type watcher struct {
 	c        *Cache
 	prefix   string
 	progress bool
 	epoch    uint64 // c.epoch when the watch began
-	// ch has room for WatchBuffer events plus one: the fan-out never fills
-	// the last slot, so a final EventError always fits.
-	ch       chan storage.Event
+	// ch is unbuffered, so an event counts as buffered (pending) until the
+	// reader has received it.
+	ch chan storage.Event
+	// wake holds a token when the queue has gained an event or the state
+	// has changed since the goroutine last looked.
+	wake     chan struct{}
 	stopc    chan struct{} // closed by Stop
 	stopOnce sync.Once
 	unhook   func() bool // undoes the context.AfterFunc that calls Stop
 
-	// rev is the revision up to which the watcher has been sent every
-	// event it should see. Guarded by c.mu while live, owned by the
-	// catch-up goroutine otherwise.
+	// rev is the revision up to which every event the watcher should see
+	// has been queued. While live it is guarded by c.mu; while behind only
+	// the goroutine writes it, holding c.mu for reading or writing, so a
+	// holder of c.mu's write lock may read it.
 	rev int64
-	// live and busy are guarded by c.mu. busy records an event sent since
-	// the last progress tick.
-	live, busy bool
+	// busy records an event queued since the last progress tick. Guarded
+	// by c.mu.
+	busy bool
+
+	// mu guards the fields below. It is taken after c.mu, never before.
+	mu sync.Mutex
+	// state changes only while c.mu is held for writing too, so a holder
+	// of either lock may read it. A watcher is in c.live while live and in
+	// c.behind while behind.
+	state watchState
+	// queue[head:] are the events waiting for the goroutine; the slots
+	// before head are zero.
+	queue []storage.Event
+	head  int
+	// handing is set while the goroutine hands an event to the reader.
+	handing bool
+	// pending is eventBytes over the queue and the event the goroutine is
+	// handing to the reader; Cache.buffered is its sum over the watchers.
+	pending int64
 }
 
 var _ storage.Watcher = (*watcher)(nil)
 
 func (w *watcher) ResultChan() <-chan storage.Event { return w.ch }
 
-// Stop ends the watch and closes its channel. It is safe to call more than
-// once and from any goroutine.
+// Stop ends the watch: what is queued is dropped and the channel closes.
+// It is safe to call more than once and from any goroutine.
 func (w *watcher) Stop() {
 	w.stopOnce.Do(func() {
-		close(w.stopc) // tells a catch-up goroutine to finish
+		close(w.stopc) // tells the goroutine to finish
 		w.c.mu.Lock()
-		if w.live {
-			w.c.endLocked(w)
-		}
+		w.c.endLocked(w, nil)
 		w.c.mu.Unlock()
 	})
 }
 
-// send delivers ev, blocking on the reader; it reports false if the watch
-// ended first. Only the catch-up goroutine sends this way.
-func (w *watcher) send(ev storage.Event) bool {
+// signal leaves a wake token for the goroutine, unless one is there.
+func (w *watcher) signal() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queued is the number of events in the queue.
+func (w *watcher) queued() int { return len(w.queue) - w.head }
+
+// handOffLocked gives ev to the reader at once, and reports true, if the
+// reader is waiting and nothing is ahead of ev. w.mu is held, and c.mu for
+// writing with w live, so w cannot end meanwhile: its channel is open.
+func (w *watcher) handOffLocked(ev storage.Event) bool {
+	if w.queued() > 0 || w.handing {
+		return false
+	}
 	select {
 	case w.ch <- ev:
+		return true
+	default:
+		return false
+	}
+}
+
+// offerLocked hands ev off or queues it, and wakes the goroutine if it
+// queued it. It reports false if the queue is full. Locks as for
+// handOffLocked.
+func (w *watcher) offerLocked(ev storage.Event) bool {
+	if w.handOffLocked(ev) {
+		return true
+	}
+	if !w.enqueueLocked(ev) {
+		return false
+	}
+	w.signal()
+	return true
+}
+
+// enqueueLocked appends ev to the queue unless the queue is full: it holds
+// WatchBuffer events, or ev would take pending over WatchBufferBytes. An
+// event larger than WatchBufferBytes alone is taken when nothing is
+// pending, so every event can be delivered. w.mu is held.
+func (w *watcher) enqueueLocked(ev storage.Event) bool {
+	n := eventBytes(&ev)
+	if w.queued() >= w.c.opts.WatchBuffer || (w.pending > 0 && w.pending+n > w.c.opts.WatchBufferBytes) {
+		return false
+	}
+	if len(w.queue) == cap(w.queue) && w.head > 0 {
+		// Reuse the slots already handed over rather than grow: a reader
+		// that always lags a little never empties the queue.
+		k := copy(w.queue, w.queue[w.head:])
+		clear(w.queue[k:])
+		w.queue, w.head = w.queue[:k], 0
+	}
+	w.queue = append(w.queue, ev)
+	w.pending += n
+	w.c.buffered.Add(n)
+	return true
+}
+
+// dropQueueLocked empties the queue; the event in hand stays pending.
+// w.mu is held.
+func (w *watcher) dropQueueLocked() {
+	var n int64
+	for i := w.head; i < len(w.queue); i++ {
+		n += eventBytes(&w.queue[i])
+	}
+	clear(w.queue)
+	w.queue, w.head = w.queue[:0], 0
+	w.pending -= n
+	w.c.buffered.Add(-n)
+}
+
+// pop takes the next queued event, which stays pending until delivered. It
+// reports false, with the state, when the queue is empty.
+func (w *watcher) pop() (storage.Event, watchState, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.head == len(w.queue) {
+		return storage.Event{}, w.state, false
+	}
+	ev := w.queue[w.head]
+	w.handing = true
+	w.queue[w.head] = storage.Event{}
+	if w.head++; w.head == len(w.queue) {
+		w.queue, w.head = w.queue[:0], 0
+	}
+	return ev, 0, true
+}
+
+// addPending counts n more (or, negative, fewer) bytes pending, and
+// records whether an event is being handed over.
+func (w *watcher) addPending(n int64, handing bool) {
+	w.mu.Lock()
+	w.pending += n
+	w.handing = handing
+	w.mu.Unlock()
+	w.c.buffered.Add(n)
+}
+
+// deliver sends ev, which is pending, blocking on the reader, and counts it
+// delivered. It reports false if the watch ended first.
+func (w *watcher) deliver(ev storage.Event) bool {
+	select {
+	case w.ch <- ev:
+		w.addPending(-eventBytes(&ev), false)
 		return true
 	case <-w.stopc:
 		return false
 	case <-w.c.done:
 		return false
 	}
-}
-
-// finish closes the channel; the caller is its current sender.
-func (w *watcher) finish() {
-	w.unhook()
-	close(w.ch)
 }
 
 // Watch serves a watch of a prefix under the cache's from memory (a prefix
@@ -110,7 +250,8 @@ func (c *Cache) Watch(ctx context.Context, prefix string, opts storage.WatchOpti
 		prefix:   prefix,
 		progress: opts.ProgressNotify,
 		epoch:    c.epoch,
-		ch:       make(chan storage.Event, c.opts.WatchBuffer+1),
+		ch:       make(chan storage.Event),
+		wake:     make(chan struct{}, 1),
 		stopc:    make(chan struct{}),
 	}
 	var initial []storage.KeyValue
@@ -127,7 +268,8 @@ func (c *Cache) Watch(ctx context.Context, prefix string, opts storage.WatchOpti
 		w.rev = start
 	}
 	w.unhook = context.AfterFunc(ctx, w.Stop)
-	c.startLocked(w, initial, opts.InitialState)
+	replay := c.startLocked(w, initial, opts.InitialState)
+	c.wg.Go(func() { c.serve(w, replay) })
 	return w, nil
 }
 
@@ -169,161 +311,276 @@ func initialEvent(kv storage.KeyValue) storage.Event {
 	}
 }
 
-// startLocked sends a new watcher what it must see before live events: the
-// initial state (a view of c.items) if asked for, then the history after
-// w.rev. When that fits in the buffer it is sent at once and the watcher
-// joins the fan-out, with no goroutine of its own; otherwise a catch-up
-// goroutine feeds it from a copy of the initial state.
-func (c *Cache) startLocked(w *watcher, initial []storage.KeyValue, initialState bool) {
-	n := len(initial)
-	if initialState {
-		n++
-	}
-	if n > c.opts.WatchBuffer || n+c.history.countAfter(w.rev, w.prefix, c.opts.WatchBuffer) > c.opts.WatchBuffer {
-		initial = slices.Clone(initial)
-		c.wg.Go(func() { c.catchUp(w, initial, initialState) })
-		return
-	}
-	for _, kv := range initial {
-		w.ch <- initialEvent(kv)
-	}
-	if initialState {
-		w.ch <- storage.Event{Type: storage.EventBookmark, Revision: w.rev, InitialEventsEnd: true}
-	}
-	for i := c.history.after(w.rev); i < c.history.len(); i++ {
-		if ev := c.history.at(i); strings.HasPrefix(ev.Key, w.prefix) {
-			w.ch <- *ev
-		}
-	}
-	w.rev = max(w.rev, c.rev)
-	w.live = true
-	c.live[w] = struct{}{}
+// replay is what a watcher's goroutine sends before its queue: the initial
+// state, from a copy of the snapshot, then the bookmark that ends it.
+type replay struct {
+	items []storage.KeyValue
+	end   storage.Event
 }
 
-// dispatchLocked sends ev to every live watcher that should see it. A
-// watcher whose buffer is full leaves the fan-out for a catch-up goroutine,
-// so a slow reader never blocks the others.
+// startLocked puts a new watcher where it gets its events. When what it
+// must see before live events (the initial state if asked for, then the
+// history after w.rev) fits in its queue, that is queued and the watcher
+// joins the fan-out. Otherwise it starts behind, and startLocked returns
+// the initial state for its goroutine to send first, from a copy of the
+// snapshot; the history follows as for any watcher that is behind.
+func (c *Cache) startLocked(w *watcher, initial []storage.KeyValue, initialState bool) *replay {
+	end := storage.Event{Type: storage.EventBookmark, Revision: w.rev, InitialEventsEnd: true}
+	if c.queueFirstLocked(w, initial, initialState, end) {
+		w.rev = max(w.rev, c.rev)
+		w.state = stateLive
+		c.live[w] = struct{}{}
+		return nil
+	}
+	w.state = stateBehind
+	c.behind[w] = struct{}{}
+	if !initialState {
+		return nil
+	}
+	return &replay{items: slices.Clone(initial), end: end}
+}
+
+// queueFirstLocked queues the initial state (if asked for), its end
+// bookmark and the history after w.rev, and reports whether they fit; if
+// they do not, the queue is left empty.
+func (c *Cache) queueFirstLocked(w *watcher, initial []storage.KeyValue, initialState bool, end storage.Event) bool {
+	if len(initial) >= c.opts.WatchBuffer {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fits := true
+	for _, kv := range initial {
+		if fits = w.enqueueLocked(initialEvent(kv)); !fits {
+			break
+		}
+	}
+	if fits && initialState {
+		fits = w.enqueueLocked(end)
+	}
+	for i := c.history.after(w.rev); fits && i < c.history.len(); i++ {
+		if ev := c.history.at(i); strings.HasPrefix(ev.Key, w.prefix) {
+			fits = w.enqueueLocked(*ev)
+		}
+	}
+	if !fits {
+		w.dropQueueLocked()
+	}
+	return fits
+}
+
+// serve is the watcher's goroutine. It sends the replay, if any, then each
+// queued event in turn; when the queue is empty it waits for the fan-out
+// while the watcher is live, queues the next events from the history while
+// it is behind, and returns once it has ended. It closes the channel.
+func (c *Cache) serve(w *watcher, rp *replay) {
+	defer c.finish(w)
+	if rp != nil {
+		for _, kv := range rp.items {
+			if !c.hand(w, initialEvent(kv)) {
+				return
+			}
+		}
+		rp.items = nil
+		if !c.hand(w, rp.end) {
+			return
+		}
+	}
+	for {
+		ev, state, ok := w.pop()
+		if ok {
+			if !w.deliver(ev) || ev.Type == storage.EventError {
+				return
+			}
+			continue
+		}
+		switch state {
+		case stateLive:
+			select {
+			case <-w.wake:
+			case <-w.stopc:
+				return
+			case <-c.done:
+				return
+			}
+		case stateBehind:
+			if !c.catchUp(w) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// hand sends ev, which is not queued, counting it pending meanwhile. It
+// reports false if the watch was stopped or the cache closed first. A
+// watcher that has ended gets nothing more from hand, which reports true:
+// serve then sends what the queue holds.
+func (c *Cache) hand(w *watcher, ev storage.Event) bool {
+	w.mu.Lock()
+	state := w.state
+	w.mu.Unlock()
+	if state == stateEnded {
+		return true // the queue holds why, if anything: serve sends it
+	}
+	w.addPending(eventBytes(&ev), true)
+	if !w.deliver(ev) {
+		w.addPending(-eventBytes(&ev), false)
+		return false
+	}
+	return true
+}
+
+// finish ends the watcher, drops what it still counts as pending and
+// closes its channel. The goroutine calls it as it returns.
+func (c *Cache) finish(w *watcher) {
+	w.unhook()
+	c.mu.Lock()
+	c.endLocked(w, nil)
+	c.mu.Unlock()
+	w.mu.Lock()
+	w.dropQueueLocked()
+	c.buffered.Add(-w.pending)
+	w.pending = 0
+	w.mu.Unlock()
+	close(w.ch)
+}
+
+// dispatchLocked queues ev for every live watcher that should see it. A
+// watcher whose queue is full falls behind: it leaves the fan-out and is
+// fed from the history, so a slow reader never blocks the others.
 func (c *Cache) dispatchLocked(ev storage.Event) {
 	for w := range c.live {
 		if ev.Revision <= w.rev {
 			continue // the watcher started after ev
 		}
 		if strings.HasPrefix(ev.Key, w.prefix) {
-			if len(w.ch) >= c.opts.WatchBuffer {
+			w.mu.Lock()
+			queued := w.offerLocked(ev)
+			if !queued {
+				w.state = stateBehind
+				w.signal()
+			}
+			w.mu.Unlock()
+			if !queued {
 				delete(c.live, w)
-				w.live = false
-				c.wg.Go(func() { c.catchUp(w, nil, false) })
+				c.behind[w] = struct{}{}
 				continue
 			}
-			w.ch <- ev
 			w.busy = true
 		}
 		w.rev = ev.Revision
 	}
 }
 
-// endLocked takes w off the fan-out and closes its channel.
-func (c *Cache) endLocked(w *watcher) {
+// endLocked ends w: it leaves the fan-out or the history, what it had
+// queued is dropped, and err, if not nil, is queued as its last event. So
+// its reader gets a gap-free run of events, then err, then the end of the
+// channel. Ending an ended watcher does nothing. c.mu is held for writing.
+func (c *Cache) endLocked(w *watcher, err error) {
 	delete(c.live, w)
-	w.live = false
-	w.finish()
-}
-
-// failLocked ends a live watcher that has lost events.
-func (c *Cache) failLocked(w *watcher) {
-	w.ch <- storage.Event{Type: storage.EventError, Err: historyError(w.rev, c.from)}
-	c.endLocked(w)
-}
-
-// catchUp feeds w the initial state, if any, then the history after w.rev,
-// at the pace of its reader. Once it has sent everything the cache has
-// seen, w rejoins the fan-out and the goroutine ends. If the history moves
-// past w first, w ends with storage.ErrCompacted.
-func (c *Cache) catchUp(w *watcher, initial []storage.KeyValue, initialState bool) {
-	for _, kv := range initial {
-		if !w.send(initialEvent(kv)) {
-			w.finish()
-			return
-		}
-	}
-	if initialState && !w.send(storage.Event{Type: storage.EventBookmark, Revision: w.rev, InitialEventsEnd: true}) {
-		w.finish()
+	delete(c.behind, w)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state == stateEnded {
 		return
 	}
-	batch := make([]storage.Event, 0, catchUpBatch)
-	for {
-		var err error
-		batch, err = c.nextBatch(w, batch[:0])
-		if errors.Is(err, errClosed) {
-			w.finish()
-			return
+	w.state = stateEnded
+	w.dropQueueLocked()
+	if err != nil {
+		ev := storage.Event{Type: storage.EventError, Err: err}
+		w.queue = append(w.queue, ev)
+		w.pending += eventBytes(&ev)
+		c.buffered.Add(eventBytes(&ev))
+		c.terminated.Add(1)
+	}
+	w.signal()
+}
+
+// cutBehindLocked ends, with storage.ErrCompacted, every watcher that is
+// behind and needs events the history no longer holds, and so frees what
+// it had queued. c.mu is held for writing.
+func (c *Cache) cutBehindLocked() {
+	for w := range c.behind {
+		if w.rev < c.from {
+			c.endLocked(w, historyError(w.rev, c.from))
 		}
-		if err != nil {
-			w.send(storage.Event{Type: storage.EventError, Err: err})
-			w.finish()
-			return
-		}
-		if len(batch) == 0 && c.join(w) {
-			return
-		}
-		for _, ev := range batch {
-			if !w.send(ev) {
-				w.finish()
-				return
-			}
-		}
-		clear(batch) // do not pin values while blocked on the reader
 	}
 }
 
-// nextBatch appends to batch the next events after w.rev that w should
-// see, and moves w.rev past every event it looked at.
-func (c *Cache) nextBatch(w *watcher, batch []storage.Event) ([]storage.Event, error) {
+// catchUp queues, for a watcher that is behind and has an empty queue, the
+// next events after w.rev from the history, as many as fit. When there are
+// none it moves w back onto the fan-out; when the history has moved past
+// w, it ends w with storage.ErrCompacted. It reports false once the cache
+// is closed.
+func (c *Cache) catchUp(w *watcher) bool {
 	c.mu.RLock()
-	defer c.mu.RUnlock()
 	if c.closed {
-		return batch, errClosed
-	}
-	if w.epoch != c.epoch || w.rev < c.from {
-		return batch, historyError(w.rev, c.from)
-	}
-	for i := c.history.after(w.rev); i < c.history.len() && len(batch) < cap(batch); i++ {
-		ev := c.history.at(i)
-		if strings.HasPrefix(ev.Key, w.prefix) {
-			batch = append(batch, *ev)
-		}
-		w.rev = ev.Revision
-	}
-	return batch, nil
-}
-
-// join moves a caught-up watcher onto the fan-out, or closes it if it was
-// stopped. It reports false if there is more to send first.
-func (c *Cache) join(w *watcher) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	select {
-	case <-w.stopc:
-		w.finish()
-		return true
-	default:
-	}
-	if c.closed {
-		w.finish()
-		return true
-	}
-	if w.epoch != c.epoch || w.rev < c.from || c.history.after(w.rev) < c.history.len() {
+		c.mu.RUnlock()
 		return false
 	}
-	w.rev = max(w.rev, c.rev)
-	w.live = true
-	c.live[w] = struct{}{}
+	n := c.queueHistoryLocked(w)
+	c.mu.RUnlock()
+	if n > 0 {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	w.mu.Lock()
+	state := w.state
+	w.mu.Unlock()
+	switch {
+	case state != stateBehind:
+		// Ended meanwhile; serve sends what the queue holds and returns.
+	case w.epoch != c.epoch || w.rev < c.from:
+		c.endLocked(w, historyError(w.rev, c.from))
+	case c.history.after(w.rev) < c.history.len():
+		// More arrived since the read lock was released: queue it first.
+	default:
+		w.rev = max(w.rev, c.rev)
+		w.mu.Lock()
+		w.state = stateLive
+		w.mu.Unlock()
+		delete(c.behind, w)
+		c.live[w] = struct{}{}
+	}
 	return true
 }
 
-// progress sends a bookmark at the cache's revision to every live watcher
-// that asked for progress notifications and got no event since the last
-// tick.
+// queueHistoryLocked queues the events after w.rev that w should see, up
+// to catchUpBatch of them and as many as fit, moves w.rev past every event
+// it looked at, and returns how many it queued. It queues nothing if the
+// history has lost events w needs. c.mu is held for reading at least.
+func (c *Cache) queueHistoryLocked(w *watcher) int {
+	if w.epoch != c.epoch || w.rev < c.from {
+		return 0
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.state != stateBehind {
+		return 0
+	}
+	n := 0
+	for i := c.history.after(w.rev); i < c.history.len() && n < catchUpBatch; i++ {
+		ev := c.history.at(i)
+		if strings.HasPrefix(ev.Key, w.prefix) {
+			if !w.enqueueLocked(*ev) {
+				break
+			}
+			n++
+		}
+		w.rev = ev.Revision
+	}
+	return n
+}
+
+// progress queues a bookmark at the cache's revision for every live
+// watcher that asked for progress notifications, got no event since the
+// last tick, and has room for it.
 func (c *Cache) progress() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -335,10 +592,14 @@ func (c *Cache) progress() {
 			w.busy = false
 			continue
 		}
-		if w.rev > c.rev || len(w.ch) >= c.opts.WatchBuffer {
+		if w.rev > c.rev {
 			continue
 		}
-		w.rev = c.rev
-		w.ch <- storage.Event{Type: storage.EventBookmark, Revision: c.rev}
+		w.mu.Lock()
+		queued := w.offerLocked(storage.Event{Type: storage.EventBookmark, Revision: c.rev})
+		w.mu.Unlock()
+		if queued {
+			w.rev = c.rev
+		}
 	}
 }
