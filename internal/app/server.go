@@ -214,7 +214,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, connKey{}, c)
 		},
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	if cfg.TLS {
 		ca, err := pki.EnsureCA(cfg.DataDir)
