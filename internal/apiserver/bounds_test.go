@@ -162,3 +162,29 @@ func TestObjectSizeLimits(t *testing.T) {
 		t.Fatalf("patch past the stored limit: want 413, got %v", err)
 	}
 }
+
+// TestDecodingBombs: bodies built to make decoding expensive are refused
+// with 400 at a bounded cost: a YAML "billion laughs" of nested aliases
+// (the YAML library refuses excessive aliasing) and JSON nested a million
+// levels deep (the JSON decoder stops at 10,000).
+func TestDecodingBombs(t *testing.T) {
+	srv := servertest.Start(t)
+	c := srv.HTTPClient()
+	var y strings.Builder
+	y.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: laughs\n  annotations:\n    a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n")
+	for i := 1; i < 12; i++ {
+		fmt.Fprintf(&y, "    a%d: &a%d [%s]\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d,", i-1), 10), ","))
+	}
+	deep := `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"data":` + strings.Repeat("[", 1<<20) + strings.Repeat("]", 1<<20) + `}`
+	for _, tc := range []struct{ name, ct, body string }{
+		{"yaml aliases", "application/yaml", y.String()},
+		{"deep json", "application/json", deep},
+	} {
+		req := srv.Request("POST", "/api/v1/namespaces/default/configmaps", []byte(tc.body))
+		req.Header.Set("Content-Type", tc.ct)
+		m := call(t, c, req)
+		if m.code != 400 || !strings.Contains(string(m.body), `"reason":"BadRequest"`) {
+			t.Errorf("%s: want 400 BadRequest, got %d %.300s", tc.name, m.code, m.body)
+		}
+	}
+}
