@@ -581,6 +581,9 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 		if jp, err = jsonpatch.DecodePatch(body); err != nil {
 			return apierrors.NewBadRequest("the JSON patch is not valid: " + err.Error())
 		}
+		if err := checkJSONPatch(jp); err != nil {
+			return err
+		}
 	} else if !json.Valid(body) {
 		return apierrors.NewBadRequest("the patch is not valid JSON")
 	}
@@ -593,6 +596,11 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 		curJSON, err := json.Marshal(served)
 		if err != nil {
 			return nil, err
+		}
+		if mt == mediaStrategicPatch {
+			if err := checkStrategicMerge(body, curJSON, h.ep.New()); err != nil {
+				return nil, err
+			}
 		}
 		patched, err := applyPatch(mt, jp, body, curJSON, h.ep.New())
 		if err != nil {
@@ -651,6 +659,9 @@ func applyPatch(mt string, jp jsonpatch.Patch, body, cur []byte, schema runtime.
 		return nil, unsupportedMediaType(mt, patchMediaTypes)
 	}
 	if err != nil {
+		if tooLarge := jsonPatchTooLarge(err); tooLarge != nil {
+			return nil, tooLarge
+		}
 		return nil, apierrors.NewBadRequest("the patch could not be applied: " + err.Error())
 	}
 	return patched, nil
@@ -768,31 +779,19 @@ func (h *resourceHandler) deleteCollection(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	res, err := h.ep.Store.List(r.Context(), h.namespaceFor(), registry.ListOptions{Labels: lsel, Fields: fsel})
+	objs, rev, err := h.ep.Store.DeleteCollection(r.Context(), h.namespaceFor(), registry.ListOptions{Labels: lsel, Fields: fsel}, opts, registry.WriteOptions{DryRun: dry})
 	if err != nil {
 		return err
 	}
-	deleted := make([]registry.Raw, 0, len(res.Items))
-	for _, it := range res.Items {
-		obj, err := h.ep.Store.Decode(it.JSON)
-		if err != nil {
-			return err
-		}
-		m, _ := meta.Accessor(obj)
-		dr, err := h.ep.Store.Delete(r.Context(), m.GetNamespace(), m.GetName(), opts, registry.WriteOptions{DryRun: dry})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		data, err := json.Marshal(dr.Object)
+	deleted := make([]registry.Raw, 0, len(objs))
+	for _, obj := range objs {
+		data, err := json.Marshal(obj)
 		if err != nil {
 			return err
 		}
 		deleted = append(deleted, registry.Raw{JSON: data})
 	}
-	return h.writeList(w, http.StatusOK, deleted, metav1.ListMeta{ResourceVersion: strconv.FormatInt(res.ResourceVersion, 10)})
+	return h.writeList(w, http.StatusOK, deleted, metav1.ListMeta{ResourceVersion: strconv.FormatInt(rev, 10)})
 }
 
 // createVirtual serves create-only kinds that are computed, not stored.

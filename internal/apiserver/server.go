@@ -63,6 +63,8 @@ type Config struct {
 	BodyIdleTimeout time.Duration
 	// MaxURIBytes caps the request target (414); zero means 8 KiB.
 	MaxURIBytes int
+	// MaxHeaderBytes caps the request head (431); zero means 1 MiB.
+	MaxHeaderBytes int
 	// RequestTimeout bounds non-streaming requests (504); zero means 60s.
 	RequestTimeout time.Duration
 	// RateQPS and RateBurst limit each user (429); zero QPS is unlimited.
@@ -159,7 +161,8 @@ func (s *Server) Shutdown() {
 // run outermost first in the order of the status-code contract:
 //
 //	recovery (a panic anywhere is a 500)
-//	request line and head: 414, request info, 417/411/413 by declared length
+//	request line and head: 414, 431, request info, 417/411/413 by declared
+//	length
 //	CORS (preflights are answered before authentication: they carry no
 //	credentials)
 //	draining (503 once shutdown has begun; liveness probes excepted)
@@ -199,7 +202,8 @@ func (s *Server) Handler() http.Handler {
 	}
 	h = filters.WithFraming(h, c.MaxRequestBytes, longRunning, s.errs.Write)
 	h = s.withRequestInfo(h)
-	h = filters.WithMaxURI(h, orDefaultInt(c.MaxURIBytes, 8<<10))
+	h = filters.WithMaxHeaderBytes(h, orDefaultInt(c.MaxHeaderBytes, 1<<20), s.errs.Write)
+	h = filters.WithMaxURI(h, orDefaultInt(c.MaxURIBytes, 8<<10), s.errs.Write)
 	h = s.withRecovery(h)
 	return h
 }

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -26,9 +27,17 @@ func (ew ErrorWriter) Write(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func (ew ErrorWriter) status(r *http.Request, err error) metav1.Status {
+	if errors.Is(err, context.Canceled) {
+		return ew.canceled(r, err)
+	}
 	var as apierrors.APIStatus
 	if errors.As(err, &as) {
 		st := as.Status()
+		if st.Reason == metav1.StatusReasonStoreReadError {
+			// A damaged object: the registry logged it once already.
+			ew.Logger.Debug("request failed on a damaged object", "method", r.Method, "path", r.URL.Path, "err", err)
+			return st
+		}
 		if st.Code >= 500 {
 			ew.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", st.Code, "err", err)
 		} else {
@@ -36,9 +45,29 @@ func (ew ErrorWriter) status(r *http.Request, err error) metav1.Status {
 		}
 		return st
 	}
+	if r.Context().Err() == context.Canceled {
+		// Whatever failed, the client had left already.
+		return ew.canceled(r, err)
+	}
 	ew.Logger.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 	return apierrors.NewInternalError(errors.New("an error on the server has prevented the request from succeeding")).ErrStatus
 }
+
+// canceled is the answer to a request whose client went away (a reset
+// stream, a closed connection): not a failure of the server. Nobody reads
+// it, but the metrics and the log see 499, as kube-apiserver counts it.
+func (ew ErrorWriter) canceled(r *http.Request, err error) metav1.Status {
+	ew.Logger.Debug("request canceled by the client", "method", r.Method, "path", r.URL.Path, "err", err)
+	return metav1.Status{
+		Status: metav1.StatusFailure, Code: StatusClientClosedRequest, Reason: "ClientClosedRequest",
+		Message: "the client closed the request before it was answered",
+	}
+}
+
+// StatusClientClosedRequest is the code recorded for a request whose client
+// went away before it was answered (nginx's 499, which kube-apiserver's
+// metrics use too). It is not a server error.
+const StatusClientClosedRequest = 499
 
 // WriteStatus writes a Status body with its code. Retry-After is set from
 // details.retryAfterSeconds, as kube-apiserver does. A 408 closes the
@@ -73,6 +102,9 @@ func WriteStatus(w http.ResponseWriter, st metav1.Status) {
 // which tell the client a retry may work; anything else is a 500 naming
 // nothing.
 func authorizationFailed(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
 	var se *apierrors.StatusError
 	if errors.As(err, &se) {
 		switch se.ErrStatus.Code {

@@ -25,6 +25,7 @@ type Config struct {
 	Runtime           string
 	MaxRequestBytes   int64
 	MaxURIBytes       int
+	MaxHeaderBytes    int
 	ReadHeaderTimeout time.Duration
 	RequestTimeout    time.Duration
 	RateQPS           float64
@@ -81,11 +82,12 @@ func NewConfig() *Config {
 		Runtime:            "none",
 		MaxRequestBytes:    3 << 20,
 		MaxURIBytes:        8 << 10,
+		MaxHeaderBytes:     1 << 20,
 		ReadHeaderTimeout:  10 * time.Second,
 		RequestTimeout:     60 * time.Second,
-		RateQPS:            0,
-		RateBurst:          0,
-		MaxInflight:        0,
+		RateQPS:            200,
+		RateBurst:          400,
+		MaxInflight:        600,
 		WatchHistory:       10000,
 		WatchHistoryBytes:  64 << 20,
 		WatchBufferBytes:   8 << 20,
@@ -115,10 +117,11 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Largest request body accepted, in bytes (larger is 413).")
 	fs.Int64Var(&c.MaxInflightRequestBytes, "max-inflight-request-bytes", c.MaxInflightRequestBytes, "Request body bytes all requests may hold at once, by declared length (0 = unlimited); over it is 413 with Retry-After.")
 	fs.IntVar(&c.MaxURIBytes, "max-uri-bytes", c.MaxURIBytes, "Longest request target accepted, in bytes (longer is 414).")
+	fs.IntVar(&c.MaxHeaderBytes, "max-header-bytes", c.MaxHeaderBytes, "Largest request head (request line and header fields) accepted, in bytes (larger is 431).")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head (a partial head over it is 408).")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "Longest wait for the next bytes of a request body (longer is 408).")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "Longest a non-streaming request may take before it is answered 504.")
-	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429.")
+	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429. Members of system:masters (the admin, Cella's own controllers) are exempt.")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
 	fs.DurationVar(&c.CompactionInterval, "compaction-interval", c.CompactionInterval, "How often storage history is compacted: older revisions (continue tokens, exact-version lists) answer 410 Gone after one to two intervals.")
@@ -174,6 +177,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxURIBytes <= 0 {
 		bad("--max-uri-bytes must be positive")
+	}
+	if c.MaxHeaderBytes < c.MaxURIBytes {
+		bad("--max-header-bytes must be at least --max-uri-bytes, or long request targets are refused as 431 before 414")
 	}
 	for _, d := range []struct {
 		flag string

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -57,25 +58,73 @@ import (
 // behind the previous request, before StateIdle, is closed silently, as
 // before.
 
-// headWatch answers stalled request heads with 408: its listener wraps
-// accepted connections, its connState is the http.Server's ConnState hook.
+// A request head that is too large is answered 431 with a Status body.
+//
+// The limit itself is the --max-header-bytes filter's
+// (filters.WithMaxHeaderBytes), which measures the head net/http parsed and
+// answers 431 like any other error. net/http must accept somewhat larger
+// heads for that filter to see them (headLimits), but past its own limit it
+// answers "431 Request Header Fields Too Large" in plain text, written
+// straight to the connection (beneath TLS, as ciphertext, out of reach).
+// So a headConn counts the bytes it reads for each HTTP/1 head, from the
+// connection's start or from StateIdle until the handler chain starts
+// (headRead), and well before net/http's limit could be reached (what TLS
+// adds only makes the count larger) it writes the 431 Status itself, through
+// the connection net/http serves, as it writes a 408, and ends the
+// connection. HTTP/2 heads are limited by the HTTP/2 server (the same
+// MaxHeaderBytes): a header list between the filter's limit and that one
+// gets the filter's Status, a larger one the HTTP/2 server's own 431.
+
+// headLimits returns, for the filter's limit, the counting limit of a
+// headConn and the http.Server's MaxHeaderBytes. The slack covers what is
+// read with a head but is not part of it: the TLS handshake and record
+// overhead, and the read-ahead of net/http's and crypto/tls's buffers.
+func headLimits(filter int) (count int64, server int) {
+	const slack = 64 << 10
+	return int64(filter) + slack, filter + 2*slack
+}
+
+// headWatch answers stalled request heads with 408, and heads that are too
+// large with 431: its listener wraps accepted connections, its connState is
+// the http.Server's ConnState hook.
 type headWatch struct {
 	log *slog.Logger
 	// response is the whole 408 answer, built once; never modified.
 	response []byte
+	// tooLarge is the whole 431 answer, built once; never modified.
+	tooLarge []byte
+	// maxHead is the most bytes a headConn reads for one head.
+	maxHead int64
 }
 
 // headWriteTimeout bounds writing the 408 to a client that does not read.
 const headWriteTimeout = 5 * time.Second
 
-func newHeadWatch(log *slog.Logger) *headWatch {
-	body, _ := json.Marshal(metav1.Status{
-		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
-		Status:   metav1.StatusFailure, Code: http.StatusRequestTimeout, Reason: metav1.StatusReasonTimeout,
-		Message: "the request head was not completed within the server's read timeout",
-	})
-	head := fmt.Sprintf("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", len(body))
-	return &headWatch{log: log, response: append([]byte(head), body...)}
+func newHeadWatch(log *slog.Logger, maxHeaderBytes int) *headWatch {
+	count, _ := headLimits(maxHeaderBytes)
+	return &headWatch{
+		log: log,
+		response: rawStatus(metav1.Status{
+			Code: http.StatusRequestTimeout, Reason: metav1.StatusReasonTimeout,
+			Message: "the request head was not completed within the server's read timeout",
+		}),
+		tooLarge: rawStatus(metav1.Status{
+			Code: http.StatusRequestHeaderFieldsTooLarge, Reason: "RequestHeaderFieldsTooLarge",
+			Message: fmt.Sprintf("the request head is larger than the server's limit of %d bytes", maxHeaderBytes),
+		}),
+		maxHead: count,
+	}
+}
+
+// rawStatus is a whole HTTP/1.1 response carrying st as its body, ending
+// the connection.
+func rawStatus(st metav1.Status) []byte {
+	st.TypeMeta = metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}
+	st.Status = metav1.StatusFailure
+	body, _ := json.Marshal(st)
+	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nCache-Control: no-cache, private\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		st.Code, http.StatusText(int(st.Code)), len(body))
+	return append([]byte(head), body...)
 }
 
 // listener wraps every connection ln accepts in a headConn. Wrap the TCP
@@ -113,6 +162,8 @@ func (hw *headWatch) connState(nc net.Conn, st http.ConnState) {
 	}
 	if st == http.StateIdle {
 		c.arrived.Store(false)
+		c.headBytes.Store(0)
+		c.inHead.Store(true)
 		c.phase.Store(phaseIdle)
 	} else {
 		c.phase.Store(phaseActive)
@@ -130,7 +181,9 @@ func (l *headListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &headConn{Conn: c, hw: l.hw}, nil
+	hc := &headConn{Conn: c, hw: l.hw}
+	hc.inHead.Store(true)
+	return hc, nil
 }
 
 // Phases of a headConn, from the ConnState hook.
@@ -154,14 +207,29 @@ type headConn struct {
 	arrived atomic.Bool
 	// timedOut records that a Read in phaseFirst hit its deadline.
 	timedOut atomic.Bool
-	// answered makes sure the 408 is written at most once; sealed, set
-	// once it is written, makes every later Write fail.
+	// answered makes sure the 408 or 431 is written at most once; sealed,
+	// set once it is written, makes every later Write fail.
 	answered, sealed atomic.Bool
+	// inHead is set while a head is being read (from the start and from
+	// StateIdle until headRead); headBytes counts the bytes read meanwhile.
+	inHead    atomic.Bool
+	headBytes atomic.Int64
 }
+
+// headRead tells the connection that net/http has read a whole head and
+// the handler chain runs: the bytes read from now on are a body.
+func (c *headConn) headRead() { c.inHead.Store(false) }
 
 func (c *headConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	phase := c.phase.Load()
+	if phase != phaseOff && c.inHead.Load() && c.headBytes.Add(int64(n)) > c.hw.maxHead {
+		// Answer before net/http's own limit, whose answer is plain text.
+		// An EOF makes net/http close the connection without a word.
+		c.answerWith(c.hw.tooLarge, "431 for a request head that is too large")
+		c.lingerAfterAnswer()
+		return 0, io.EOF
+	}
 	if n > 0 && phase == phaseIdle {
 		c.arrived.Store(true)
 	}
@@ -196,17 +264,66 @@ func (c *headConn) CloseWrite() error {
 
 // answer writes the 408; net/http closes the connection next.
 func (c *headConn) answer() {
+	c.answerWith(c.hw.response, "408 for a stalled request head")
+}
+
+// answerWith writes resp as the connection's last answer, once.
+func (c *headConn) answerWith(resp []byte, what string) {
 	if c.upper == nil || !c.answered.CompareAndSwap(false, true) {
 		return
 	}
 	_ = c.upper.SetWriteDeadline(time.Now().Add(headWriteTimeout))
-	_, err := c.upper.Write(c.hw.response)
+	_, err := c.upper.Write(resp)
 	c.sealed.Store(true)
 	if err != nil {
-		c.hw.log.Debug("writing 408 for a stalled request head", "remote", c.RemoteAddr().String(), "err", err)
+		c.hw.log.Debug("writing "+what, "remote", c.RemoteAddr().String(), "err", err)
 		return
 	}
-	c.hw.log.Debug("answered a stalled request head with 408", "remote", c.RemoteAddr().String())
+	c.hw.log.Debug("answered "+what, "remote", c.RemoteAddr().String())
+}
+
+// lingerAfterAnswer lets a client that is still sending read the answer:
+// closing a socket with unread bytes makes the kernel send a reset, which
+// may destroy the answer before the client reads it. So, as net/http does
+// before closing on an error, the write side is shut and what the client
+// still sends is read and dropped for a short while.
+func (c *headConn) lingerAfterAnswer() {
+	if tc, ok := c.upper.(*tls.Conn); ok {
+		_ = tc.CloseWrite()
+	}
+	_ = c.CloseWrite()
+	_ = c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+	buf := make([]byte, 32<<10)
+	for n := 0; n < lingerBytes; {
+		m, err := c.Conn.Read(buf)
+		n += m
+		if err != nil {
+			return
+		}
+	}
+}
+
+// lingerTime and lingerBytes bound lingerAfterAnswer.
+const (
+	lingerTime  = 500 * time.Millisecond
+	lingerBytes = 4 << 20
+)
+
+// connKey is the context key under which the http.Server's ConnContext
+// hook stores the connection a request arrived on.
+type connKey struct{}
+
+// withHeadRead tells each request's connection that its head was read
+// before the handler chain runs (see headRead).
+func withHeadRead(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if nc, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+			if c := headConnOf(nc); c != nil {
+				c.headRead()
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // headConnOf finds the headConn beneath a connection net/http serves.

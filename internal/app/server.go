@@ -129,6 +129,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	var policy rbacPolicy
 	cat, err := kinds.Build(kinds.Config{
 		Profile: kinds.Profile(cfg.Profile),
+		Logger:  log.With("component", "registry"),
 		Admission: func(cat *kinds.Catalog) registry.Admission {
 			return admission.NewQuota(cat.Store("", "resourcequotas"), log.With("component", "quota-admission")).Admit
 		},
@@ -203,7 +204,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		},
 		Logger: log.With("component", "apiserver"), Scheme: scheme, Endpoints: endpoints,
 		Authenticator: authn, Authorizer: authz, OpenAPI: docs, Version: Version,
-		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, RequestTimeout: cfg.RequestTimeout,
+		MaxRequestBytes: cfg.MaxRequestBytes, MaxURIBytes: cfg.MaxURIBytes, MaxHeaderBytes: cfg.MaxHeaderBytes, RequestTimeout: cfg.RequestTimeout,
 		RateQPS: cfg.RateQPS, RateBurst: cfg.RateBurst, MaxInflight: cfg.MaxInflight, MaxWatchesPerUser: cfg.MaxWatchesPerUser, Ready: s.isReady, Drain: s.drain,
 		CORSAllowedOrigins: cfg.corsPatterns(),
 		IdempotencyTTL:     cfg.IdempotencyKeyTTL,
@@ -221,15 +222,20 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	}
 	s.ln = ln
 	// Beneath TLS, so that a stalled request head is answered 408 (conn.go).
-	heads := newHeadWatch(log.With("component", "http"))
+	heads := newHeadWatch(log.With("component", "http"), cfg.MaxHeaderBytes)
 	ln = heads.listener(ln)
 	scheme2 := "http"
+	_, maxHeaderBytes := headLimits(cfg.MaxHeaderBytes)
 	s.http = &http.Server{
-		Handler:           api.Handler(),
+		Handler:           withHeadRead(api.Handler()),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		IdleTimeout:       90 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		ConnState:         heads.connState,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		},
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	if cfg.TLS {
 		ca, err := pki.EnsureCA(cfg.DataDir)

@@ -1,7 +1,6 @@
 package openapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -153,14 +152,49 @@ func (d *Documents) serveIndex(w http.ResponseWriter, r *http.Request) {
 	serve(w, r, mediaJSON, enc)
 }
 
-// serve writes enc, or 304 when If-None-Match names its ETag.
+// serve writes enc, 304 when If-None-Match names its ETag, or 412 when
+// If-Match does not. Range is ignored (RFC 9110 allows it): the documents
+// are fetched whole, and an error answer must be a Status, which
+// http.ServeContent's 412 and 416 are not.
 func serve(w http.ResponseWriter, r *http.Request, contentType string, enc encoding) {
 	h := w.Header()
+	etag := strconv.Quote(enc.hash)
+	h.Set("ETag", etag)
+	if im := r.Header.Get("If-Match"); im != "" && !etagListMatches(im, etag, false) {
+		writeStatus(w, http.StatusPreconditionFailed, "PreconditionFailed",
+			"the If-Match header "+strconv.Quote(im)+" does not match the document's ETag "+etag)
+		return
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagListMatches(inm, etag, true) {
+		h.Del("Content-Type")
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	h.Set("Content-Type", contentType)
-	h.Set("ETag", strconv.Quote(enc.hash))
-	// ServeContent answers If-None-Match, Range and HEAD. A zero modtime
-	// leaves Last-Modified out: the ETag is the validator.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(enc.data))
+	h.Set("Content-Length", strconv.Itoa(len(enc.data)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(enc.data)
+	}
+}
+
+// etagListMatches reports whether the If-Match or If-None-Match value list
+// names etag, or is "*". If-None-Match compares weakly (a W/ prefix is
+// ignored), If-Match strongly (RFC 9110 13.1.1, 13.1.2).
+func etagListMatches(list, etag string, weak bool) bool {
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" {
+			return true
+		}
+		if weak {
+			t = strings.TrimPrefix(t, "W/")
+		}
+		if t == etag {
+			return true
+		}
+	}
+	return false
 }
 
 // negotiate picks the first offer the Accept header admits, trying its

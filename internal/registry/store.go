@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,6 +66,12 @@ type Store struct {
 	// admit is nil when creates are admitted without checks.
 	admit Admission
 	now   func() time.Time
+
+	// Logger receives the one report of each damaged object (damaged.go);
+	// nil discards it. Set it before the Store serves.
+	Logger *slog.Logger
+	// reported holds "key@revision" of the damaged values already logged.
+	reported sync.Map
 }
 
 // NewStore returns a Store for r on s. checkNamespace guards creates of
@@ -111,8 +120,14 @@ func (s *Store) Decode(data []byte) (runtime.Object, error) {
 	return obj, nil
 }
 
+// MaxObjectBytes is the largest stored form of an object: etcd's default
+// request limit (--max-request-bytes, 1.5 MiB), so that what one backend
+// takes the other takes too. A write whose object would be larger is a 413.
+const MaxObjectBytes = 3 << 19
+
 // encode returns the stored form of obj: JSON in the stored version, with no
-// resourceVersion (see withResourceVersion).
+// resourceVersion (see withResourceVersion). An object over MaxObjectBytes
+// is a 413 RequestEntityTooLarge.
 func (s *Store) encode(obj runtime.Object) ([]byte, error) {
 	obj.GetObjectKind().SetGroupVersionKind(s.Resource.GroupVersionKind())
 	m, err := meta.Accessor(obj)
@@ -123,14 +138,18 @@ func (s *Store) encode(obj runtime.Object) ([]byte, error) {
 	m.SetResourceVersion("")
 	data, err := json.Marshal(obj)
 	m.SetResourceVersion(rv)
+	if err == nil && len(data) > MaxObjectBytes {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the %s would take %d bytes in storage, more than the limit of %d bytes", s.Resource.Singular, len(data), MaxObjectBytes))
+	}
 	return data, err
 }
 
-// decodeKV decodes a stored value and sets its resourceVersion.
+// decodeKV decodes a stored value and sets its resourceVersion. A value
+// that does not decode is a damaged object (damaged.go).
 func (s *Store) decodeKV(kv storage.KeyValue) (runtime.Object, error) {
 	obj, err := s.Decode(kv.Value)
 	if err != nil {
-		return nil, err
+		return nil, s.damaged(kv, err)
 	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
@@ -145,6 +164,9 @@ func (s *Store) Get(ctx context.Context, namespace, name string) (Raw, error) {
 	kv, err := s.storage.Get(ctx, s.KeyFor(namespace, name))
 	if err != nil {
 		return Raw{}, interpretError(err, s.Resource.GroupResource(), name)
+	}
+	if err := s.checkStored(kv); err != nil {
+		return Raw{}, err
 	}
 	return Raw{JSON: withResourceVersion(kv.Value, kv.ModRevision), ResourceVersion: kv.ModRevision, ModTime: kv.ModTime}, nil
 }
@@ -165,6 +187,9 @@ func (s *Store) GetStale(ctx context.Context, namespace, name string) (raw Raw, 
 		return Raw{}, res.FromCache, apierrors.NewNotFound(s.Resource.GroupResource(), name)
 	}
 	kv := res.Items[0]
+	if err := s.checkStored(kv); err != nil {
+		return Raw{}, res.FromCache, err
+	}
 	return Raw{JSON: withResourceVersion(kv.Value, kv.ModRevision), ResourceVersion: kv.ModRevision, ModTime: kv.ModTime}, res.FromCache, nil
 }
 
@@ -265,6 +290,8 @@ func (s *Store) List(ctx context.Context, namespace string, o ListOptions) (*Lis
 				out.Continue = storage.EncodeContinue(prefix, res.Items[i-1].Key, res.Revision)
 				break
 			}
+		} else if err := s.checkStored(kv); err != nil {
+			return nil, err
 		}
 		out.Items = append(out.Items, Raw{JSON: withResourceVersion(kv.Value, kv.ModRevision), ResourceVersion: kv.ModRevision})
 	}
@@ -301,7 +328,7 @@ func (s *Store) filterFor(namespace string, o ListOptions) func(storage.KeyValue
 	return func(kv storage.KeyValue) (bool, error) {
 		obj, err := s.Decode(kv.Value)
 		if err != nil {
-			return false, err
+			return false, s.damaged(kv, err)
 		}
 		return s.Matches(obj, lsel, fsel), nil
 	}
@@ -471,6 +498,11 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 	gr := r.GroupResource()
 	key := s.KeyFor(namespace, name)
 	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			// The deadline passed (or the client left) while fn worked on
+			// an earlier try: do not start another.
+			return nil, interpretError(err, gr, name)
+		}
 		kv, err := s.storage.Get(ctx, key)
 		if err != nil {
 			return nil, interpretError(err, gr, name)
@@ -697,6 +729,27 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1
 			return DeleteResult{}, interpretError(err, gr, name)
 		}
 		obj, err := s.decodeKV(kv)
+		if isDamaged(err) {
+			// Nothing of it can be read, so no finalizer holds it and only
+			// a resourceVersion precondition can be checked.
+			if p := opts.Preconditions; p != nil && p.UID != nil {
+				return DeleteResult{}, err
+			}
+			if p := opts.Preconditions; p != nil && p.ResourceVersion != nil && *p.ResourceVersion != strconv.FormatInt(kv.ModRevision, 10) {
+				return DeleteResult{}, apierrors.NewConflict(gr, name, fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *p.ResourceVersion, kv.ModRevision))
+			}
+			if o.DryRun {
+				return DeleteResult{Object: s.placeholder(namespace, name, kv.ModRevision)}, nil
+			}
+			dkv, derr := s.storage.Delete(ctx, key, kv.ModRevision)
+			if errors.Is(derr, storage.ErrConflict) && attempt < 16 {
+				continue
+			}
+			if derr != nil {
+				return DeleteResult{}, interpretError(derr, gr, name)
+			}
+			return DeleteResult{Object: s.placeholder(namespace, name, dkv.ModRevision)}, nil
+		}
 		if err != nil {
 			return DeleteResult{}, err
 		}
@@ -769,6 +822,53 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1
 		m.SetResourceVersion(strconv.FormatInt(nkv.ModRevision, 10))
 		return DeleteResult{Object: obj, Pending: true}, nil
 	}
+}
+
+// DeleteCollection deletes, as Delete does each, every object in namespace
+// ("" for all) that the selectors of lo match, and returns what was deleted
+// or marked for deletion, and the revision of the list it started from.
+// Objects deleted meanwhile by someone else are skipped. Without selectors
+// damaged objects are deleted too (damaged.go); with selectors a damaged
+// object fails the request, since whether it matches cannot be told.
+func (s *Store) DeleteCollection(ctx context.Context, namespace string, lo ListOptions, opts *metav1.DeleteOptions, o WriteOptions) ([]runtime.Object, int64, error) {
+	gr := s.Resource.GroupResource()
+	filter := s.filterFor(namespace, lo)
+	res, err := s.storage.List(ctx, s.listPrefix(namespace), storage.ListOptions{})
+	if err != nil {
+		return nil, 0, interpretError(err, gr, "")
+	}
+	out := make([]runtime.Object, 0, len(res.Items))
+	for _, kv := range res.Items {
+		if filter != nil {
+			ok, err := filter(kv)
+			if err != nil {
+				return nil, 0, err
+			}
+			if !ok {
+				continue
+			}
+		}
+		ns, name := s.splitKey(kv.Key)
+		dr, err := s.Delete(ctx, ns, name, opts, o)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, dr.Object)
+	}
+	return out, res.Revision, nil
+}
+
+// splitKey returns the namespace and name of a key under the Store's prefix.
+func (s *Store) splitKey(key string) (namespace, name string) {
+	rest := strings.TrimPrefix(key, s.prefix)
+	if !s.Resource.Namespaced {
+		return "", rest
+	}
+	namespace, name, _ = strings.Cut(rest, "/")
+	return namespace, name
 }
 
 func addString(list []string, s string) []string {

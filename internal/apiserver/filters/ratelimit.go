@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,10 +49,16 @@ func (l *UserLimiter) limiter(user string) *rate.Limiter {
 }
 
 // WithRateLimit answers 429 with Retry-After when the authenticated user
-// is over its rate. It runs after authentication.
+// is over its rate. Members of system:masters are exempt, as kube-apiserver's
+// priority and fairness exempts them: the admin and the server's own
+// controllers. It runs after authentication.
 func WithRateLimit(next http.Handler, l *UserLimiter, writeErr ErrorFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u, _ := auth.UserFrom(r.Context())
+		if slices.Contains(u.Groups, auth.GroupMasters) {
+			next.ServeHTTP(w, r)
+			return
+		}
 		res := l.limiter(u.Name).Reserve()
 		if delay := res.Delay(); delay > 0 {
 			res.Cancel()

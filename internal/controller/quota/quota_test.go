@@ -44,7 +44,7 @@ func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool,
 }
 
 // createQuota creates a quota and waits until the controller has counted
-// every name of hard (until then creates it limits are refused).
+// every name of hard (until then it enforces nothing).
 func createQuota(t *testing.T, cs kubernetes.Interface, name string, hard corev1.ResourceList) {
 	t.Helper()
 	_, err := cs.CoreV1().ResourceQuotas(ns).Create(t.Context(), &corev1.ResourceQuota{

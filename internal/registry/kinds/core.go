@@ -81,11 +81,11 @@ func (b *builder) core() {
 		New: func() runtime.Object { return &corev1.ConfigMap{} }, NewList: func() runtime.Object { return &corev1.ConfigMapList{} },
 		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 			cm := obj.(*corev1.ConfigMap)
-			return validateDataKeys(cm.Data, cm.BinaryData)
+			return append(validateDataKeys(cm.Data, cm.BinaryData), validateDataSize(field.NewPath(""), cm.Data, cm.BinaryData)...)
 		},
 		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
 			cm, o := obj.(*corev1.ConfigMap), old.(*corev1.ConfigMap)
-			errs := validateDataKeys(cm.Data, cm.BinaryData)
+			errs := append(validateDataKeys(cm.Data, cm.BinaryData), validateDataSize(field.NewPath(""), cm.Data, cm.BinaryData)...)
 			if o.Immutable != nil && *o.Immutable {
 				if cm.Immutable == nil || !*cm.Immutable {
 					errs = append(errs, field.Forbidden(field.NewPath("immutable"), "field is immutable when `immutable` is set"))
@@ -110,11 +110,11 @@ func (b *builder) core() {
 		PrepareForUpdate: func(_ context.Context, obj, _ runtime.Object) { normalizeSecret(obj.(*corev1.Secret)) },
 		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 			s := obj.(*corev1.Secret)
-			return validateDataKeys(nil, s.Data)
+			return append(validateDataKeys(nil, s.Data), validateDataSize(field.NewPath("data"), nil, s.Data)...)
 		},
 		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
 			s, o := obj.(*corev1.Secret), old.(*corev1.Secret)
-			errs := validateDataKeys(nil, s.Data)
+			errs := append(validateDataKeys(nil, s.Data), validateDataSize(field.NewPath("data"), nil, s.Data)...)
 			if s.Type != o.Type {
 				errs = append(errs, field.Invalid(field.NewPath("type"), s.Type, "field is immutable"))
 			}
@@ -345,13 +345,14 @@ func (b *builder) core() {
 		New: func() runtime.Object { return &corev1.ResourceQuota{} }, NewList: func() runtime.Object { return &corev1.ResourceQuotaList{} },
 		HasStatus: true,
 		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
-			// Enforced from the start; status.used stays empty until the
-			// quota controller has counted what the namespace holds, and
-			// until then the quota admission refuses creates the quota
-			// limits ("status unknown"), as Kubernetes does: a zero would
-			// let them in uncounted.
+			// A new quota starts with an empty status, as in Kubernetes:
+			// the quota admission enforces status.hard, so nothing is
+			// enforced until the quota controller has counted what the
+			// namespace holds and written status.hard and status.used
+			// together. (Filling hard alone would refuse every create the
+			// quota limits as "status unknown" until the count lands.)
 			q := obj.(*corev1.ResourceQuota)
-			q.Status = corev1.ResourceQuotaStatus{Hard: q.Spec.Hard.DeepCopy()}
+			q.Status = corev1.ResourceQuotaStatus{}
 		},
 		Columns: []metav1.TableColumnDefinition{ageColumn, col("Request", "string", ""), col("Limit", "string", "")},
 		Row: func(obj runtime.Object) []any {
@@ -479,6 +480,28 @@ func validateDataKeys(data map[string]string, binary map[string][]byte) field.Er
 		check(field.NewPath("data"), k)
 	}
 	return errs
+}
+
+// MaxDataBytes is the most data a ConfigMap or a Secret may hold, counted
+// over the values of data and binaryData, as Kubernetes counts it
+// (core.MaxSecretSize): larger values belong in a volume, not in the API.
+const MaxDataBytes = 1 << 20
+
+// validateDataSize refuses data over MaxDataBytes with Kubernetes' "Too
+// long" error at p: "" (the whole object) for a ConfigMap, "data" for a
+// Secret, as kube-apiserver reports them.
+func validateDataSize(p *field.Path, data map[string]string, binary map[string][]byte) field.ErrorList {
+	total := 0
+	for _, v := range data {
+		total += len(v)
+	}
+	for _, v := range binary {
+		total += len(v)
+	}
+	if total > MaxDataBytes {
+		return field.ErrorList{field.TooLong(p, "", MaxDataBytes)}
+	}
+	return nil
 }
 
 // normalizeSecret folds stringData into data, as kube-apiserver does on

@@ -9,6 +9,7 @@ package kinds
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,6 +49,9 @@ type Config struct {
 	// (auth.EscalationGuard.Admit). Build calls it once, with the finished
 	// catalogue. Without it those writes are not checked.
 	PolicyAdmission func(*Catalog) func(ctx context.Context, obj, old runtime.Object) error
+	// Logger receives what the Stores report (damaged objects); nil
+	// discards it.
+	Logger *slog.Logger
 }
 
 func (c *Config) cci() bool { return c.Profile != ProfileKubernetes }
@@ -109,6 +113,7 @@ func (b *builder) stored(r *registry.Resource, subresources ...string) *registry
 		}
 	}
 	s := registry.NewStore(r, st, check, admit, b.cfg.Now)
+	s.Logger = b.cfg.Logger
 	b.cat.Stores[r.Group+"/"+r.Plural] = s
 	b.cat.Endpoints = append(b.cat.Endpoints, &registry.Endpoint{
 		Group: r.Group, Version: r.Version, Kind: r.Kind, Store: s, Resource: r,
