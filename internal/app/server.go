@@ -111,7 +111,6 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	if cfg.WrapStorage != nil {
 		s.store = cfg.WrapStorage(backend)
 	}
-	s.store = diskFullStore{s.store} // diskfull.go
 	bounded := storage.WithTimeout(s.store, cfg.StorageTimeout)
 	storeOf := func(prefix string) (storage.Interface, error) {
 		c, err := watchcache.New(bounded, prefix, watchcache.Options{

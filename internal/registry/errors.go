@@ -42,6 +42,11 @@ func interpretError(err error, gr schema.GroupResource, name string) error {
 		return e
 	case errors.Is(err, storage.ErrInvalidContinue):
 		return apierrors.NewBadRequest("invalid continue token: " + err.Error())
+	case errors.Is(err, storage.ErrNoSpace):
+		// 500, as kube-apiserver answers etcd's "database space exceeded":
+		// a 503 with Retry-After would make client-go retry by itself what
+		// only an operator can fix.
+		return apierrors.NewInternalError(errors.New("the disk that holds the store is full (no space left on device): writes fail until space is freed"))
 	case errors.Is(err, storage.ErrUnavailable):
 		se := apierrors.NewServiceUnavailable("storage is unavailable; try again later")
 		se.ErrStatus.Details = &metav1.StatusDetails{RetryAfterSeconds: 1}

@@ -41,6 +41,11 @@ var (
 	// ErrUnavailable: the backend cannot answer now (closed, no quorum,
 	// timed out). Callers may retry later.
 	ErrUnavailable = errors.New("storage: unavailable")
+	// ErrNoSpace: a write found no room where the backend keeps its data (a
+	// full disk or quota, etcd's space quota); nothing was written. Unlike
+	// ErrUnavailable it does not pass by itself: it lasts until an operator
+	// frees space, and deletes may still succeed.
+	ErrNoSpace = errors.New("storage: no space left")
 )
 
 // KeyValue is one stored key at one revision.

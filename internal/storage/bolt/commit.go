@@ -171,7 +171,7 @@ func (s *Store) commit(batch []*op) {
 	events, rev, err := s.apply(taken)
 	if err != nil {
 		if isNoSpace(err) {
-			err = fmt.Errorf("%w: %w: commit: %v", storage.ErrUnavailable, ErrNoSpace, err)
+			err = fmt.Errorf("%w: commit: %v", storage.ErrNoSpace, err)
 			// Once is enough: while the disk stays full every write fails
 			// alike, and /readyz says so.
 			if s.noSpace.Swap(&err) == nil {

@@ -6,12 +6,6 @@ import (
 	"syscall"
 )
 
-// ErrNoSpace marks a write that failed because the disk holding the file is
-// full (or the owner's quota is used up). Such errors also wrap
-// storage.ErrUnavailable: nothing was written, and the same write may
-// succeed once space is freed.
-var ErrNoSpace = errors.New("storage/bolt: no space left on the device")
-
 // isNoSpace reports whether err from bbolt came from a full disk or quota.
 // bbolt wraps the error of a page write, but formats the one of growing the
 // file with %s, so the text is matched as well.
@@ -24,7 +18,7 @@ func isNoSpace(err error) bool {
 }
 
 // DiskFull returns the error of the latest commit if it failed for want of
-// disk space, wrapping ErrNoSpace, and nil once a later commit succeeds (or
+// disk space, wrapping storage.ErrNoSpace, and nil once a later commit succeeds (or
 // if none failed so). Writes are refused while the disk stays full, but a
 // delete often still commits: bbolt reuses the pages earlier commits freed,
 // and a delete needs few.
