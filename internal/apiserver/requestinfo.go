@@ -82,12 +82,16 @@ func ParseRequestInfo(r *http.Request) *RequestInfo {
 		// Group-version discovery.
 		return info
 	}
-	info.IsResourceRequest = true
 	watchPath := false
 	if parts[0] == "watch" {
 		watchPath = true
 		parts = parts[1:]
+		if len(parts) == 0 {
+			// "/api/v1/watch" names no resource.
+			return info
+		}
 	}
+	info.IsResourceRequest = true
 	if len(parts) >= 2 && parts[0] == "namespaces" {
 		info.Namespace = parts[1]
 		if len(parts) == 2 {
