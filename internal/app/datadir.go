@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"cella.dev/cella/internal/atomicfile"
 	"cella.dev/cella/internal/storage/bolt"
 )
 
@@ -131,7 +132,7 @@ func (d *dataDir) markInitialized(log *slog.Logger) {
 	const text = "This data directory holds a Cella cluster; its objects are in " + storeFile + ".\n" +
 		"While this file exists, cella refuses to start if " + storeFile + " is missing or empty.\n" +
 		"To start a new, empty cluster here on purpose, delete " + storeFile + " and this file.\n"
-	if err := writeFileSynced(filepath.Join(d.path, initializedFile), []byte(text)); err != nil {
+	if err := atomicfile.Write(filepath.Join(d.path, initializedFile), []byte(text), 0o600); err != nil {
 		log.Warn("could not mark the data directory initialized; a lost store would not be noticed at the next start",
 			"dataDir", d.path, "err", err)
 		return
@@ -146,38 +147,4 @@ func (d *dataDir) close() {
 		d.lock.Close()
 		d.lock = nil
 	}
-}
-
-// writeFileSynced writes path (mode 0600) through a temporary file that is
-// synced and renamed into place, then syncs the directory, so that after a
-// crash the file is either absent or whole.
-func writeFileSynced(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
 }

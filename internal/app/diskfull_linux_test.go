@@ -2,63 +2,21 @@ package app_test
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"cella.dev/cella/internal/app"
 	"cella.dev/cella/internal/servertest"
+	"cella.dev/cella/internal/storage/storagetest"
 )
 
-// mountTmpfs mounts a tmpfs of size bytes on a new directory for the test,
-// or skips the test when that is not possible (it needs root).
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("filling a disk needs a small tmpfs, and mounting one needs root")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("cannot mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes the file path until the disk holding it is full.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, chunk := range []int{64 << 10, 4 << 10, 512} {
-		buf := make([]byte, chunk)
-		for {
-			_, err := f.Write(buf)
-			if errors.Is(err, syscall.ENOSPC) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
 
 // freeAddr returns a loopback address with a port free at the moment, so
 // that a restarted server can keep its address (and its kubeconfig).
@@ -78,7 +36,7 @@ func freeAddr(t *testing.T) string {
 // the server restarts on the full disk, since a restart on the same address
 // writes nothing.
 func TestDiskFull(t *testing.T) {
-	dir := mountTmpfs(t, 8<<20)
+	dir := storagetest.MountTmpfs(t, 8<<20)
 	addr := freeAddr(t)
 	listen := func(c *app.Config) { c.Listen = addr }
 	srv := servertest.Start(t, servertest.WithDataDir(dir), listen)
@@ -108,7 +66,7 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 
-	fillDisk(t, filepath.Join(dir, "filler"))
+	storagetest.FillDisk(t, filepath.Join(dir, "filler"))
 	code, st := do(srv.Request("POST", cms, configMap("big", 900<<10)))
 	if code != 500 || st.Reason != metav1.StatusReasonInternalError || !strings.Contains(st.Message, "disk that holds the store is full") {
 		t.Fatalf("create on a full disk: %d %s %q; want 500 InternalError saying the disk is full", code, st.Reason, st.Message)

@@ -13,6 +13,8 @@ import (
 	"math/big"
 	"path/filepath"
 	"time"
+
+	"cella.dev/cella/internal/atomicfile"
 )
 
 // File names inside the directories given to EnsureCA and EnsureServingCert.
@@ -128,10 +130,10 @@ func createCA(certPath, keyPath string) (*CA, error) {
 	certPEM := encodeCertPEM(der)
 	// Key first: a crash in between leaves a key without a certificate,
 	// which EnsureCA reports instead of silently making another CA.
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, keyPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("pki: CA key: %w", err)
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := atomicfile.Write(certPath, certPEM, 0o644); err != nil {
 		return nil, fmt.Errorf("pki: CA certificate: %w", err)
 	}
 	return &CA{Cert: cert, CertPEM: certPEM, key: key}, nil

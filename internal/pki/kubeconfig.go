@@ -6,6 +6,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"cella.dev/cella/internal/atomicfile"
 )
 
 // KubeconfigName names the cluster and context WriteKubeconfig writes, and
@@ -54,7 +56,7 @@ func WriteKubeconfig(path, serverURL string, caPEM []byte, user, token string) e
 	if sameFile(path, data, 0o600) {
 		return nil
 	}
-	if err := writeFileAtomic(path, data, 0o600); err != nil {
+	if err := atomicfile.Write(path, data, 0o600); err != nil {
 		return fmt.Errorf("pki: kubeconfig: %w", err)
 	}
 	return nil

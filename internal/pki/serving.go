@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"cella.dev/cella/internal/atomicfile"
 )
 
 const (
@@ -101,10 +103,10 @@ func (ca *CA) issueServingCert(certPath, keyPath string, ips []net.IP, names []s
 	certPEM := encodeCertPEM(der)
 	// A crash between the two writes leaves a mismatched pair, which the
 	// next call replaces.
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, keyPEM, 0o600); err != nil {
 		return tls.Certificate{}, fmt.Errorf("pki: serving key: %w", err)
 	}
-	if err := writeFileAtomic(certPath, certPEM, 0o644); err != nil {
+	if err := atomicfile.Write(certPath, certPEM, 0o644); err != nil {
 		return tls.Certificate{}, fmt.Errorf("pki: serving certificate: %w", err)
 	}
 	return tls.X509KeyPair(certPEM, keyPEM)

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+
+	"cella.dev/cella/internal/atomicfile"
 )
 
 // EnsureToken returns the token stored at path, creating the file (mode
@@ -35,7 +37,7 @@ func EnsureToken(path string) (string, error) {
 		return "", fmt.Errorf("pki: token: %w", err)
 	}
 	token := hex.EncodeToString(b)
-	if err := writeFileAtomic(path, []byte(token+"\n"), 0o600); err != nil {
+	if err := atomicfile.Write(path, []byte(token+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("pki: token file: %w", err)
 	}
 	return token, nil

@@ -7,58 +7,18 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"cella.dev/cella/internal/storage"
+	"cella.dev/cella/internal/storage/storagetest"
 )
 
-// mountTmpfs mounts a tmpfs of size bytes on a new directory for the test,
-// or skips the test when that is not possible (it needs root).
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("filling a disk needs a small tmpfs, and mounting one needs root")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d,mode=0700", size)); err != nil {
-		t.Skipf("cannot mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillDisk writes the file path until the disk holding it is full.
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, chunk := range []int{64 << 10, 4 << 10, 512} {
-		buf := make([]byte, chunk)
-		for {
-			_, err := f.Write(buf)
-			if errors.Is(err, syscall.ENOSPC) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-}
 
 // TestDiskFull fills the disk under a store: a write that needs new space
 // fails with storage.ErrNoSpace, DiskFull reports it, a delete
 // still commits and clears it, and writes work again once space is freed.
 func TestDiskFull(t *testing.T) {
-	dir := mountTmpfs(t, 2<<20)
+	dir := storagetest.MountTmpfs(t, 2<<20)
 	s, err := Open(filepath.Join(dir, "cella.db"), testOptions(t))
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +31,7 @@ func TestDiskFull(t *testing.T) {
 		}
 	}
 	filler := filepath.Join(dir, "filler")
-	fillDisk(t, filler)
+	storagetest.FillDisk(t, filler)
 
 	big := bytes.Repeat([]byte{'b'}, 512<<10)
 	_, err = s.Create(ctx, "/big", big)
