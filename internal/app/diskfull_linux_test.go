@@ -17,7 +17,6 @@ import (
 	"cella.dev/cella/internal/storage/storagetest"
 )
 
-
 // freeAddr returns a loopback address with a port free at the moment, so
 // that a restarted server can keep its address (and its kubeconfig).
 func freeAddr(t *testing.T) string {

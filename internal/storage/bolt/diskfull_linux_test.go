@@ -13,7 +13,6 @@ import (
 	"cella.dev/cella/internal/storage/storagetest"
 )
 
-
 // TestDiskFull fills the disk under a store: a write that needs new space
 // fails with storage.ErrNoSpace, DiskFull reports it, a delete
 // still commits and clears it, and writes work again once space is freed.
