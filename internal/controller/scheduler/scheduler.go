@@ -1,0 +1,528 @@
+// Package scheduler binds pods to nodes, as kube-scheduler does, through
+// the pods/binding subresource and nothing else: like every Cella
+// controller it talks to the API only through client-go.
+//
+// Steps for each pod with no spec.nodeName, not being deleted, not
+// finished, whose spec.schedulerName is this scheduler's ("default-scheduler"
+// or empty):
+//  1. Filter the nodes: Ready and schedulable, the pod's requests fit in
+//     what the node's allocatable leaves after the pods bound to it,
+//     nodeSelector, required node affinity, taints the pod tolerates
+//     (NoSchedule and NoExecute).
+//  2. Score those left by the share of CPU and memory they would still have
+//     free (kube-scheduler's "least allocated"); the name breaks ties.
+//  3. Bind to the best (POST pods/binding). The API answers 409 when the
+//     pod was bound meanwhile: nothing to do.
+//  4. When no node fits, set PodScheduled=False, reason Unschedulable, with
+//     kube-scheduler's message ("0/N nodes are available: ..."), record a
+//     FailedScheduling event, and try again when nodes or pods change
+//     (and at least every 30 seconds).
+//
+// The pods a node runs are counted from the scheduler's own cache of bound
+// pods, plus the bindings it made and has not seen back yet, so two pods
+// scheduled in a row do not both take the last room.
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+// Name is the scheduler's name, which pods name in spec.schedulerName.
+const Name = corev1.DefaultSchedulerName
+
+// retryUnschedulable is how often a pod no node fits is tried again
+// without any change that could make it fit.
+const retryUnschedulable = 30 * time.Second
+
+// Scheduler binds pending pods to nodes.
+type Scheduler struct {
+	client   kubernetes.Interface
+	log      *slog.Logger
+	factory  informers.SharedInformerFactory
+	pods     cache.Indexer
+	nodes    cache.Indexer
+	synced   []cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+	recorder events.EventRecorder
+	events   events.EventBroadcaster
+
+	mu sync.Mutex
+	// assumed holds the pods this scheduler bound and has not yet seen
+	// bound in its cache: key -> node and requests. Guarded by mu.
+	assumed map[string]assumedPod
+}
+
+type assumedPod struct {
+	node     string
+	requests corev1.ResourceList
+}
+
+// New returns a scheduler using client.
+func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
+	factory := informers.NewSharedInformerFactory(client, 0)
+	podInf := factory.Core().V1().Pods().Informer()
+	nodeInf := factory.Core().V1().Nodes().Informer()
+	_ = podInf.AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
+		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
+			return []string{p.Spec.NodeName}, nil
+		}
+		return nil, nil
+	}})
+	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	s := &Scheduler{
+		client: client, log: log, factory: factory,
+		pods: podInf.GetIndexer(), nodes: nodeInf.GetIndexer(),
+		synced: []cache.InformerSynced{podInf.HasSynced, nodeInf.HasSynced},
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](20*time.Millisecond, 10*time.Second),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
+		events:   broadcaster,
+		recorder: broadcaster.NewRecorder(schemeForEvents(), Name),
+		assumed:  map[string]assumedPod{},
+	}
+	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    s.podChanged,
+		UpdateFunc: func(_, obj any) { s.podChanged(obj) },
+		DeleteFunc: func(obj any) { s.requeuePending() },
+	})
+	_, _ = nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.requeuePending() },
+		UpdateFunc: func(any, any) { s.requeuePending() },
+	})
+	return s
+}
+
+const byNode = "node"
+
+// Run schedules until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	defer s.queue.ShutDown()
+	s.events.StartRecordingToSink(ctx.Done())
+	defer s.events.Shutdown()
+	s.factory.Start(ctx.Done())
+	defer s.factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		s.queue.ShutDown()
+	}()
+	for s.next(ctx) {
+	}
+	wg.Wait()
+}
+
+func (s *Scheduler) next(ctx context.Context) bool {
+	key, quit := s.queue.Get()
+	if quit {
+		return false
+	}
+	defer s.queue.Done(key)
+	again, err := s.schedule(ctx, key)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			s.log.Debug("scheduling failed; retrying", "pod", key, "err", err)
+		}
+		s.queue.AddRateLimited(key)
+	case again:
+		s.queue.Forget(key)
+		s.queue.AddAfter(key, retryUnschedulable)
+	default:
+		s.queue.Forget(key)
+	}
+	return true
+}
+
+// pending reports whether the scheduler should place p.
+func pending(p *corev1.Pod) bool {
+	return p.Spec.NodeName == "" && p.DeletionTimestamp == nil &&
+		p.Status.Phase != corev1.PodSucceeded && p.Status.Phase != corev1.PodFailed &&
+		(p.Spec.SchedulerName == "" || p.Spec.SchedulerName == Name)
+}
+
+func (s *Scheduler) podChanged(obj any) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	key, _ := cache.MetaNamespaceKeyFunc(p)
+	if p.Spec.NodeName != "" {
+		s.mu.Lock()
+		delete(s.assumed, key)
+		s.mu.Unlock()
+		return
+	}
+	if pending(p) {
+		s.queue.Add(key)
+	}
+}
+
+// requeuePending queues every pending pod: something changed that may let
+// an unschedulable one fit.
+func (s *Scheduler) requeuePending() {
+	for _, obj := range s.pods.List() {
+		if p := obj.(*corev1.Pod); pending(p) {
+			key, _ := cache.MetaNamespaceKeyFunc(p)
+			s.queue.Add(key)
+		}
+	}
+}
+
+// schedule places one pod; again says it fits nowhere yet.
+func (s *Scheduler) schedule(ctx context.Context, key string) (again bool, err error) {
+	obj, exists, err := s.pods.GetByKey(key)
+	if err != nil || !exists {
+		return false, err
+	}
+	pod := obj.(*corev1.Pod)
+	if !pending(pod) {
+		return false, nil
+	}
+	s.mu.Lock()
+	_, bound := s.assumed[key]
+	s.mu.Unlock()
+	if bound {
+		return false, nil
+	}
+	node, reasons, total := s.pick(pod)
+	if node == "" {
+		return true, s.unschedulable(ctx, pod, fitError(total, reasons))
+	}
+	req := podRequests(pod)
+	s.mu.Lock()
+	s.assumed[key] = assumedPod{node: node, requests: req}
+	s.mu.Unlock()
+	err = s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		s.mu.Lock()
+		delete(s.assumed, key)
+		s.mu.Unlock()
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			// Bound or deleted meanwhile: the informer will tell.
+			return false, nil
+		}
+		return false, err
+	}
+	s.recorder.Eventf(pod, nil, corev1.EventTypeNormal, "Scheduled", "Binding",
+		"Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
+	return false, nil
+}
+
+// pick returns the best node for pod, or "" with, for each reason a node
+// was filtered out, how many nodes it ruled out, and the number of nodes.
+func (s *Scheduler) pick(pod *corev1.Pod) (best string, reasons map[string]int, total int) {
+	reasons = map[string]int{}
+	req := podRequests(pod)
+	bestScore := -1.0
+	nodes := s.nodes.List()
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].(*corev1.Node).Name < nodes[j].(*corev1.Node).Name })
+	for _, obj := range nodes {
+		n := obj.(*corev1.Node)
+		used, count := s.usage(n.Name)
+		if why := filter(pod, n, req, used, count); why != "" {
+			reasons[why]++
+			continue
+		}
+		if sc := score(n, req, used); sc > bestScore {
+			best, bestScore = n.Name, sc
+		}
+	}
+	return best, reasons, len(nodes)
+}
+
+// usage returns what the pods bound to node request, and how many they are.
+func (s *Scheduler) usage(node string) (corev1.ResourceList, int) {
+	used := corev1.ResourceList{}
+	count := 0
+	objs, _ := s.pods.ByIndex(byNode, node)
+	seen := map[string]bool{}
+	for _, obj := range objs {
+		p := obj.(*corev1.Pod)
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		key, _ := cache.MetaNamespaceKeyFunc(p)
+		seen[key] = true
+		add(used, podRequests(p))
+		count++
+	}
+	s.mu.Lock()
+	for key, a := range s.assumed {
+		if a.node == node && !seen[key] {
+			add(used, a.requests)
+			count++
+		}
+	}
+	s.mu.Unlock()
+	return used, count
+}
+
+// Reasons a node is filtered out, in kube-scheduler's words.
+const (
+	reasonNotReady      = "node(s) were not ready"
+	reasonUnschedulable = "node(s) were unschedulable"
+	reasonTooManyPods   = "Too many pods"
+	reasonCPU           = "Insufficient cpu"
+	reasonMemory        = "Insufficient memory"
+	reasonSelector      = "node(s) didn't match Pod's node affinity/selector"
+	reasonTaint         = "node(s) had untolerated taint"
+)
+
+// filter returns why n cannot run pod, or "".
+func filter(pod *corev1.Pod, n *corev1.Node, req, used corev1.ResourceList, count int) string {
+	if !nodeReady(n) {
+		return reasonNotReady
+	}
+	if n.Spec.Unschedulable && !tolerates(pod.Spec.Tolerations, corev1.Taint{Key: corev1.TaintNodeUnschedulable, Effect: corev1.TaintEffectNoSchedule}) {
+		return reasonUnschedulable
+	}
+	if !matchesNode(pod, n) {
+		return reasonSelector
+	}
+	for _, t := range n.Spec.Taints {
+		if (t.Effect == corev1.TaintEffectNoSchedule || t.Effect == corev1.TaintEffectNoExecute) && !tolerates(pod.Spec.Tolerations, t) {
+			return reasonTaint
+		}
+	}
+	alloc := n.Status.Allocatable
+	if max, ok := alloc[corev1.ResourcePods]; ok && int64(count+1) > max.Value() {
+		return reasonTooManyPods
+	}
+	for _, r := range []struct {
+		name   corev1.ResourceName
+		reason string
+	}{{corev1.ResourceCPU, reasonCPU}, {corev1.ResourceMemory, reasonMemory}} {
+		want, ok := req[r.name]
+		if !ok || want.IsZero() {
+			continue
+		}
+		have, ok := alloc[r.name]
+		if !ok {
+			continue
+		}
+		sum := used[r.name].DeepCopy()
+		sum.Add(want)
+		if sum.Cmp(have) > 0 {
+			return r.reason
+		}
+	}
+	return ""
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// matchesNode checks nodeSelector and required node affinity.
+func matchesNode(pod *corev1.Pod, n *corev1.Node) bool {
+	if len(pod.Spec.NodeSelector) > 0 && !labels.SelectorFromSet(pod.Spec.NodeSelector).Matches(labels.Set(n.Labels)) {
+		return false
+	}
+	aff := pod.Spec.Affinity
+	if aff == nil || aff.NodeAffinity == nil || aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return true
+	}
+	// The terms are ORed; the expressions of one term ANDed.
+	for _, term := range aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		if termMatches(term, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func termMatches(term corev1.NodeSelectorTerm, n *corev1.Node) bool {
+	if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
+		return false
+	}
+	for _, e := range term.MatchExpressions {
+		if !requirementMatches(e, labels.Set(n.Labels)) {
+			return false
+		}
+	}
+	for _, e := range term.MatchFields {
+		if !requirementMatches(e, labels.Set{"metadata.name": n.Name}) {
+			return false
+		}
+	}
+	return true
+}
+
+func requirementMatches(e corev1.NodeSelectorRequirement, set labels.Set) bool {
+	var op selection.Operator
+	switch e.Operator {
+	case corev1.NodeSelectorOpIn:
+		op = selection.In
+	case corev1.NodeSelectorOpNotIn:
+		op = selection.NotIn
+	case corev1.NodeSelectorOpExists:
+		op = selection.Exists
+	case corev1.NodeSelectorOpDoesNotExist:
+		op = selection.DoesNotExist
+	case corev1.NodeSelectorOpGt:
+		op = selection.GreaterThan
+	case corev1.NodeSelectorOpLt:
+		op = selection.LessThan
+	default:
+		return false
+	}
+	r, err := labels.NewRequirement(e.Key, op, e.Values)
+	if err != nil {
+		return false
+	}
+	return r.Matches(set)
+}
+
+// tolerates reports whether some toleration tolerates taint, by
+// Kubernetes' rules (an empty key with Exists tolerates everything; an
+// empty effect matches every effect).
+func tolerates(tols []corev1.Toleration, taint corev1.Taint) bool {
+	for i := range tols {
+		if tols[i].ToleratesTaint(klog.Background(), &taint, true) {
+			return true
+		}
+	}
+	return false
+}
+
+// score is the share of CPU and memory n would have left, averaged: more
+// free room scores higher.
+func score(n *corev1.Node, req, used corev1.ResourceList) float64 {
+	var sum float64
+	var parts int
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		have, ok := n.Status.Allocatable[name]
+		if !ok || have.IsZero() {
+			continue
+		}
+		u := used[name].DeepCopy()
+		if want, ok := req[name]; ok {
+			u.Add(want)
+		}
+		free := 1 - float64(u.MilliValue())/float64(have.MilliValue())
+		sum += max(free, 0)
+		parts++
+	}
+	if parts == 0 {
+		return 0
+	}
+	return sum / float64(parts)
+}
+
+// podRequests returns what pod requests of CPU and memory, as the scheduler
+// counts it: the larger of the sum of its containers and its largest init
+// container, plus its overhead.
+func podRequests(pod *corev1.Pod) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for _, c := range pod.Spec.Containers {
+		add(out, c.Resources.Requests)
+	}
+	for _, c := range pod.Spec.InitContainers {
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if q, ok := c.Resources.Requests[name]; ok {
+				if cur, ok := out[name]; !ok || q.Cmp(cur) > 0 {
+					out[name] = q.DeepCopy()
+				}
+			}
+		}
+	}
+	add(out, pod.Spec.Overhead)
+	return out
+}
+
+func add(to, l corev1.ResourceList) {
+	for name, q := range l {
+		if name != corev1.ResourceCPU && name != corev1.ResourceMemory {
+			continue
+		}
+		cur, ok := to[name]
+		if !ok {
+			cur = *resource.NewQuantity(0, q.Format)
+		}
+		cur.Add(q)
+		to[name] = cur
+	}
+}
+
+// fitError is kube-scheduler's message for a pod no node fits.
+func fitError(total int, reasons map[string]int) string {
+	if total == 0 {
+		return "no nodes available to schedule pods"
+	}
+	parts := make([]string, 0, len(reasons))
+	for why, n := range reasons {
+		parts = append(parts, fmt.Sprintf("%d %s", n, why))
+	}
+	slices.Sort(parts)
+	return fmt.Sprintf("0/%d nodes are available: %s.", total, strings.Join(parts, ", "))
+}
+
+// unschedulable records that pod fits nowhere: PodScheduled=False with
+// reason Unschedulable, and a FailedScheduling event when the message is new.
+func (s *Scheduler) unschedulable(ctx context.Context, pod *corev1.Pod, msg string) error {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && c.Message == msg {
+			return nil
+		}
+	}
+	s.recorder.Eventf(pod, nil, corev1.EventTypeWarning, "FailedScheduling", "Scheduling", msg)
+	cond := corev1.PodCondition{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+		Message: msg, LastTransitionTime: metav1.Now(),
+	}
+	patch := fmt.Sprintf(`{"status":{"conditions":[%s]}}`, mustJSON(cond))
+	_, err := s.client.CoreV1().Pods(pod.Namespace).Patch(ctx, pod.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}, "status")
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func mustJSON(v any) string {
+	data, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(data)
+}
+
+// schemeForEvents is the scheme the event recorder resolves object
+// references with: client-go's, which knows every built-in kind.
+func schemeForEvents() *runtime.Scheme { return scheme.Scheme }
