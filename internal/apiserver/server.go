@@ -85,6 +85,9 @@ type Config struct {
 	// nil means ready; otherwise /readyz answers 503 with the error's
 	// message (e.g. storage closed, or its disk full).
 	Ready func() error
+	// Pods reaches the node agents for the pod subresources that stream
+	// (pods/log); nil when no runtime runs pods (503 for those).
+	Pods PodConnector
 	// Drain, when set, refuses new requests with 503 once the server
 	// starts shutting down and counts the ones still running.
 	Drain *filters.Drain
