@@ -34,6 +34,7 @@ import (
 	"cella.dev/cella/internal/netutil"
 	"cella.dev/cella/internal/openapi"
 	"cella.dev/cella/internal/pki"
+	"cella.dev/cella/internal/podruntime"
 	"cella.dev/cella/internal/registry"
 	"cella.dev/cella/internal/registry/kinds"
 	"cella.dev/cella/internal/storage"
@@ -68,6 +69,10 @@ type Server struct {
 	// closes them once the controllers stop.
 	loopConns   netutil.ConnSet
 	controllers sync.WaitGroup
+	// runtime runs pods (nil with --runtime none); pods is the API
+	// server's way to the node agent (pods.go).
+	runtime podruntime.Runtime
+	pods    podConnector
 
 	// backend is the bolt store under store; dataDir holds the data
 	// directory's lock until closeStorage.
@@ -196,7 +201,15 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		profiling = mux
 	}
+	if s.runtime, err = newRuntime(cfg); err != nil {
+		return nil, err
+	}
+	var pods apiserver.PodConnector
+	if s.runtime != nil {
+		pods = &s.pods
+	}
 	api, err := apiserver.New(apiserver.Config{
+		Pods:    pods,
 		Metrics: mx.Handler(), Profiling: profiling,
 		Observe: func(info *apiserver.RequestInfo, code int, elapsed time.Duration) {
 			mx.Observe(info.Verb, info.APIGroup, info.Resource, info.Subresource, code, elapsed)
@@ -325,6 +338,9 @@ func (s *Server) startControllers() error {
 		defer s.controllers.Done()
 		quotas.Run(ctx)
 	}()
+	if s.runtime != nil {
+		return s.startPods(ctx, cs)
+	}
 	return nil
 }
 
@@ -421,6 +437,10 @@ func (s *Server) waitDrained(ctx context.Context) {
 }
 
 func (s *Server) closeStorage() {
+	if s.runtime != nil {
+		// Containers keep running: the next start adopts them.
+		s.runtime.Close()
+	}
 	for _, c := range s.caches {
 		c.Close()
 	}

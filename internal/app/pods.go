@@ -1,0 +1,93 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync/atomic"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/kubernetes"
+
+	"cella.dev/cella/internal/apiserver"
+	"cella.dev/cella/internal/controller/scheduler"
+	"cella.dev/cella/internal/node"
+	"cella.dev/cella/internal/podruntime"
+	"cella.dev/cella/internal/podruntime/sim"
+)
+
+// Running pods: with --runtime other than none, Start makes the runtime,
+// and startControllers starts the scheduler and the node agent over
+// loopback like every controller. The API server reaches the agent for
+// the streaming pod subresources through podConnector, which answers 503
+// until the agent exists.
+
+// newRuntime returns the runtime cfg names, or nil for none.
+func newRuntime(cfg *Config) (podruntime.Runtime, error) {
+	switch cfg.Runtime {
+	case "none":
+		return nil, nil
+	case "sim":
+		return sim.New(sim.Config{}), nil
+	}
+	return nil, fmt.Errorf("--runtime %q is not supported", cfg.Runtime)
+}
+
+// startPods starts the scheduler and the node agent on cs.
+func (s *Server) startPods(ctx context.Context, cs kubernetes.Interface) error {
+	agent, err := node.New(node.Config{
+		NodeName: s.cfg.NodeName, Client: cs, Runtime: s.runtime,
+		Dir: filepath.Join(s.cfg.DataDir, "pods"), Version: Version.GitVersion,
+		Logger: s.log.With("component", "node-agent"),
+	})
+	if err != nil {
+		return err
+	}
+	s.pods.agent.Store(agent)
+	sched := scheduler.New(cs, s.log.With("component", "scheduler"))
+	s.controllers.Add(2)
+	go func() {
+		defer s.controllers.Done()
+		sched.Run(ctx)
+	}()
+	go func() {
+		defer s.controllers.Done()
+		if err := agent.Run(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("the node agent stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// podConnector hands the API server's pod streams to the node agent.
+type podConnector struct {
+	agent atomic.Pointer[node.Agent]
+}
+
+var _ apiserver.PodConnector = (*podConnector)(nil)
+
+func (c *podConnector) get() (*node.Agent, error) {
+	a := c.agent.Load()
+	if a == nil {
+		return nil, apierrors.NewServiceUnavailable("the node agent is not running yet")
+	}
+	return a, nil
+}
+
+func (c *podConnector) Logs(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
+	a, err := c.get()
+	if err != nil {
+		return nil, err
+	}
+	return a.Logs(ctx, pod, opts)
+}
+
+func (c *podConnector) TruncateLog(ctx context.Context, pod *corev1.Pod, container string) error {
+	a, err := c.get()
+	if err != nil {
+		return err
+	}
+	return a.TruncateLog(ctx, pod, container)
+}
