@@ -11,6 +11,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	batchv1beta1 "k8s.io/api/batch/v1beta1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	extensionsv1beta1 "k8s.io/api/extensions/v1beta1"
@@ -52,6 +53,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		authorizationv1.AddToScheme,
 		authenticationv1.AddToScheme,
 		policyv1.AddToScheme,
+		coordinationv1.AddToScheme,
 
 		ccinetworkingv1beta1.AddToScheme,
 		eipv1.AddToScheme,

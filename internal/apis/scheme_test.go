@@ -15,7 +15,7 @@ func TestNewSchemeKinds(t *testing.T) {
 	}
 	served := map[schema.GroupVersion][]string{
 		{Version: "v1"}: {"Namespace", "Pod", "Service", "Endpoints", "ConfigMap", "Secret", "ServiceAccount",
-			"PersistentVolumeClaim", "ResourceQuota", "LimitRange", "Event", "Binding", "PodLogOptions", "PodExecOptions",
+			"PersistentVolumeClaim", "ResourceQuota", "LimitRange", "Event", "Binding", "Node", "PodLogOptions", "PodExecOptions",
 			"PodAttachOptions", "PodProxyOptions", "ServiceProxyOptions"},
 		{Group: "apps", Version: "v1"}:                      {"Deployment", "StatefulSet", "ReplicaSet"},
 		{Group: "batch", Version: "v1"}:                     {"Job", "CronJob"},
@@ -30,6 +30,7 @@ func TestNewSchemeKinds(t *testing.T) {
 		{Group: "authorization.k8s.io", Version: "v1"}:      {"SelfSubjectAccessReview", "SelfSubjectRulesReview"},
 		{Group: "authentication.k8s.io", Version: "v1"}:     {"SelfSubjectReview"},
 		{Group: "policy", Version: "v1"}:                    {"Eviction"},
+		{Group: "coordination.k8s.io", Version: "v1"}:       {"Lease"},
 		{Group: "networking.cci.io", Version: "v1beta1"}:    {"Network"},
 		{Group: "crd.yangtse.cni", Version: "v1"}:           {"EIPPool"},
 		{Group: "batch.volcano.sh", Version: "v1alpha1"}:    {"Job"},

@@ -97,6 +97,11 @@ func buildDiscovery(eps []*registry.Endpoint) (*discovery, error) {
 				}
 				rl.APIResources = append(rl.APIResources, ar)
 			}
+			for sub, sc := range ep.Creates {
+				rl.APIResources = append(rl.APIResources, metav1.APIResource{
+					Name: r.Plural + "/" + sub, Namespaced: r.Namespaced, Kind: sc.Kind, Verbs: []string{"create"},
+				})
+			}
 		}
 		sort.Slice(rl.APIResources, func(i, j int) bool { return rl.APIResources[i].Name < rl.APIResources[j].Name })
 		if d.resources[gv], err = json.Marshal(rl); err != nil {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 
 	"cella.dev/cella/internal/registry"
@@ -49,6 +50,8 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *Req
 		return h.serveComputed(w, r)
 	case info.Subresource == "scale":
 		return h.serveScale(w, r)
+	case ep.Creates[info.Subresource] != nil:
+		return h.createSubresource(w, r, ep.Creates[info.Subresource])
 	}
 	out, err := negotiateOutput(r.Header.Get("Accept"), true)
 	if err != nil {
@@ -382,14 +385,25 @@ func readWriteHead(r *http.Request) (writeHead, error) {
 // object, applying fieldValidation and checking kind and apiVersion. It
 // returns the raw body too.
 func (h *resourceHandler) decodeObject(w http.ResponseWriter, r *http.Request, head writeHead) ([]byte, runtime.Object, error) {
-	body, err := h.readBody(r)
+	obj := h.ep.New()
+	body, err := h.decodeInto(w, r, head, obj, h.ep.GroupVersionKind())
 	if err != nil {
 		return nil, nil, err
 	}
-	obj := h.ep.New()
+	return body, obj, nil
+}
+
+// decodeInto reads and decodes a write's body into obj, applying
+// fieldValidation and checking kind and apiVersion against want. It
+// returns the raw body.
+func (h *resourceHandler) decodeInto(w http.ResponseWriter, r *http.Request, head writeHead, obj runtime.Object, want schema.GroupVersionKind) ([]byte, error) {
+	body, err := h.readBody(r)
+	if err != nil {
+		return nil, err
+	}
 	strict, err := h.s.decoder.decode(head.mediaType, body, obj)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(strict) > 0 {
 		switch head.fieldValidation {
@@ -398,23 +412,28 @@ func (h *resourceHandler) decodeObject(w http.ResponseWriter, r *http.Request, h
 			for i, e := range strict {
 				msgs[i] = e.Error()
 			}
-			return nil, nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
+			return nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
 		case "Warn":
 			for _, e := range strict {
 				addWarning(w, e.Error())
 			}
 		}
 	}
-	if err := h.checkTypeMeta(obj); err != nil {
-		return nil, nil, err
+	if err := checkTypeMetaFor(obj, want); err != nil {
+		return nil, err
 	}
-	return body, obj, nil
+	return body, nil
 }
 
 // checkTypeMeta rejects a body whose kind or apiVersion contradicts the URL.
 func (h *resourceHandler) checkTypeMeta(obj runtime.Object) error {
+	return checkTypeMetaFor(obj, h.ep.GroupVersionKind())
+}
+
+// checkTypeMetaFor rejects a body whose kind or apiVersion is not want's,
+// and sets them to want's when the body left them out.
+func checkTypeMetaFor(obj runtime.Object, want schema.GroupVersionKind) error {
 	gvk := obj.GetObjectKind().GroupVersionKind()
-	want := h.ep.GroupVersionKind()
 	if gvk.Kind != "" && gvk.Kind != want.Kind {
 		return apierrors.NewBadRequest(fmt.Sprintf("the kind of the object (%s) does not match the URL (%s)", gvk.Kind, want.Kind))
 	}
@@ -750,6 +769,9 @@ func (h *resourceHandler) delete(w http.ResponseWriter, r *http.Request) error {
 	if res.Pending {
 		return h.writeObject(w, http.StatusAccepted, res.Object)
 	}
+	if h.ep.Resource.ReturnDeletedObject || h.out.kind != outObject {
+		return h.writeObject(w, http.StatusOK, res.Object)
+	}
 	m, _ := meta.Accessor(res.Object)
 	st := metav1.Status{
 		TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
@@ -757,9 +779,6 @@ func (h *resourceHandler) delete(w http.ResponseWriter, r *http.Request) error {
 		Details: &metav1.StatusDetails{
 			Name: m.GetName(), Group: h.ep.Group, Kind: h.ep.Resource.Plural, UID: m.GetUID(),
 		},
-	}
-	if h.out.kind != outObject {
-		return h.writeObject(w, http.StatusOK, res.Object)
 	}
 	return h.writeJSON(w, http.StatusOK, st)
 }
@@ -794,30 +813,72 @@ func (h *resourceHandler) deleteCollection(w http.ResponseWriter, r *http.Reques
 	return h.writeList(w, http.StatusOK, deleted, metav1.ListMeta{ResourceVersion: strconv.FormatInt(rev, 10)})
 }
 
-// createVirtual serves create-only kinds that are computed, not stored.
+// createVirtual serves create-only kinds that are acted on, not stored:
+// the access reviews and the legacy bindings.
 func (h *resourceHandler) createVirtual(w http.ResponseWriter, r *http.Request) error {
 	out, err := negotiateOutput(r.Header.Get("Accept"), false)
 	if err != nil {
 		return err
 	}
 	h.out = out
-	mt := requestMediaType(r)
-	body, err := h.readBody(r)
+	head, err := readWriteHead(r)
 	if err != nil {
 		return err
 	}
-	obj := h.ep.New()
-	if _, err := h.s.decoder.decode(mt, body, obj); err != nil {
-		return err
-	}
-	if err := h.checkTypeMeta(obj); err != nil {
-		return err
-	}
-	res, err := h.ep.Create(r.Context(), obj)
+	_, obj, _, err := h.decodeWrite(w, r, head)
 	if err != nil {
 		return err
 	}
-	res.GetObjectKind().SetGroupVersionKind(h.ep.GroupVersionKind())
+	res, err := h.ep.Create(r.Context(), obj, registry.WriteOptions{DryRun: head.dry})
+	if err != nil {
+		return err
+	}
+	return h.writeCreated(w, res, h.ep.GroupVersionKind())
+}
+
+// createSubresource serves POST on a create-only subresource of one object
+// (pods/binding).
+func (h *resourceHandler) createSubresource(w http.ResponseWriter, r *http.Request, sc *registry.SubresourceCreate) error {
+	out, err := negotiateOutput(r.Header.Get("Accept"), false)
+	if err != nil {
+		return err
+	}
+	h.out = out
+	head, err := readWriteHead(r)
+	if err != nil {
+		return err
+	}
+	obj := sc.New()
+	gvk := h.ep.GroupVersion().WithKind(sc.Kind)
+	if _, err := h.decodeInto(w, r, head, obj, gvk); err != nil {
+		return err
+	}
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return apierrors.NewBadRequest(err.Error())
+	}
+	if err := h.checkNamespace(m); err != nil {
+		return err
+	}
+	res, err := sc.Create(r.Context(), h.namespaceFor(), h.info.Name, obj, registry.WriteOptions{DryRun: head.dry})
+	if err != nil {
+		return err
+	}
+	return h.writeCreated(w, res, gvk)
+}
+
+// writeCreated answers a create that stored nothing of its own: 201 with
+// the result, a Status (kind Status, code 201, as kube-apiserver fills it)
+// or an object of kind gvk.
+func (h *resourceHandler) writeCreated(w http.ResponseWriter, res runtime.Object, gvk schema.GroupVersionKind) error {
+	if st, ok := res.(*metav1.Status); ok {
+		st.Kind, st.APIVersion = "Status", "v1"
+		if st.Code == 0 {
+			st.Code = http.StatusCreated
+		}
+	} else {
+		res.GetObjectKind().SetGroupVersionKind(gvk)
+	}
 	return h.writeJSON(w, http.StatusCreated, res)
 }
 

@@ -178,8 +178,9 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 	t := &target{kind: targetResource, ep: ep}
 	switch {
 	case ep.Create != nil:
-		// Virtual create-only kinds (access reviews).
-		if info.Name != "" {
+		// Virtual create-only kinds (access reviews, the legacy
+		// bindings, which exist only inside a namespace).
+		if info.Name != "" || (ep.Resource.Namespaced && info.Namespace == "") {
 			return nil, errNotFoundPath()
 		}
 		t.allow = allowCreateOnly
@@ -199,6 +200,9 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 		t.allow = allowSubObject
 	case info.Subresource == "finalize" && ep.Resource.Kind == "Namespace":
 		t.allow = allowFinalize
+	case ep.Creates[info.Subresource] != nil:
+		// pods/binding: POST only.
+		t.allow = allowCreateOnly
 	default:
 		return nil, errNotFoundPath()
 	}

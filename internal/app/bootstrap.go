@@ -18,10 +18,13 @@ import (
 	"cella.dev/cella/internal/registry/kinds"
 )
 
-// bootstrap creates what a fresh Cella starts with: the default, kube-system
-// and kube-public namespaces (default with its CCI flavor and a default
-// Network), a default StorageClass and the built-in RBAC policy. Objects
-// that already exist are left as they are, so a restart changes nothing.
+// bootstrap creates what a fresh Cella starts with: the default,
+// kube-system, kube-public and kube-node-lease namespaces (each with the
+// CCI flavor annotation, which the cci profile requires; kube-node-lease
+// holds the node agents' Leases), a default Network in default, a default
+// StorageClass and the built-in RBAC policy. Objects that already exist are
+// left as they are, so a restart changes nothing, and a data directory made
+// before kube-node-lease existed gets it at its next start.
 func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
 	create := func(group, plural string, obj runtime.Object) error {
 		st := cat.Store(group, plural)

@@ -183,7 +183,7 @@ func reviewEndpoints(authz *auth.RBACAuthorizer) []*registry.Endpoint {
 			Group: "authorization.k8s.io", Version: "v1", Kind: "SelfSubjectAccessReview", Verbs: create,
 			Resource: &registry.Resource{Group: "authorization.k8s.io", Version: "v1", Kind: "SelfSubjectAccessReview", Plural: "selfsubjectaccessreviews", Singular: "selfsubjectaccessreview"},
 			New:      func() runtime.Object { return &authorizationv1.SelfSubjectAccessReview{} },
-			Create: func(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
+			Create: func(ctx context.Context, obj runtime.Object, _ registry.WriteOptions) (runtime.Object, error) {
 				return auth.ReviewSelfSubjectAccess(ctx, authz, user(ctx), obj.(*authorizationv1.SelfSubjectAccessReview))
 			},
 		},
@@ -191,7 +191,7 @@ func reviewEndpoints(authz *auth.RBACAuthorizer) []*registry.Endpoint {
 			Group: "authorization.k8s.io", Version: "v1", Kind: "SelfSubjectRulesReview", Verbs: create,
 			Resource: &registry.Resource{Group: "authorization.k8s.io", Version: "v1", Kind: "SelfSubjectRulesReview", Plural: "selfsubjectrulesreviews", Singular: "selfsubjectrulesreview"},
 			New:      func() runtime.Object { return &authorizationv1.SelfSubjectRulesReview{} },
-			Create: func(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
+			Create: func(ctx context.Context, obj runtime.Object, _ registry.WriteOptions) (runtime.Object, error) {
 				return auth.ReviewSelfSubjectRules(ctx, authz, user(ctx), obj.(*authorizationv1.SelfSubjectRulesReview))
 			},
 		},
@@ -199,7 +199,7 @@ func reviewEndpoints(authz *auth.RBACAuthorizer) []*registry.Endpoint {
 			Group: "authentication.k8s.io", Version: "v1", Kind: "SelfSubjectReview", Verbs: create,
 			Resource: &registry.Resource{Group: "authentication.k8s.io", Version: "v1", Kind: "SelfSubjectReview", Plural: "selfsubjectreviews", Singular: "selfsubjectreview"},
 			New:      func() runtime.Object { return &authenticationv1.SelfSubjectReview{} },
-			Create: func(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
+			Create: func(ctx context.Context, obj runtime.Object, _ registry.WriteOptions) (runtime.Object, error) {
 				return auth.SelfSubjectReview(user(ctx)), nil
 			},
 		},

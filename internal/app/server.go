@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,8 +134,9 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	}
 	var policy rbacPolicy
 	cat, err := kinds.Build(kinds.Config{
-		Profile: kinds.Profile(cfg.Profile),
-		Logger:  log.With("component", "registry"),
+		Profile:  kinds.Profile(cfg.Profile),
+		RunsPods: cfg.Runtime != "none",
+		Logger:   log.With("component", "registry"),
 		Admission: func(cat *kinds.Catalog) registry.Admission {
 			return admission.NewQuota(cat.Store("", "resourcequotas"), log.With("component", "quota-admission")).Admit
 		},
@@ -476,6 +479,12 @@ func openAPIResources(eps []*registry.Endpoint) []openapi.Resource {
 				sr.Type, sr.Verbs = r.Type, []string{"update"}
 			}
 			r.Subresources = append(r.Subresources, sr)
+		}
+		for _, sub := range slices.Sorted(maps.Keys(ep.Creates)) {
+			sc := ep.Creates[sub]
+			r.Subresources = append(r.Subresources, openapi.Subresource{
+				Name: sub, Kind: sc.Kind, Type: reflect.TypeOf(sc.New()).Elem(), Verbs: []string{"create"},
+			})
 		}
 		out = append(out, r)
 	}

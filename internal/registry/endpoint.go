@@ -23,12 +23,17 @@ type Endpoint struct {
 	ToStored, FromStored func(runtime.Object) (runtime.Object, error)
 	// Subresources served besides the object ("status", "scale", ...).
 	Subresources []string
+	// Creates are the subresources served only by POST on an object's path
+	// (pods/binding), by name.
+	Creates map[string]*SubresourceCreate
 	// Verbs served on the resource.
 	Verbs []string
 	// Create, when set, makes the endpoint a create-only virtual kind
-	// (access reviews): the object is computed from the request, never
-	// stored, and Store is nil.
-	Create func(ctx context.Context, obj runtime.Object) (runtime.Object, error)
+	// (access reviews, the legacy bindings): the object is acted on, never
+	// stored as such, and Store is nil. obj carries the namespace of the
+	// URL for a namespaced kind. It returns the response object (a
+	// metav1.Status for kinds that answer one) or a Status error.
+	Create func(ctx context.Context, obj runtime.Object, o WriteOptions) (runtime.Object, error)
 	// Get and List, when set, make the endpoint a read-only computed kind
 	// (pod metrics): objects are derived on each request, never stored,
 	// and Store is nil. Get returns a NotFound Status for unknown names.
@@ -37,6 +42,20 @@ type Endpoint struct {
 	// Resource describes a virtual endpoint (Store nil); for stored
 	// endpoints it is Store.Resource.
 	Resource *Resource
+}
+
+// SubresourceCreate serves POST on a subresource of one object, as
+// kube-apiserver's named creaters do (pods/binding): the body is an object
+// of Kind, decoded into New, whose namespace the server has checked against
+// the URL.
+type SubresourceCreate struct {
+	// Kind of the body, in the endpoint's group and version (Binding).
+	Kind string
+	New  func() runtime.Object
+	// Create acts on the object namespace/name with the body obj and
+	// returns the response object (a metav1.Status for pods/binding) or a
+	// Status error.
+	Create func(ctx context.Context, namespace, name string, obj runtime.Object, o WriteOptions) (runtime.Object, error)
 }
 
 // GroupVersion of the served version.

@@ -18,6 +18,10 @@
 //	update: preconditions -> PrepareForUpdate (may mutate; keeps status or spec
 //	        depending on the subresource) -> generation bump -> ValidateUpdate ->
 //	        AdmitWrite -> storage
+//	delete: preconditions -> ValidateDelete -> grace period (GracefulDelete, as
+//	        BeforeDelete: mark, shorten or leave a graceful deletion) ->
+//	        finalizers and propagation policy -> storage (remove, or write the
+//	        marks and answer Pending)
 package registry
 
 import (
@@ -72,6 +76,19 @@ type Resource struct {
 	AdmitWrite func(ctx context.Context, obj, old runtime.Object) error
 	// ValidateDelete may refuse a delete (for example an EIPPool in use).
 	ValidateDelete func(ctx context.Context, obj runtime.Object) error
+	// GracefulDelete, when set, makes deletes of the kind graceful, as
+	// Kubernetes' CheckGracefulDelete does for pods: it returns the grace
+	// period, in seconds, of a delete of obj with opts, which it must not
+	// change (opts.GracePeriodSeconds, when set, is never negative). A
+	// grace period above zero marks the object (deletionTimestamp now plus
+	// the grace period, deletionGracePeriodSeconds the grace period) and
+	// leaves it in place for its owner (the node agent) to finish the
+	// delete with a grace period of 0; zero deletes it at once, finalizers
+	// permitting. A later delete may only shorten a grace period under way.
+	GracefulDelete func(obj runtime.Object, opts *metav1.DeleteOptions) int64
+	// ReturnDeletedObject makes a completed delete answer the object, as
+	// kube-apiserver does for pods, rather than a Status.
+	ReturnDeletedObject bool
 
 	// Finalized, when set, must also hold before an object marked for
 	// deletion is removed (namespaces wait for spec.finalizers to empty).

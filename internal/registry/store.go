@@ -555,9 +555,11 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 			// without a write, so the resourceVersion stays.
 			return old, nil
 		}
-		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && (r.Finalized == nil || r.Finalized(obj)) {
+		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && (r.Finalized == nil || r.Finalized(obj)) && !inGracePeriod(m) {
 			// The last finalizer went away from an object being deleted:
-			// the update completes the delete.
+			// the update completes the delete. An object in a grace
+			// period (a terminating pod) stays until a delete ends it,
+			// so that its owner can still write its status.
 			if o.DryRun {
 				return obj, nil
 			}
@@ -576,6 +578,55 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 		}
 		nkv, err := s.storage.Update(ctx, key, data, kv.ModRevision)
 		if errors.Is(err, storage.ErrConflict) && wantRV == "" && attempt < 16 {
+			continue
+		}
+		if err != nil {
+			return nil, interpretError(err, gr, name)
+		}
+		m.SetResourceVersion(strconv.FormatInt(nkv.ModRevision, 10))
+		return obj, nil
+	}
+}
+
+// GuaranteedUpdate changes one object through fn, as kube-apiserver's
+// storage GuaranteedUpdate does for the subresources that own their rules
+// (pods/binding): it reads the current object, checks the preconditions,
+// lets fn change it in place, and writes it guarded by the revision read,
+// starting again from a fresh read when a concurrent write won. It runs none
+// of the Resource's hooks, so fn must leave the object valid; an error from
+// fn is returned as it is. With DryRun nothing is written. It returns the
+// object as written.
+func (s *Store) GuaranteedUpdate(ctx context.Context, namespace, name string, p *metav1.Preconditions, fn func(cur runtime.Object) error, o WriteOptions) (runtime.Object, error) {
+	gr := s.Resource.GroupResource()
+	key := s.KeyFor(namespace, name)
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, interpretError(err, gr, name)
+		}
+		kv, err := s.storage.Get(ctx, key)
+		if err != nil {
+			return nil, interpretError(err, gr, name)
+		}
+		obj, err := s.decodeKV(kv)
+		if err != nil {
+			return nil, err
+		}
+		m, _ := meta.Accessor(obj)
+		if err := checkPreconditions(p, m, gr, name); err != nil {
+			return nil, err
+		}
+		if err := fn(obj); err != nil {
+			return nil, err
+		}
+		data, err := s.encode(obj)
+		if err != nil {
+			return nil, err
+		}
+		if o.DryRun || bytes.Equal(data, kv.Value) {
+			return obj, nil
+		}
+		nkv, err := s.storage.Update(ctx, key, data, kv.ModRevision)
+		if errors.Is(err, storage.ErrConflict) && attempt < 16 {
 			continue
 		}
 		if err != nil {
@@ -696,12 +747,61 @@ type DeleteResult struct {
 	// Object is the deleted object, or the object marked for deletion.
 	Object runtime.Object
 	// Pending is true when the object still exists with a deletionTimestamp
-	// (finalizers, foreground deletion): HTTP 202.
+	// (finalizers, foreground deletion, a grace period): HTTP 202.
 	Pending bool
 }
 
-// Delete removes one object, or marks it for deletion when finalizers or
-// the propagation policy make it wait.
+// inGracePeriod reports an object marked for a graceful deletion that has
+// not ended: deletionGracePeriodSeconds above zero. Only a delete ends it.
+func inGracePeriod(m metav1.Object) bool {
+	g := m.GetDeletionGracePeriodSeconds()
+	return m.GetDeletionTimestamp() != nil && g != nil && *g > 0
+}
+
+// graceStep is what a delete does to an object of a kind with graceful
+// deletion, decided as kube-apiserver's BeforeDelete decides it.
+type graceStep int
+
+const (
+	// graceNone: the kind has no graceful deletion, or a deletion with no
+	// grace period left is under way; finalizers alone decide.
+	graceNone graceStep = iota
+	// graceMark: the delete sets the deletion marks (deadline and grace
+	// period); a grace period of zero then deletes, finalizers permitting.
+	graceMark
+	// gracePending: a graceful deletion is under way and this delete does
+	// not shorten it; nothing changes.
+	gracePending
+)
+
+// gracePeriod decides a delete of obj (metadata m) with opts, whose grace
+// period is not negative. For graceMark it returns the new deletionTimestamp
+// and deletionGracePeriodSeconds; it changes nothing itself.
+func (s *Store) gracePeriod(obj runtime.Object, m metav1.Object, opts *metav1.DeleteOptions) (graceStep, metav1.Time, int64) {
+	if s.Resource.GracefulDelete == nil {
+		return graceNone, metav1.Time{}, 0
+	}
+	if ts := m.GetDeletionTimestamp(); ts != nil {
+		cur := m.GetDeletionGracePeriodSeconds()
+		if cur == nil || *cur <= 0 {
+			// Marked with no grace left (or by a finalizer-only delete):
+			// nothing is waited for but finalizers.
+			return graceNone, metav1.Time{}, 0
+		}
+		// Only a shorter grace period may be given; the deadline moves
+		// back by the difference.
+		if g := opts.GracePeriodSeconds; g != nil && *g < *cur {
+			return graceMark, metav1.NewTime(ts.Add(time.Duration(*g-*cur) * time.Second)), *g
+		}
+		return gracePending, metav1.Time{}, 0
+	}
+	g := s.Resource.GracefulDelete(obj, opts)
+	return graceMark, metav1.NewTime(s.now().Truncate(time.Second).Add(time.Duration(g) * time.Second)), g
+}
+
+// Delete removes one object, or marks it for deletion when finalizers, the
+// propagation policy or a grace period (Resource.GracefulDelete) make it
+// wait.
 func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1.DeleteOptions, o WriteOptions) (DeleteResult, error) {
 	r := s.Resource
 	gr := r.GroupResource()
@@ -722,6 +822,14 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1
 		}
 	} else if opts.OrphanDependents != nil && *opts.OrphanDependents {
 		policy = metav1.DeletePropagationOrphan
+	}
+	if g := opts.GracePeriodSeconds; g != nil && *g < 0 {
+		// As in Kubernetes, a negative grace period means one second. The
+		// caller's options are not changed: DeleteCollection shares them.
+		c := *opts
+		one := int64(1)
+		c.GracePeriodSeconds = &one
+		opts = &c
 	}
 	for attempt := 0; ; attempt++ {
 		kv, err := s.storage.Get(ctx, key)
@@ -762,6 +870,12 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1
 				return DeleteResult{}, err
 			}
 		}
+		step, deadline, grace := s.gracePeriod(obj, m, opts)
+		if step == gracePending {
+			// As in Kubernetes, finalizers cannot be changed through
+			// DeleteOptions once a graceful deletion has begun.
+			return DeleteResult{Object: obj, Pending: true}, nil
+		}
 		finalizers := m.GetFinalizers()
 		switch policy {
 		case metav1.DeletePropagationForeground:
@@ -771,7 +885,7 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1
 		}
 		// Namespaces drain before they go: they wait for spec.finalizers.
 		nsPending := r.Finalized != nil && !r.Finalized(obj)
-		if len(finalizers) == 0 && !nsPending {
+		if len(finalizers) == 0 && !nsPending && (step != graceMark || grace == 0) {
 			if o.DryRun {
 				return DeleteResult{Object: obj}, nil
 			}
@@ -785,11 +899,20 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1
 			m.SetResourceVersion(strconv.FormatInt(dkv.ModRevision, 10))
 			return DeleteResult{Object: obj}, nil
 		}
-		// Mark for deletion and let the finalizers' owners finish it.
-		if m.GetDeletionTimestamp() != nil && len(finalizers) == len(m.GetFinalizers()) {
+		// Mark for deletion and let the finalizers' owners, or the owner
+		// of the grace period, finish it.
+		switch {
+		case step == graceMark:
+			if m.GetDeletionTimestamp() == nil && m.GetGeneration() > 0 {
+				// As Kubernetes does on the first graceful mark: the
+				// object's controllers see a new generation.
+				m.SetGeneration(m.GetGeneration() + 1)
+			}
+			m.SetDeletionTimestamp(&deadline)
+			m.SetDeletionGracePeriodSeconds(&grace)
+		case m.GetDeletionTimestamp() != nil && len(finalizers) == len(m.GetFinalizers()):
 			return DeleteResult{Object: obj, Pending: true}, nil
-		}
-		if m.GetDeletionTimestamp() == nil {
+		case m.GetDeletionTimestamp() == nil:
 			now := metav1.NewTime(s.now().Truncate(time.Second))
 			m.SetDeletionTimestamp(&now)
 			zero := int64(0)

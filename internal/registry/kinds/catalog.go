@@ -31,6 +31,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.batch()
 	b.autoscaling()
 	b.networking()
+	b.coordination()
 	b.rbac()
 	b.storageClasses()
 	b.cciKinds()

@@ -130,7 +130,7 @@ func (b *builder) core() {
 		},
 	})
 
-	b.stored(&registry.Resource{
+	pods := b.stored(&registry.Resource{
 		Version: "v1", Kind: "Pod", Plural: "pods", Singular: "pod", Namespaced: true, ShortNames: []string{"po"}, Categories: []string{"all"},
 		New: func() runtime.Object { return &corev1.Pod{} }, NewList: func() runtime.Object { return &corev1.PodList{} },
 		HasSpec: true, HasStatus: true,
@@ -140,7 +140,7 @@ func (b *builder) core() {
 			if b.cfg.cci() {
 				cci.DefaultPodResources(&pod.Spec)
 			}
-			pod.Status = pendingPodStatus(pod, b.cfg)
+			pod.Status = newPodStatus(pod, b.cfg)
 		},
 		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 			pod := obj.(*corev1.Pod)
@@ -154,15 +154,9 @@ func (b *builder) core() {
 			pod, o := obj.(*corev1.Pod), old.(*corev1.Pod)
 			return validatePodSpecUpdate(&pod.Spec, &o.Spec, field.NewPath("spec"))
 		},
-		Fields: func(obj runtime.Object) fields.Set {
-			p := obj.(*corev1.Pod)
-			return fields.Set{
-				"spec.nodeName": p.Spec.NodeName, "spec.restartPolicy": string(p.Spec.RestartPolicy),
-				"spec.schedulerName": p.Spec.SchedulerName, "spec.serviceAccountName": p.Spec.ServiceAccountName,
-				"status.phase": string(p.Status.Phase), "status.podIP": p.Status.PodIP,
-				"status.nominatedNodeName": p.Status.NominatedNodeName,
-			}
-		},
+		GracefulDelete:      podGracePeriod,
+		ReturnDeletedObject: true,
+		Fields:              podFields,
 		Columns: []metav1.TableColumnDefinition{
 			col("Ready", "string", "The aggregate readiness state of this pod for accepting traffic."),
 			col("Status", "string", "The aggregate status of the containers in this pod."),
@@ -197,6 +191,8 @@ func (b *builder) core() {
 			return []any{fmt.Sprintf("%d/%d", ready, len(p.Spec.Containers)), reason, restarts, b.age(p), ip, node, orNone(p.Status.NominatedNodeName), gates}
 		},
 	}, "status")
+	b.podBindings(pods)
+	b.nodes()
 
 	b.stored(&registry.Resource{
 		Version: "v1", Kind: "Service", Plural: "services", Singular: "service", Namespaced: true, ShortNames: []string{"svc"}, Categories: []string{"all"},
@@ -392,12 +388,19 @@ func (b *builder) core() {
 		New: func() runtime.Object { return &corev1.Event{} }, NewList: func() runtime.Object { return &corev1.EventList{} },
 		Fields: func(obj runtime.Object) fields.Set {
 			e := obj.(*corev1.Event)
+			// As Kubernetes: source is the reporting component, named by
+			// source.component or, for events.k8s.io writers, by
+			// reportingController.
+			source := e.Source.Component
+			if source == "" {
+				source = e.ReportingController
+			}
 			return fields.Set{
 				"involvedObject.kind": e.InvolvedObject.Kind, "involvedObject.namespace": e.InvolvedObject.Namespace,
 				"involvedObject.name": e.InvolvedObject.Name, "involvedObject.uid": string(e.InvolvedObject.UID),
 				"involvedObject.apiVersion": e.InvolvedObject.APIVersion, "involvedObject.resourceVersion": e.InvolvedObject.ResourceVersion,
 				"involvedObject.fieldPath": e.InvolvedObject.FieldPath, "reason": e.Reason, "reportingComponent": e.ReportingController,
-				"source": e.Source.Component, "type": e.Type,
+				"source": source, "type": e.Type,
 			}
 		},
 		Columns: []metav1.TableColumnDefinition{
@@ -521,45 +524,6 @@ func normalizeSecret(s *corev1.Secret) {
 	}
 }
 
-// pendingPodStatus is the status of a pod that nothing runs yet: Pending,
-// with a PodScheduled condition that says why.
-func pendingPodStatus(pod *corev1.Pod, cfg *Config) corev1.PodStatus {
-	now := metav1.NewTime(cfg.Now().Truncate(1e9))
-	return corev1.PodStatus{
-		Phase: corev1.PodPending,
-		Conditions: []corev1.PodCondition{{
-			Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "NoRuntime",
-			Message: NoRuntimeMessage, LastTransitionTime: now,
-		}},
-		QOSClass: podQOS(&pod.Spec),
-	}
-}
-
-// podQOS computes the QoS class as Kubernetes does (simplified to the
-// three outcomes from requests and limits).
-func podQOS(spec *corev1.PodSpec) corev1.PodQOSClass {
-	guaranteed, any := true, false
-	for _, c := range append(append([]corev1.Container{}, spec.InitContainers...), spec.Containers...) {
-		for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			req, hasReq := c.Resources.Requests[r]
-			lim, hasLim := c.Resources.Limits[r]
-			if hasReq || hasLim {
-				any = true
-			}
-			if !hasLim || (hasReq && req.Cmp(lim) != 0) {
-				guaranteed = false
-			}
-		}
-	}
-	switch {
-	case !any:
-		return corev1.PodQOSBestEffort
-	case guaranteed:
-		return corev1.PodQOSGuaranteed
-	}
-	return corev1.PodQOSBurstable
-}
-
 // defaultPodSpec fills the defaults Kubernetes fills, so that objects read
 // back look the way kubectl users expect.
 func defaultPodSpec(s *corev1.PodSpec) {
@@ -610,6 +574,7 @@ func defaultPodSpec(s *corev1.PodSpec) {
 	}
 	defaultContainers(s.InitContainers)
 	defaultContainers(s.Containers)
+	defaultRequestsFromLimits(s)
 }
 
 // imageTag returns the tag of an image reference ("" when none or when

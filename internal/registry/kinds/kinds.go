@@ -3,8 +3,10 @@
 // its table columns and its field selectors, and the Endpoints that serve
 // each of them in one or more API versions.
 //
-// Files are per API group: core.go, apps.go, batch.go, ... Each resource's
-// rules run in the registry's fixed order (prepare, validate).
+// Files are per API group: core.go, apps.go, batch.go, coordination.go, ...;
+// the pod lifecycle rules that core.go's pods use (binding, graceful
+// deletion, QoS class) are in pods.go and the node rules in nodes.go. Each
+// resource's rules run in the registry's fixed order (prepare, validate).
 package kinds
 
 import (
@@ -37,6 +39,12 @@ type Config struct {
 	Profile Profile
 	// Flavors are the allowed instance specifications (profile cci).
 	Flavors cci.Flavors
+	// RunsPods says that a runtime runs the pods (a node agent and the
+	// scheduler serve this server). Without one, the zero value, a new pod
+	// is given PodScheduled=False with reason NoRuntime, saying it will
+	// not run; with one it starts Pending with no conditions, for the
+	// scheduler to bind.
+	RunsPods bool
 	// Now is the clock for ages and timestamps.
 	Now func() time.Time
 	// Admission, when set, builds the admission that every create of a
