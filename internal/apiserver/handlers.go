@@ -52,6 +52,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *Req
 		return h.serveScale(w, r)
 	case ep.Creates[info.Subresource] != nil:
 		return h.createSubresource(w, r, ep.Creates[info.Subresource])
+	case info.Subresource == "log":
+		pod, err := h.podFor(r)
+		if err != nil {
+			return err
+		}
+		return s.servePodLog(w, r, info, pod)
 	}
 	out, err := negotiateOutput(r.Header.Get("Accept"), true)
 	if err != nil {

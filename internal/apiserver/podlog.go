@@ -18,6 +18,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"cella.dev/cella/internal/registry"
 )
 
 // PodConnector reaches the node that runs a pod, for the pod subresources
@@ -169,6 +171,24 @@ func (s *Server) podLogWebSocket(w http.ResponseWriter, r *http.Request, pod *co
 			return nil
 		}
 	}
+}
+
+// isPods reports the endpoint of core/v1 pods.
+func isPods(ep *registry.Endpoint) bool {
+	return ep.Group == "" && ep.Resource.Plural == "pods" && ep.Store != nil
+}
+
+// podFor reads the pod a pod subresource request names.
+func (h *resourceHandler) podFor(r *http.Request) (*corev1.Pod, error) {
+	obj, err := h.ep.Store.GetObject(r.Context(), h.info.Namespace, h.info.Name)
+	if err != nil {
+		return nil, err
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, fmt.Errorf("apiserver: the pods store holds %T", obj)
+	}
+	return pod, nil
 }
 
 // acceptsText reports whether an Accept header admits text/plain.

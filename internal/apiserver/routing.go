@@ -78,6 +78,7 @@ var (
 	allowObject     = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete}
 	allowSubObject  = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch}
 	allowFinalize   = []string{http.MethodPut}
+	allowLog        = []string{http.MethodGet, http.MethodHead, http.MethodDelete}
 )
 
 // withRouting is the routing step; see the comment at the top of the file.
@@ -203,6 +204,8 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 	case ep.Creates[info.Subresource] != nil:
 		// pods/binding: POST only.
 		t.allow = allowCreateOnly
+	case info.Subresource == "log" && isPods(ep):
+		t.allow = allowLog
 	default:
 		return nil, errNotFoundPath()
 	}

@@ -225,11 +225,22 @@ func orDefaultInt(n, def int) int {
 	return def
 }
 
-// longRunning reports requests that stream (watches): they have no
-// deadline and do not hold an in-flight slot.
+// longRunning reports requests that stream (watches, pod logs): they have
+// no deadline and do not hold an in-flight slot.
 func longRunning(r *http.Request) bool {
-	if info, ok := RequestInfoFrom(r.Context()); ok && info.Verb == "watch" {
+	info, ok := RequestInfoFrom(r.Context())
+	if !ok {
+		return false
+	}
+	switch {
+	case info.Verb == "watch":
 		return true
+	case info.IsResourceRequest && info.Resource == "pods":
+		// As kube-apiserver: the pod subresources that stream.
+		switch info.Subresource {
+		case "log", "exec", "attach", "portforward", "proxy":
+			return true
+		}
 	}
 	return false
 }

@@ -46,7 +46,8 @@ func isWebSocketRequest(r *http.Request) bool {
 // other upgrade request is answered 400 at routing, rather than served as
 // if it were a plain request and left for the client to puzzle over.
 func webSocketServed(info *RequestInfo) bool {
-	return info != nil && info.IsResourceRequest && info.Verb == "watch"
+	return info != nil && info.IsResourceRequest && (info.Verb == "watch" ||
+		info.APIGroup == "" && info.Resource == "pods" && info.Subresource == "log" && info.Verb == "get")
 }
 
 // errUpgradeNotServed is the 400 for an upgrade request to a path that
