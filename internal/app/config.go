@@ -16,15 +16,15 @@ import (
 // Config is everything `cella serve` is told. NewConfig fills the defaults;
 // AddFlags binds the flags; Validate reports every problem at once.
 type Config struct {
-	DataDir           string
-	Listen            string
-	TLS               bool
-	TokenFile         string
-	Storage           string
-	Profile           string
-	Runtime           string
+	DataDir   string
+	Listen    string
+	TLS       bool
+	TokenFile string
+	Storage   string
+	Profile   string
+	Runtime   string
 	// NodeName names the Node the agent registers ("" is the host name).
-	NodeName string
+	NodeName          string
 	MaxRequestBytes   int64
 	MaxURIBytes       int
 	MaxHeaderBytes    int
