@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 
 	"cella.dev/cella/internal/apiserver"
@@ -37,11 +38,21 @@ func newRuntime(cfg *Config) (podruntime.Runtime, error) {
 
 // startPods starts the scheduler and the node agent on cs.
 func (s *Server) startPods(ctx context.Context, cs kubernetes.Interface) error {
-	agent, err := node.New(node.Config{
+	nc := node.Config{
 		NodeName: s.cfg.NodeName, Client: cs, Runtime: s.runtime,
 		Dir: filepath.Join(s.cfg.DataDir, "pods"), Version: Version.GitVersion,
 		Logger: s.log.With("component", "node-agent"),
-	})
+	}
+	if s.cfg.Runtime == "sim" {
+		// A simulated node is as large as a scale test needs, as kwok's
+		// nodes are: nothing runs, so nothing is used up.
+		nc.MaxPods = simMaxPods
+		nc.Capacity = corev1.ResourceList{
+			corev1.ResourceCPU:    resource.MustParse("1000"),
+			corev1.ResourceMemory: resource.MustParse("4Ti"),
+		}
+	}
+	agent, err := node.New(nc)
 	if err != nil {
 		return err
 	}
@@ -60,6 +71,9 @@ func (s *Server) startPods(ctx context.Context, cs kubernetes.Interface) error {
 	}()
 	return nil
 }
+
+// simMaxPods is the pods capacity of a simulated node.
+const simMaxPods = 10000
 
 // podConnector hands the API server's pod streams to the node agent.
 type podConnector struct {

@@ -77,12 +77,16 @@ const (
 	OpRSS = "rss-create"
 )
 
-// Ops returns every operation in report order.
+// Ops returns the default operations in report order.
 func Ops() []string { return []string{OpCreate, OpGet, OpList, OpUpdate, OpWatch} }
+
+// AllOps returns every operation in report order: the defaults, then the
+// ones that need a server that runs pods.
+func AllOps() []string { return append(Ops(), OpPods) }
 
 // runOrder returns the order operations run in; see the package doc for
 // why it differs from Ops.
-func runOrder() []string { return []string{OpList, OpGet, OpUpdate, OpCreate, OpWatch} }
+func runOrder() []string { return []string{OpList, OpGet, OpUpdate, OpCreate, OpWatch, OpPods} }
 
 const (
 	// requestTimeout bounds one request, so that a stuck server ends the
@@ -125,6 +129,10 @@ type Config struct {
 	// HTTP1 offers only HTTP/1.1; otherwise TLS connections offer HTTP/2
 	// first.
 	HTTP1 bool
+	// Pods is how many pods the pods operation starts; PodCommand is what
+	// they run.
+	Pods       int
+	PodCommand []string
 	// RSSObjects, when positive, replaces the operations: the run creates
 	// that many ConfigMaps and stops, leaving them and the namespace in
 	// place for measuring the server's memory.
@@ -142,6 +150,8 @@ func NewConfig() *Config {
 		ListSize:    1000,
 		Watchers:    100,
 		WatchRate:   20,
+		Pods:        1000,
+		PodCommand:  []string{"sleep", "3600"},
 	}
 }
 
@@ -153,8 +163,8 @@ func (c *Config) Validate() error {
 		bad("--ops must name at least one of %s", strings.Join(Ops(), ", "))
 	}
 	for _, op := range c.Ops {
-		if !slices.Contains(Ops(), op) {
-			bad("--ops %q is not an operation: use %s", op, strings.Join(Ops(), ", "))
+		if !slices.Contains(AllOps(), op) {
+			bad("--ops %q is not an operation: use %s", op, strings.Join(AllOps(), ", "))
 		}
 	}
 	if c.Concurrency < 1 {
@@ -185,6 +195,12 @@ func (c *Config) Validate() error {
 	}
 	if !(c.WatchRate > 0) {
 		bad("--watch-rate must be positive")
+	}
+	if c.Pods < 1 {
+		bad("--pods must be at least 1")
+	}
+	if len(c.PodCommand) == 0 {
+		bad("--pod-command must name a command")
 	}
 	if c.RSSObjects < 0 {
 		bad("--rss-objects must not be negative")
@@ -270,7 +286,7 @@ func Run(ctx context.Context, cfg *Config, rc *rest.Config, log *slog.Logger) (r
 		rep.Results = append(rep.Results, res)
 	}
 	slices.SortStableFunc(rep.Results, func(a, b Result) int {
-		return slices.Index(Ops(), a.Op) - slices.Index(Ops(), b.Op)
+		return slices.Index(AllOps(), a.Op) - slices.Index(AllOps(), b.Op)
 	})
 	return rep, ctx.Err()
 }
@@ -331,6 +347,9 @@ func (b *bench) run(ctx context.Context, op string) (Result, error) {
 	case OpCreate:
 		b.log.Info("running", "op", op, "for", b.cfg.Duration)
 		return b.runCreate(ctx), nil
+	case OpPods:
+		b.log.Info("running", "op", op, "pods", b.cfg.Pods)
+		return b.runPods(ctx)
 	case OpWatch:
 		b.log.Info("running", "op", op, "watchers", b.cfg.Watchers, "for", b.cfg.Duration)
 		return b.runWatch(ctx)

@@ -63,6 +63,10 @@ type Config struct {
 	Version string
 	// MaxPods is the pods capacity (default 110, as the kubelet's).
 	MaxPods int
+	// Capacity, when set, is reported instead of the machine's CPU and
+	// memory (a simulated node pretends to be as large as a scale test
+	// needs).
+	Capacity corev1.ResourceList
 	// LeaseInterval is how often the Lease is renewed (default 10 s);
 	// StatusInterval how often the Node's status is written when nothing
 	// changed (default 1 min).
@@ -321,7 +325,7 @@ func (a *Agent) register(ctx context.Context) error {
 
 // nodeObject is the Node as the agent reports it now.
 func (a *Agent) nodeObject() *corev1.Node {
-	now := metav1.NewTime(a.now())
+	now := apiTime(a.now())
 	info := a.rt.Info()
 	cond := func(t corev1.NodeConditionType, s corev1.ConditionStatus, reason, msg string) corev1.NodeCondition {
 		return corev1.NodeCondition{Type: t, Status: s, Reason: reason, Message: msg, LastHeartbeatTime: now, LastTransitionTime: now}
@@ -378,6 +382,9 @@ func (a *Agent) capacity() corev1.ResourceList {
 	}
 	if mem := memTotal(); mem > 0 {
 		l[corev1.ResourceMemory] = *resource.NewQuantity(mem, resource.BinarySI)
+	}
+	for name, q := range a.cfg.Capacity {
+		l[name] = q.DeepCopy()
 	}
 	var st syscall.Statfs_t
 	if dir := a.cfg.Dir; dir != "" {
@@ -451,7 +458,7 @@ func (a *Agent) statusLoop(ctx context.Context) {
 			continue
 		}
 		want := a.nodeObject()
-		now := metav1.NewTime(a.now())
+		now := apiTime(a.now())
 		for i := range want.Status.Conditions {
 			c := &want.Status.Conditions[i]
 			for _, old := range n.Status.Conditions {

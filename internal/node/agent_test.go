@@ -103,7 +103,7 @@ func TestNodeRegistered(t *testing.T) {
 	if n.Labels[corev1.LabelHostname] != nodeName || n.Labels[corev1.LabelOSStable] == "" || n.Labels[corev1.LabelArchStable] == "" {
 		t.Errorf("labels: %v", n.Labels)
 	}
-	if n.Status.Capacity.Cpu().IsZero() || n.Status.Allocatable.Pods().Value() != 110 || n.Status.NodeInfo.KubeletVersion == "" {
+	if n.Status.Capacity.Cpu().IsZero() || n.Status.Allocatable.Pods().Value() != 10000 || n.Status.NodeInfo.KubeletVersion == "" {
 		t.Errorf("capacity %v allocatable %v info %+v", n.Status.Capacity, n.Status.Allocatable, n.Status.NodeInfo)
 	}
 	eventually(t, "the node's lease exists", func(ctx context.Context) (bool, error) {

@@ -44,8 +44,6 @@ type podWorker struct {
 	probes map[string]*containerProbes
 	// startTime is when the agent first acted on the pod.
 	startTime *metav1.Time
-	// written is the status the worker last wrote.
-	written *corev1.PodStatus
 	// isolationReported is set once the isolation-off event is written.
 	isolationReported bool
 	// deadlineExceeded is set once activeDeadlineSeconds has passed.
@@ -140,7 +138,7 @@ func (w *podWorker) sync(ctx context.Context) (done bool, next time.Duration) {
 		if pod.Status.StartTime != nil {
 			w.startTime = pod.Status.StartTime.DeepCopy()
 		} else {
-			t := metav1.NewTime(w.a.now())
+			t := apiTime(w.a.now())
 			w.startTime = &t
 		}
 	}
@@ -159,7 +157,7 @@ func (w *podWorker) sync(ctx context.Context) (done bool, next time.Duration) {
 			return false, w.retry("sandbox", err)
 		}
 		w.sandbox = &sb
-		if info := w.a.rt.Info(); !info.Isolated && !w.isolationReported {
+		if info := w.a.rt.Info(); !info.Isolated && info.Why != "" && !w.isolationReported {
 			w.isolationReported = true
 			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "IsolationOff", "The pod runs without isolation: %s", info.Why)
 		}
@@ -403,11 +401,7 @@ func (w *podWorker) checkDeadline(ctx context.Context, pod *corev1.Pod) time.Dur
 // writeStatus writes st as the pod's status when it differs from what the
 // API has, retrying conflicts on a fresh read.
 func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) {
-	if w.written != nil && equality.Semantic.DeepEqual(*w.written, st) && equality.Semantic.DeepEqual(pod.Status, st) {
-		return
-	}
-	if equality.Semantic.DeepEqual(pod.Status, st) {
-		w.written = st.DeepCopy()
+	if equality.Semantic.DeepEqual(pod.Status, mergeForeignConditions(st, pod.Status)) {
 		return
 	}
 	pods := w.a.client.CoreV1().Pods(pod.Namespace)
@@ -417,7 +411,6 @@ func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.
 		_, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
 		switch {
 		case err == nil:
-			w.written = p.Status.DeepCopy()
 			return
 		case apierrors.IsConflict(err):
 			if p, err = pods.Get(ctx, pod.Name, metav1.GetOptions{}); err != nil || p.UID != pod.UID {

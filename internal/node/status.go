@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -59,7 +60,7 @@ func (w *podWorker) status(pod *corev1.Pod, rs podruntime.PodStatus) corev1.PodS
 		allReady = false
 	}
 	prev := pod.Status.Conditions
-	now := metav1.NewTime(w.a.now())
+	now := apiTime(w.a.now())
 	cond := func(t corev1.PodConditionType, ok bool, reason string) corev1.PodCondition {
 		c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, Reason: reason, LastTransitionTime: now}
 		if ok {
@@ -124,14 +125,14 @@ func (w *podWorker) containerStatus(pod *corev1.Pod, c *corev1.Container, rt *po
 	cs.RestartCount = int32(rt.Attempt)
 	switch rt.State {
 	case podruntime.StateRunning:
-		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(rt.StartedAt)}
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: apiTime(rt.StartedAt)}
 		p := w.probes[c.Name]
 		cs.Started = ptrBool(p == nil || p.started())
 		cs.Ready = !init && (p == nil || p.ready())
 	case podruntime.StateExited:
 		term := &corev1.ContainerStateTerminated{
 			ExitCode: int32(rt.ExitCode), Reason: rt.Reason, Message: rt.Message,
-			StartedAt: metav1.NewTime(rt.StartedAt), FinishedAt: metav1.NewTime(rt.FinishedAt), ContainerID: cs.ContainerID,
+			StartedAt: apiTime(rt.StartedAt), FinishedAt: apiTime(rt.FinishedAt), ContainerID: cs.ContainerID,
 		}
 		cs.Started = ptrBool(false)
 		if wt, ok := w.waiting[c.Name]; ok {
@@ -273,3 +274,9 @@ func notInitializedMessage(statuses []corev1.ContainerStatus) string {
 }
 
 func ptrBool(b bool) *bool { return &b }
+
+// apiTime is t as the API keeps it: whole seconds in UTC, so that a status
+// computed again equals the one read back and is not written again.
+func apiTime(t time.Time) metav1.Time {
+	return metav1.NewTime(t.Truncate(time.Second).UTC())
+}

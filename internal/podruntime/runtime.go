@@ -95,8 +95,9 @@ type Info struct {
 	// Isolated is true when each pod gets its own network, PID, mount, UTS
 	// and IPC namespaces and a cgroup that enforces its limits.
 	Isolated bool
-	// Why says, when Isolated is false, why not (for the pod condition and
-	// the event the agent writes).
+	// Why says, when Isolated is false and containers are processes on the
+	// host, why they are not isolated (for the event the agent writes);
+	// "" when isolation does not apply (the sim runtime runs nothing).
 	Why string
 }
 

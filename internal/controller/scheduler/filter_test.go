@@ -40,36 +40,35 @@ func TestFilter(t *testing.T) {
 		name  string
 		pod   func() *corev1.Pod
 		node  *corev1.Node
-		used  corev1.ResourceList
-		count int
+		used  usage
 		want  string
 	}{
-		{"fits", func() *corev1.Pod { return podRequesting("1", "1Gi") }, readyNode("n", "2", "2Gi", nil), nil, 0, ""},
-		{"cpu", func() *corev1.Pod { return podRequesting("3", "") }, readyNode("n", "2", "2Gi", nil), nil, 0, reasonCPU},
+		{"fits", func() *corev1.Pod { return podRequesting("1", "1Gi") }, readyNode("n", "2", "2Gi", nil), usage{}, ""},
+		{"cpu", func() *corev1.Pod { return podRequesting("3", "") }, readyNode("n", "2", "2Gi", nil), usage{}, reasonCPU},
 		{"cpu with what runs", func() *corev1.Pod { return podRequesting("1", "") }, readyNode("n", "2", "2Gi", nil),
-			corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1500m")}, 1, reasonCPU},
-		{"memory", func() *corev1.Pod { return podRequesting("", "3Gi") }, readyNode("n", "2", "2Gi", nil), nil, 0, reasonMemory},
-		{"pods", func() *corev1.Pod { return podRequesting("", "") }, readyNode("n", "2", "2Gi", nil), nil, 3, reasonTooManyPods},
+			usage{milliCPU: 1500, pods: 1}, reasonCPU},
+		{"memory", func() *corev1.Pod { return podRequesting("", "3Gi") }, readyNode("n", "2", "2Gi", nil), usage{}, reasonMemory},
+		{"pods", func() *corev1.Pod { return podRequesting("", "") }, readyNode("n", "2", "2Gi", nil), usage{pods: 3}, reasonTooManyPods},
 		{"not ready", func() *corev1.Pod { return podRequesting("", "") }, func() *corev1.Node {
 			n := readyNode("n", "2", "2Gi", nil)
 			n.Status.Conditions[0].Status = corev1.ConditionFalse
 			return n
-		}(), nil, 0, reasonNotReady},
+		}(), usage{}, reasonNotReady},
 		{"cordoned", func() *corev1.Pod { return podRequesting("", "") }, func() *corev1.Node {
 			n := readyNode("n", "2", "2Gi", nil)
 			n.Spec.Unschedulable = true
 			return n
-		}(), nil, 0, reasonUnschedulable},
+		}(), usage{}, reasonUnschedulable},
 		{"selector", func() *corev1.Pod {
 			p := podRequesting("", "")
 			p.Spec.NodeSelector = map[string]string{"disk": "ssd"}
 			return p
-		}, readyNode("n", "2", "2Gi", map[string]string{"disk": "hdd"}), nil, 0, reasonSelector},
+		}, readyNode("n", "2", "2Gi", map[string]string{"disk": "hdd"}), usage{}, reasonSelector},
 		{"selector matches", func() *corev1.Pod {
 			p := podRequesting("", "")
 			p.Spec.NodeSelector = map[string]string{"disk": "ssd"}
 			return p
-		}, readyNode("n", "2", "2Gi", map[string]string{"disk": "ssd"}), nil, 0, ""},
+		}, readyNode("n", "2", "2Gi", map[string]string{"disk": "ssd"}), usage{}, ""},
 		{"affinity In", func() *corev1.Pod {
 			p := podRequesting("", "")
 			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
@@ -77,7 +76,7 @@ func TestFilter(t *testing.T) {
 					{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"a", "b"}}}},
 				}}}}
 			return p
-		}, readyNode("n", "2", "2Gi", map[string]string{"zone": "c"}), nil, 0, reasonSelector},
+		}, readyNode("n", "2", "2Gi", map[string]string{"zone": "c"}), usage{}, reasonSelector},
 		{"affinity second term", func() *corev1.Pod {
 			p := podRequesting("", "")
 			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
@@ -86,27 +85,23 @@ func TestFilter(t *testing.T) {
 					{MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"n"}}}},
 				}}}}
 			return p
-		}, readyNode("n", "2", "2Gi", map[string]string{"zone": "c"}), nil, 0, ""},
-		{"taint", func() *corev1.Pod { return podRequesting("", "") }, readyNode("n", "2", "2Gi", nil, noSchedule), nil, 0, reasonTaint},
+		}, readyNode("n", "2", "2Gi", map[string]string{"zone": "c"}), usage{}, ""},
+		{"taint", func() *corev1.Pod { return podRequesting("", "") }, readyNode("n", "2", "2Gi", nil, noSchedule), usage{}, reasonTaint},
 		{"taint tolerated", func() *corev1.Pod {
 			p := podRequesting("", "")
 			p.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpEqual, Value: "gpu", Effect: corev1.TaintEffectNoSchedule}}
 			return p
-		}, readyNode("n", "2", "2Gi", nil, noSchedule), nil, 0, ""},
+		}, readyNode("n", "2", "2Gi", nil, noSchedule), usage{}, ""},
 		{"tolerate everything", func() *corev1.Pod {
 			p := podRequesting("", "")
 			p.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
 			return p
-		}, readyNode("n", "2", "2Gi", nil, noSchedule), nil, 0, ""},
-		{"PreferNoSchedule does not filter", func() *corev1.Pod { return podRequesting("", "") }, readyNode("n", "2", "2Gi", nil, preferNo), nil, 0, ""},
+		}, readyNode("n", "2", "2Gi", nil, noSchedule), usage{}, ""},
+		{"PreferNoSchedule does not filter", func() *corev1.Pod { return podRequesting("", "") }, readyNode("n", "2", "2Gi", nil, preferNo), usage{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := tc.pod()
-			used := tc.used
-			if used == nil {
-				used = corev1.ResourceList{}
-			}
-			if got := filter(pod, tc.node, podRequests(pod), used, tc.count); got != tc.want {
+			if got := filter(pod, tc.node, requestsOf(pod), tc.used); got != tc.want {
 				t.Errorf("filter = %q, want %q", got, tc.want)
 			}
 		})
@@ -126,8 +121,8 @@ func TestPodRequestsInitContainers(t *testing.T) {
 
 func TestScorePrefersFreeRoom(t *testing.T) {
 	big, small := readyNode("big", "8", "16Gi", nil), readyNode("small", "2", "2Gi", nil)
-	req := podRequests(podRequesting("1", "1Gi"))
-	if score(big, req, corev1.ResourceList{}) <= score(small, req, corev1.ResourceList{}) {
+	req := requestsOf(podRequesting("1", "1Gi"))
+	if score(big, req, usage{}) <= score(small, req, usage{}) {
 		t.Error("the node with more free room should score higher")
 	}
 }

@@ -71,14 +71,52 @@ type Scheduler struct {
 	events   events.EventBroadcaster
 
 	mu sync.Mutex
-	// assumed holds the pods this scheduler bound and has not yet seen
-	// bound in its cache: key -> node and requests. Guarded by mu.
-	assumed map[string]assumedPod
+	// counted holds, by pod key, what each pod that takes room on a node
+	// requests: the pods bound in the cache that have not finished, and
+	// the ones this scheduler bound and has not seen bound yet. used holds
+	// the sums by node. Both are guarded by mu.
+	counted map[string]placed
+	used    map[string]usage
 }
 
-type assumedPod struct {
-	node     string
-	requests corev1.ResourceList
+// placed is a pod's node and requests.
+type placed struct {
+	node string
+	use  usage
+}
+
+// usage is what pods request of a node: CPU in millicores, memory in
+// bytes, and how many pods they are.
+type usage struct {
+	milliCPU, memory int64
+	pods             int
+}
+
+func (u usage) plus(v usage) usage {
+	return usage{u.milliCPU + v.milliCPU, u.memory + v.memory, u.pods + v.pods}
+}
+
+func (u usage) minus(v usage) usage {
+	return usage{u.milliCPU - v.milliCPU, u.memory - v.memory, u.pods - v.pods}
+}
+
+// requestsOf is what pod takes of a node.
+func requestsOf(pod *corev1.Pod) usage {
+	req := podRequests(pod)
+	return usage{milliCPU: req.Cpu().MilliValue(), memory: req.Memory().Value(), pods: 1}
+}
+
+// count records that the pod key takes p (nil: nothing any more) and keeps
+// the sums by node. It must be called with mu held.
+func (s *Scheduler) countLocked(key string, p *placed) {
+	if old, ok := s.counted[key]; ok {
+		s.used[old.node] = s.used[old.node].minus(old.use)
+		delete(s.counted, key)
+	}
+	if p != nil {
+		s.counted[key] = *p
+		s.used[p.node] = s.used[p.node].plus(p.use)
+	}
 }
 
 // New returns a scheduler using client.
@@ -86,12 +124,6 @@ func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	podInf := factory.Core().V1().Pods().Informer()
 	nodeInf := factory.Core().V1().Nodes().Informer()
-	_ = podInf.AddIndexers(cache.Indexers{byNode: func(obj any) ([]string, error) {
-		if p, ok := obj.(*corev1.Pod); ok && p.Spec.NodeName != "" {
-			return []string{p.Spec.NodeName}, nil
-		}
-		return nil, nil
-	}})
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
 	s := &Scheduler{
 		client: client, log: log, factory: factory,
@@ -102,12 +134,24 @@ func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
 		events:   broadcaster,
 		recorder: broadcaster.NewRecorder(schemeForEvents(), Name),
-		assumed:  map[string]assumedPod{},
+		counted:  map[string]placed{},
+		used:     map[string]usage{},
 	}
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    s.podChanged,
 		UpdateFunc: func(_, obj any) { s.podChanged(obj) },
-		DeleteFunc: func(obj any) { s.requeuePending() },
+		DeleteFunc: func(obj any) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			if p, ok := obj.(*corev1.Pod); ok {
+				key, _ := cache.MetaNamespaceKeyFunc(p)
+				s.mu.Lock()
+				s.countLocked(key, nil)
+				s.mu.Unlock()
+			}
+			s.requeuePending()
+		},
 	})
 	_, _ = nodeInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { s.requeuePending() },
@@ -115,8 +159,6 @@ func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
 	})
 	return s
 }
-
-const byNode = "node"
 
 // Run schedules until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) {
@@ -177,7 +219,11 @@ func (s *Scheduler) podChanged(obj any) {
 	key, _ := cache.MetaNamespaceKeyFunc(p)
 	if p.Spec.NodeName != "" {
 		s.mu.Lock()
-		delete(s.assumed, key)
+		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			s.countLocked(key, nil)
+		} else if c, ok := s.counted[key]; !ok || c.node != p.Spec.NodeName {
+			s.countLocked(key, &placed{node: p.Spec.NodeName, use: requestsOf(p)})
+		}
 		s.mu.Unlock()
 		return
 	}
@@ -208,7 +254,7 @@ func (s *Scheduler) schedule(ctx context.Context, key string) (again bool, err e
 		return false, nil
 	}
 	s.mu.Lock()
-	_, bound := s.assumed[key]
+	_, bound := s.counted[key]
 	s.mu.Unlock()
 	if bound {
 		return false, nil
@@ -217,9 +263,8 @@ func (s *Scheduler) schedule(ctx context.Context, key string) (again bool, err e
 	if node == "" {
 		return true, s.unschedulable(ctx, pod, fitError(total, reasons))
 	}
-	req := podRequests(pod)
 	s.mu.Lock()
-	s.assumed[key] = assumedPod{node: node, requests: req}
+	s.countLocked(key, &placed{node: node, use: requestsOf(pod)})
 	s.mu.Unlock()
 	err = s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
@@ -227,7 +272,7 @@ func (s *Scheduler) schedule(ctx context.Context, key string) (again bool, err e
 	}, metav1.CreateOptions{})
 	if err != nil {
 		s.mu.Lock()
-		delete(s.assumed, key)
+		s.countLocked(key, nil)
 		s.mu.Unlock()
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			// Bound or deleted meanwhile: the informer will tell.
@@ -244,14 +289,16 @@ func (s *Scheduler) schedule(ctx context.Context, key string) (again bool, err e
 // was filtered out, how many nodes it ruled out, and the number of nodes.
 func (s *Scheduler) pick(pod *corev1.Pod) (best string, reasons map[string]int, total int) {
 	reasons = map[string]int{}
-	req := podRequests(pod)
+	req := requestsOf(pod)
 	bestScore := -1.0
 	nodes := s.nodes.List()
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].(*corev1.Node).Name < nodes[j].(*corev1.Node).Name })
 	for _, obj := range nodes {
 		n := obj.(*corev1.Node)
-		used, count := s.usage(n.Name)
-		if why := filter(pod, n, req, used, count); why != "" {
+		s.mu.Lock()
+		used := s.used[n.Name]
+		s.mu.Unlock()
+		if why := filter(pod, n, req, used); why != "" {
 			reasons[why]++
 			continue
 		}
@@ -260,33 +307,6 @@ func (s *Scheduler) pick(pod *corev1.Pod) (best string, reasons map[string]int, 
 		}
 	}
 	return best, reasons, len(nodes)
-}
-
-// usage returns what the pods bound to node request, and how many they are.
-func (s *Scheduler) usage(node string) (corev1.ResourceList, int) {
-	used := corev1.ResourceList{}
-	count := 0
-	objs, _ := s.pods.ByIndex(byNode, node)
-	seen := map[string]bool{}
-	for _, obj := range objs {
-		p := obj.(*corev1.Pod)
-		if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-			continue
-		}
-		key, _ := cache.MetaNamespaceKeyFunc(p)
-		seen[key] = true
-		add(used, podRequests(p))
-		count++
-	}
-	s.mu.Lock()
-	for key, a := range s.assumed {
-		if a.node == node && !seen[key] {
-			add(used, a.requests)
-			count++
-		}
-	}
-	s.mu.Unlock()
-	return used, count
 }
 
 // Reasons a node is filtered out, in kube-scheduler's words.
@@ -300,8 +320,9 @@ const (
 	reasonTaint         = "node(s) had untolerated taint"
 )
 
-// filter returns why n cannot run pod, or "".
-func filter(pod *corev1.Pod, n *corev1.Node, req, used corev1.ResourceList, count int) string {
+// filter returns why n cannot run pod, which requests req, with what used
+// of it already, or "".
+func filter(pod *corev1.Pod, n *corev1.Node, req, used usage) string {
 	if !nodeReady(n) {
 		return reasonNotReady
 	}
@@ -317,26 +338,14 @@ func filter(pod *corev1.Pod, n *corev1.Node, req, used corev1.ResourceList, coun
 		}
 	}
 	alloc := n.Status.Allocatable
-	if max, ok := alloc[corev1.ResourcePods]; ok && int64(count+1) > max.Value() {
+	if max, ok := alloc[corev1.ResourcePods]; ok && int64(used.pods+1) > max.Value() {
 		return reasonTooManyPods
 	}
-	for _, r := range []struct {
-		name   corev1.ResourceName
-		reason string
-	}{{corev1.ResourceCPU, reasonCPU}, {corev1.ResourceMemory, reasonMemory}} {
-		want, ok := req[r.name]
-		if !ok || want.IsZero() {
-			continue
-		}
-		have, ok := alloc[r.name]
-		if !ok {
-			continue
-		}
-		sum := used[r.name].DeepCopy()
-		sum.Add(want)
-		if sum.Cmp(have) > 0 {
-			return r.reason
-		}
+	if have, ok := alloc[corev1.ResourceCPU]; ok && req.milliCPU > 0 && used.milliCPU+req.milliCPU > have.MilliValue() {
+		return reasonCPU
+	}
+	if have, ok := alloc[corev1.ResourceMemory]; ok && req.memory > 0 && used.memory+req.memory > have.Value() {
+		return reasonMemory
 	}
 	return ""
 }
@@ -424,20 +433,16 @@ func tolerates(tols []corev1.Toleration, taint corev1.Taint) bool {
 
 // score is the share of CPU and memory n would have left, averaged: more
 // free room scores higher.
-func score(n *corev1.Node, req, used corev1.ResourceList) float64 {
+func score(n *corev1.Node, req, used usage) float64 {
 	var sum float64
 	var parts int
-	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		have, ok := n.Status.Allocatable[name]
-		if !ok || have.IsZero() {
-			continue
-		}
-		u := used[name].DeepCopy()
-		if want, ok := req[name]; ok {
-			u.Add(want)
-		}
-		free := 1 - float64(u.MilliValue())/float64(have.MilliValue())
-		sum += max(free, 0)
+	after := used.plus(req)
+	if have := n.Status.Allocatable.Cpu(); !have.IsZero() {
+		sum += max(1-float64(after.milliCPU)/float64(have.MilliValue()), 0)
+		parts++
+	}
+	if have := n.Status.Allocatable.Memory(); !have.IsZero() {
+		sum += max(1-float64(after.memory)/float64(have.Value()), 0)
 		parts++
 	}
 	if parts == 0 {

@@ -155,10 +155,9 @@ type container struct {
 
 // Info says the sim isolates nothing.
 func (r *Runtime) Info() podruntime.Info {
-	return podruntime.Info{
-		Name: "sim",
-		Why:  "the sim runtime runs no processes: containers are simulated from pod annotations",
-	}
+	// No Why: isolation does not apply to containers that are not
+	// processes.
+	return podruntime.Info{Name: "sim"}
 }
 
 // RunSandbox makes the sandbox of p, or returns the existing one.

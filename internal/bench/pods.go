@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+)
+
+// OpPods measures how fast pods start: it creates Config.Pods pods,
+// Config.Concurrency creates at a time, and times each from just before
+// its create to the watch event that first shows it Running. The rate is
+// pods Running per second, from the first create to the last pod Running.
+// It needs a server that runs pods (Cella with --runtime sim or process),
+// so it is not among the default operations.
+const OpPods = "pods"
+
+// podsGrace is how long the pods operation waits, after its last create,
+// for pods still starting.
+const podsGrace = 60 * time.Second
+
+// benchPod is one pod of the pods operation: it sleeps, and under the cci
+// profile it takes the smallest instance specification.
+func benchPod(name string, command []string) *corev1.Pod {
+	limits := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "cella-bench"}},
+		Spec: corev1.PodSpec{
+			TerminationGracePeriodSeconds: new(int64),
+			Containers: []corev1.Container{{
+				Name: "c", Image: "busybox", Command: command,
+				Resources: corev1.ResourceRequirements{Limits: limits, Requests: limits},
+			}},
+		},
+	}
+}
+
+func podName(i int) string { return fmt.Sprintf("pod-%06d", i) }
+
+func (b *bench) runPods(ctx context.Context) (Result, error) {
+	n := b.cfg.Pods
+	pods := b.cs.CoreV1().Pods(b.ns)
+	w, err := pods.Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		return Result{}, fmt.Errorf("watching pods: %w", err)
+	}
+	defer w.Stop()
+
+	// sent[i] is when the create of podName(i) began, as 1 + nanoseconds
+	// since base; 0 means not yet.
+	base := time.Now()
+	sent := make([]atomic.Int64, n)
+	var running tally
+	var runningCount atomic.Int64
+	done := make(chan struct{})
+	lastRunning := atomic.Int64{}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		seen := make([]bool, n)
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				continue
+			}
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok || p.Status.Phase != corev1.PodRunning {
+				continue
+			}
+			var i int
+			if _, err := fmt.Sscanf(p.Name, "pod-%06d", &i); err != nil || i < 0 || i >= n || seen[i] {
+				continue
+			}
+			s := sent[i].Load()
+			if s == 0 {
+				continue
+			}
+			seen[i] = true
+			at := time.Since(base)
+			running.rec.Add(at - time.Duration(s-1))
+			lastRunning.Store(int64(at))
+			if runningCount.Add(1) == int64(n) {
+				close(done)
+				return
+			}
+		}
+	})
+
+	creates := make([]tally, b.cfg.Concurrency)
+	next := atomic.Int64{}
+	var cw sync.WaitGroup
+	for c := range creates {
+		t := &creates[c]
+		cw.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				sent[i].Store(int64(time.Since(base)) + 1)
+				rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+				_, err := pods.Create(rctx, benchPod(podName(i), b.cfg.PodCommand), metav1.CreateOptions{})
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					t.fail(fmt.Errorf("creating a pod: %w", err))
+				}
+			}
+		})
+	}
+	cw.Wait()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	case <-time.After(podsGrace):
+	}
+	w.Stop()
+	wg.Wait()
+	elapsed := time.Duration(lastRunning.Load())
+	res := merge(OpPods, elapsed, append(creates, running))
+	if missing := int64(n) - runningCount.Load() - int64(res.Errors); missing > 0 && ctx.Err() == nil {
+		res.Errors += int(missing)
+		if res.FirstError == "" {
+			res.FirstError = fmt.Sprintf("%d pods not Running %v after the last create", missing, podsGrace)
+		}
+	}
+	res.Notes = fmt.Sprintf("%d pods, create to Running; rate over the whole run", n)
+	return res, ctx.Err()
+}
