@@ -37,11 +37,11 @@ func TestFilter(t *testing.T) {
 	noSchedule := corev1.Taint{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoSchedule}
 	preferNo := corev1.Taint{Key: "soft", Effect: corev1.TaintEffectPreferNoSchedule}
 	for _, tc := range []struct {
-		name  string
-		pod   func() *corev1.Pod
-		node  *corev1.Node
-		used  usage
-		want  string
+		name string
+		pod  func() *corev1.Pod
+		node *corev1.Node
+		used usage
+		want string
 	}{
 		{"fits", func() *corev1.Pod { return podRequesting("1", "1Gi") }, readyNode("n", "2", "2Gi", nil), usage{}, ""},
 		{"cpu", func() *corev1.Pod { return podRequesting("3", "") }, readyNode("n", "2", "2Gi", nil), usage{}, reasonCPU},
