@@ -144,13 +144,13 @@ var all = podruntime.LogOptions{TailLines: -1}
 // TestSandbox: RunSandbox makes a sandbox with an IP of its own and returns
 // an existing one as it is; Sandboxes lists them; calls naming a pod
 // without a sandbox, or a container never started, are ErrNotFound;
-// RemoveSandbox of a pod without one is not an error; Info says why a
-// runtime does not isolate.
+// RemoveSandbox of a pod without one is not an error; Info names the
+// runtime.
 func TestSandbox(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	ctx := t.Context()
-	if info := rt.Info(); info.Name == "" || (!info.Isolated && info.Why == "") {
-		t.Errorf("Info = %+v; want a name, and why when not isolated", info)
+	if info := rt.Info(); info.Name == "" || (info.Isolated && info.Why != "") {
+		t.Errorf("Info = %+v; want a name, and no why when isolated", info)
 	}
 	p := podruntime.Pod{UID: uuid.NewString(), Namespace: "default", Name: "web", Hostname: "web"}
 	sb, err := rt.RunSandbox(ctx, p)
