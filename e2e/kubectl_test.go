@@ -35,10 +35,11 @@ type cluster struct {
 	env []string
 }
 
-// newCluster starts a fresh server for t; it stops when t ends.
-func newCluster(t testing.TB) *cluster {
+// newCluster starts a fresh server for t; it stops when t ends. opts
+// change its Config (the runtime, the profile).
+func newCluster(t testing.TB, opts ...servertest.Option) *cluster {
 	t.Helper()
-	srv := servertest.Start(t)
+	srv := servertest.Start(t, opts...)
 	env := make([]string, 0, len(os.Environ())+2)
 	for _, kv := range os.Environ() {
 		switch {

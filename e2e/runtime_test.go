@@ -1,0 +1,75 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+
+	"cella.dev/cella/internal/app"
+)
+
+// simCluster is a cluster that runs pods with the sim runtime, under the
+// kubernetes profile (kubectl run sets no resources, which CCI requires).
+func simCluster(t *testing.T) *cluster {
+	return newCluster(t, func(c *app.Config) { c.Runtime, c.Profile, c.NodeName = "sim", "kubernetes", "sim-node" })
+}
+
+// TestRunPodSim: the pod commands a user types after `kubectl run` behave
+// as on a real cluster: the pod is scheduled and runs (wait, get, describe
+// with its events), its logs print, the node is listed and described, and
+// delete removes the pod.
+func TestRunPodSim(t *testing.T) {
+	t.Parallel()
+	c := simCluster(t)
+	out := c.must(t, "run", "web", "--image=busybox", "--annotations=sim.cella.dev/log=hello\nworld", "--", "sh", "-c", "while true; do echo hi; sleep 1; done")
+	wantContains(t, "kubectl run", out, "pod/web created")
+	c.must(t, "wait", "--for=condition=Ready", "pod/web", "--timeout=20s")
+
+	// (-o wide's "NOMINATED NODE" header has a space, which parseTable
+	// cannot tell from a column break: read the node with jsonpath.)
+	row := parseTable(t, c.must(t, "get", "pods", "-o", "wide")).row("web")
+	if row["READY"] != "1/1" || row["STATUS"] != "Running" || row["IP"] == "<none>" {
+		t.Errorf("kubectl get pods -o wide: %v", row)
+	}
+	if node := c.must(t, "get", "pod", "web", "-o", "jsonpath={.spec.nodeName}"); node != "sim-node" {
+		t.Errorf("spec.nodeName = %q", node)
+	}
+	if got := c.must(t, "logs", "web"); got != "hello\nworld\n" {
+		t.Errorf("kubectl logs = %q", got)
+	}
+	if got := c.must(t, "logs", "web", "--tail=1"); got != "world\n" {
+		t.Errorf("kubectl logs --tail=1 = %q", got)
+	}
+	desc := c.must(t, "describe", "pod", "web")
+	wantContains(t, "kubectl describe pod", desc, "Node:", "sim-node", "Status:", "Running", "Scheduled", "Successfully assigned default/web to sim-node", "Started container web")
+
+	nodes := parseTable(t, c.must(t, "get", "nodes"))
+	if n := nodes.row("sim-node"); n["STATUS"] != "Ready" || n["VERSION"] == "" {
+		t.Errorf("kubectl get nodes: %v", n)
+	}
+	wide := c.must(t, "get", "nodes", "-o", "wide")
+	wantContains(t, "kubectl get nodes -o wide", wide, "INTERNAL-IP", "CONTAINER-RUNTIME", "sim://")
+	wantContains(t, "kubectl describe node", c.must(t, "describe", "node", "sim-node"), "Ready", "KubeletReady", "default", "web", "Allocatable:")
+
+	wantContains(t, "kubectl delete pod", c.must(t, "delete", "pod", "web", "--timeout=30s"), `pod "web" deleted`)
+	if r := c.run(t, "get", "pod", "web"); r.code == 0 || !strings.Contains(r.stderr, "NotFound") {
+		t.Errorf("after delete: %s", r)
+	}
+}
+
+// TestForceDeletePodSim: --grace-period=0 --force removes a running pod at
+// once, with kubectl's warning.
+func TestForceDeletePodSim(t *testing.T) {
+	t.Parallel()
+	c := simCluster(t)
+	c.must(t, "run", "doomed", "--image=busybox", "--", "sleep", "3600")
+	c.must(t, "wait", "--for=condition=Ready", "pod/doomed", "--timeout=20s")
+	r := c.run(t, "delete", "pod", "doomed", "--grace-period=0", "--force")
+	if r.code != 0 || !strings.Contains(r.stdout, `pod "doomed" force deleted`) {
+		t.Fatalf("force delete: %s", r)
+	}
+	if r := c.run(t, "get", "pod", "doomed"); r.code == 0 {
+		t.Errorf("the pod is still there: %s", r)
+	}
+}
