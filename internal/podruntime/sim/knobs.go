@@ -1,0 +1,101 @@
+package sim
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"cella.dev/cella/internal/podruntime"
+)
+
+// knobs are a container's annotations, parsed.
+type knobs struct {
+	startDelay      time.Duration
+	runTime         time.Duration // negative: runs until stopped
+	exitCode        int
+	readinessDelay  time.Duration
+	failProbesAfter time.Duration // negative: never
+	ignoreSIGTERM   bool
+
+	startError, configError string
+	terminationMessage      string
+	log, exitLog            string
+}
+
+// Defaults of the log knobs.
+const (
+	defaultLog     = "sim: container {container} started"
+	defaultExitLog = "sim: container {container} exited with code {exit-code}"
+)
+
+// knobs reads the knobs of container name from the pod's annotations: the
+// container's own, else the pod's.
+func (p *pod) knobs(name string) (knobs, error) {
+	k := knobs{runTime: -1, failProbesAfter: -1, log: defaultLog, exitLog: defaultExitLog}
+	if len(p.annotations) == 0 {
+		return k, nil
+	}
+	get := func(knob string) (string, string, bool) {
+		key := Prefix + name + "." + knob
+		if v, ok := p.annotations[key]; ok {
+			return key, v, true
+		}
+		key = Prefix + knob
+		v, ok := p.annotations[key]
+		return key, v, ok
+	}
+	duration := func(knob string, into *time.Duration) error {
+		key, v, ok := get(knob)
+		if !ok {
+			return nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%w: annotation %s: %q is not a duration such as 1.5s or 2m", podruntime.ErrInvalid, key, v)
+		}
+		*into = d
+		return nil
+	}
+	for _, d := range []struct {
+		knob string
+		into *time.Duration
+	}{
+		{"start-delay", &k.startDelay},
+		{"run-time", &k.runTime},
+		{"readiness-delay", &k.readinessDelay},
+		{"fail-probes-after", &k.failProbesAfter},
+	} {
+		if err := duration(d.knob, d.into); err != nil {
+			return k, err
+		}
+	}
+	if key, v, ok := get("exit-code"); ok {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return k, fmt.Errorf("%w: annotation %s: %q is not an exit code", podruntime.ErrInvalid, key, v)
+		}
+		k.exitCode = int(n)
+	}
+	if key, v, ok := get("ignore-sigterm"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return k, fmt.Errorf("%w: annotation %s: %q is not true or false", podruntime.ErrInvalid, key, v)
+		}
+		k.ignoreSIGTERM = b
+	}
+	for _, s := range []struct {
+		knob string
+		into *string
+	}{
+		{"start-error", &k.startError},
+		{"config-error", &k.configError},
+		{"termination-message", &k.terminationMessage},
+		{"log", &k.log},
+		{"exit-log", &k.exitLog},
+	} {
+		if _, v, ok := get(s.knob); ok {
+			*s.into = v
+		}
+	}
+	return k, nil
+}
