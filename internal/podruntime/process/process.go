@@ -209,12 +209,13 @@ func (r *Runtime) adopt() error {
 			continue
 		}
 		dir := filepath.Join(r.dir, e.Name())
-		var sb podruntime.Sandbox
-		if err := readJSON(filepath.Join(dir, "sandbox.json"), &sb); err != nil {
+		var sf sandboxFile
+		if err := readJSON(filepath.Join(dir, "sandbox.json"), &sf); err != nil {
 			// A sandbox whose creation did not finish: the agent makes it again.
 			r.log.Warn("skipping a pod directory without its sandbox", "dir", dir, "err", err)
 			continue
 		}
+		sb := podruntime.Sandbox{UID: sf.UID, Namespace: sf.Namespace, Name: sf.Name, IP: sf.IP, Created: sf.Created}
 		addr, err := netip.ParseAddr(sb.IP)
 		if err != nil || sb.UID != e.Name() {
 			r.log.Warn("skipping a malformed sandbox", "dir", dir)

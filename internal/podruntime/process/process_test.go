@@ -22,6 +22,14 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "runtime-shim" {
 		os.Exit(process.ShimMain(os.Args[2:]))
 	}
+	if args := os.Getenv(childEnv); args != "" {
+		dir, workdir, _ := strings.Cut(args, "\n")
+		if err := startGated(dir, workdir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	// Under -race a process sleeps a second before it exits; the shims
 	// need not.
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))

@@ -16,6 +16,16 @@ import (
 	"cella.dev/cella/internal/podruntime"
 )
 
+// sandboxFile is <uid>/sandbox.json.
+type sandboxFile struct {
+	UID       string    `json:"uid"`
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	Hostname  string    `json:"hostname,omitempty"`
+	IP        string    `json:"ip"`
+	Created   time.Time `json:"created"`
+}
+
 // RunSandbox makes the pod's directory and picks its address, or returns
 // the sandbox that exists.
 func (r *Runtime) RunSandbox(_ context.Context, p podruntime.Pod) (podruntime.Sandbox, error) {
@@ -56,7 +66,10 @@ func (r *Runtime) RunSandbox(_ context.Context, p podruntime.Pod) (podruntime.Sa
 	err = os.MkdirAll(filepath.Join(np.dir, "containers"), 0o700)
 	if err == nil {
 		var b []byte
-		b, err = json.Marshal(np.sb)
+		b, err = json.Marshal(sandboxFile{
+			UID: p.UID, Namespace: p.Namespace, Name: p.Name, Hostname: p.Hostname,
+			IP: np.sb.IP, Created: np.sb.Created,
+		})
 		if err == nil {
 			err = atomicfile.Write(filepath.Join(np.dir, "sandbox.json"), b, 0o600)
 		}
