@@ -108,20 +108,20 @@ func Run(t *testing.T, h Harness) {
 		name string
 		run  func(*testing.T, Harness)
 	}{
-		{"Sandbox", TestSandbox},
-		{"ExitZero", TestExitZero},
-		{"ExitNonZero", TestExitNonZero},
-		{"StartRunning", TestStartRunning},
-		{"Stop", TestStop},
-		{"Attempts", TestAttempts},
-		{"LogOptions", TestLogOptions},
-		{"Follow", TestFollow},
-		{"TruncateLog", TestTruncateLog},
-		{"TerminationMessage", TestTerminationMessage},
-		{"RemoveSandbox", TestRemoveSandbox},
-		{"RestartAdoption", TestRestartAdoption},
-		{"Probes", TestProbes},
-		{"ConcurrentPods", TestConcurrentPods},
+		{"Sandbox", RunTestSandbox},
+		{"ExitZero", RunTestExitZero},
+		{"ExitNonZero", RunTestExitNonZero},
+		{"StartRunning", RunTestStartRunning},
+		{"Stop", RunTestStop},
+		{"Attempts", RunTestAttempts},
+		{"LogOptions", RunTestLogOptions},
+		{"Follow", RunTestFollow},
+		{"TruncateLog", RunTestTruncateLog},
+		{"TerminationMessage", RunTestTerminationMessage},
+		{"RemoveSandbox", RunTestRemoveSandbox},
+		{"RestartAdoption", RunTestRestartAdoption},
+		{"Probes", RunTestProbes},
+		{"ConcurrentPods", RunTestConcurrentPods},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,12 +141,12 @@ func Run(t *testing.T, h Harness) {
 // all is LogOptions for the whole log.
 var all = podruntime.LogOptions{TailLines: -1}
 
-// TestSandbox: RunSandbox makes a sandbox with an IP of its own and returns
+// RunTestSandbox: RunSandbox makes a sandbox with an IP of its own and returns
 // an existing one as it is; Sandboxes lists them; calls naming a pod
 // without a sandbox, or a container never started, are ErrNotFound;
 // RemoveSandbox of a pod without one is not an error; Info names the
 // runtime.
-func TestSandbox(t *testing.T, h Harness) {
+func RunTestSandbox(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	ctx := t.Context()
 	if info := rt.Info(); info.Name == "" || (info.Isolated && info.Why != "") {
@@ -224,9 +224,9 @@ func TestSandbox(t *testing.T, h Harness) {
 	}
 }
 
-// TestExitZero: a container that exits 0 is exited, Completed, with exit
+// RunTestExitZero: a container that exits 0 is exited, Completed, with exit
 // code 0; Changes delivers its pod's UID; its log holds what it printed.
-func TestExitZero(t *testing.T, h Harness) {
+func RunTestExitZero(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 1, map[string]Behavior{"main": Exit0})
 	before := time.Now()
@@ -244,9 +244,9 @@ func TestExitZero(t *testing.T, h Harness) {
 	}
 }
 
-// TestExitNonZero: a container that exits 3 is exited with Error and exit
+// RunTestExitNonZero: a container that exits 3 is exited with Error and exit
 // code 3.
-func TestExitNonZero(t *testing.T, h Harness) {
+func RunTestExitNonZero(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 1, map[string]Behavior{"main": Exit3})
 	f.start("main", 0)
@@ -260,10 +260,10 @@ func TestExitNonZero(t *testing.T, h Harness) {
 	}
 }
 
-// TestStartRunning: StartContainer returns once the container runs; its
+// RunTestStartRunning: StartContainer returns once the container runs; its
 // status is running with StartedAt set; starting a container that runs is
 // an error and changes nothing.
-func TestStartRunning(t *testing.T, h Harness) {
+func RunTestStartRunning(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 2, map[string]Behavior{"main": Serve})
 	f.start("main", 0)
@@ -279,10 +279,10 @@ func TestStartRunning(t *testing.T, h Harness) {
 	}
 }
 
-// TestStop: StopContainer sends SIGTERM and returns once the container
+// RunTestStop: StopContainer sends SIGTERM and returns once the container
 // exited; one that ignores SIGTERM is killed once grace has passed (exit
 // code 137); stopping a container that does not run is not an error.
-func TestStop(t *testing.T, h Harness) {
+func RunTestStop(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 1, map[string]Behavior{"serve": Serve, "stubborn": Stubborn})
 	ctx := t.Context()
@@ -314,10 +314,10 @@ func TestStop(t *testing.T, h Harness) {
 	}
 }
 
-// TestAttempts: each start is an attempt with its own log; Logs with
+// RunTestAttempts: each start is an attempt with its own log; Logs with
 // Previous reads the attempt before the latest, and is ErrNotFound when
 // there is none.
-func TestAttempts(t *testing.T, h Harness) {
+func RunTestAttempts(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 3, map[string]Behavior{"c": PrintAttempt})
 	f.start("c", 0)
@@ -342,9 +342,9 @@ func TestAttempts(t *testing.T, h Harness) {
 	}
 }
 
-// TestLogOptions: TailLines, LimitBytes, Timestamps and SinceTime select
+// RunTestLogOptions: TailLines, LimitBytes, Timestamps and SinceTime select
 // and shape the log as pods/log does.
-func TestLogOptions(t *testing.T, h Harness) {
+func RunTestLogOptions(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 1, map[string]Behavior{"g": Gated})
 	f.start("g", 0)
@@ -403,9 +403,9 @@ func TestLogOptions(t *testing.T, h Harness) {
 	}
 }
 
-// TestFollow: a follower sees lines as they are written and ends when the
+// RunTestFollow: a follower sees lines as they are written and ends when the
 // container exits, or when its context ends or it is closed.
-func TestFollow(t *testing.T, h Harness) {
+func RunTestFollow(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 1, map[string]Behavior{"g": Gated, "serve": Serve})
 	f.start("g", 0)
@@ -469,9 +469,9 @@ func TestFollow(t *testing.T, h Harness) {
 	}
 }
 
-// TestTruncateLog: TruncateLog empties the latest attempt's log; lines
+// RunTestTruncateLog: TruncateLog empties the latest attempt's log; lines
 // written afterwards are kept.
-func TestTruncateLog(t *testing.T, h Harness) {
+func RunTestTruncateLog(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 1, map[string]Behavior{"g": Gated})
 	f.start("g", 0)
@@ -489,10 +489,10 @@ func TestTruncateLog(t *testing.T, h Harness) {
 	}
 }
 
-// TestTerminationMessage: the message is what the container wrote to its
+// RunTestTerminationMessage: the message is what the container wrote to its
 // TerminationMessagePath; when it wrote none and failed, with LogOnFailure,
 // the last 80 lines of its log; otherwise empty.
-func TestTerminationMessage(t *testing.T, h Harness) {
+func RunTestTerminationMessage(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 1, map[string]Behavior{
 		"writes":  WritesMessage,
@@ -524,9 +524,9 @@ func TestTerminationMessage(t *testing.T, h Harness) {
 	}
 }
 
-// TestRemoveSandbox: RemoveSandbox stops whatever runs in the pod, ends
+// RunTestRemoveSandbox: RemoveSandbox stops whatever runs in the pod, ends
 // its followers and removes its containers and logs.
-func TestRemoveSandbox(t *testing.T, h Harness) {
+func RunTestRemoveSandbox(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 1, map[string]Behavior{"serve": Serve, "stubborn": Stubborn})
 	ctx := t.Context()
@@ -571,11 +571,11 @@ func TestRemoveSandbox(t *testing.T, h Harness) {
 	}
 }
 
-// TestRestartAdoption: a new runtime on the same state finds the sandboxes
+// RunTestRestartAdoption: a new runtime on the same state finds the sandboxes
 // and the containers the last one left, running or exited, with their
 // logs; it sees an adopted container exit by itself (Changes) and stops
 // one when asked.
-func TestRestartAdoption(t *testing.T, h Harness) {
+func RunTestRestartAdoption(t *testing.T, h Harness) {
 	if !h.Persistent {
 		t.Skip("this runtime keeps its state in memory: a new one finds nothing")
 	}
@@ -633,10 +633,10 @@ func TestRestartAdoption(t *testing.T, h Harness) {
 	}
 }
 
-// TestProbes: exec, httpGet and tcpSocket checks pass against a ready
+// RunTestProbes: exec, httpGet and tcpSocket checks pass against a ready
 // container and fail, as a check that ran (no error, a reason), against
 // one that is not; a check of a container that does not run is an error.
-func TestProbes(t *testing.T, h Harness) {
+func RunTestProbes(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	f := newPod(t, h, rt, 1, map[string]Behavior{"ready": Serve, "unready": NotReady, "exited": Exit0})
 	ctx := t.Context()
@@ -667,9 +667,9 @@ func TestProbes(t *testing.T, h Harness) {
 	}
 }
 
-// TestConcurrentPods: pods started at once all run, and Changes delivers
+// RunTestConcurrentPods: pods started at once all run, and Changes delivers
 // each of their UIDs.
-func TestConcurrentPods(t *testing.T, h Harness) {
+func RunTestConcurrentPods(t *testing.T, h Harness) {
 	rt := h.New(t, t.TempDir())
 	const n = 8
 	pods := make([]*podFixture, n)

@@ -37,9 +37,10 @@
 //	termination-message  text      the message of its exit
 //	log                  lines     what it prints when it starts; default
 //	                               "sim: container {container} started"
-//	exit-log             lines     what it prints when it exits; default
-//	                               "sim: container {container} exited with
-//	                               code {exit-code}"
+//	exit-log             lines     what it prints when it exits by itself
+//	                               or on SIGTERM (a kill leaves no time to
+//	                               print); default "sim: container
+//	                               {container} exited with code {exit-code}"
 //
 // Durations are Go durations ("1.5s", "2m"). In log and exit-log, lines
 // are separated by newlines, an empty value prints nothing, and

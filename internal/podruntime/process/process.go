@@ -1,0 +1,387 @@
+// Package process is the process runtime (`--runtime process`): each
+// container is a host process running the container's command, with its
+// environment and working directory.
+//
+// # Shims
+//
+// Every container attempt runs under a shim: Cella's own binary re-executed
+// in a hidden mode (`cella runtime-shim <spec file>`, whose body is
+// ShimMain), in a session of its own so it outlives Cella. The shim starts
+// the command in a process group of its own, writes its standard output
+// and error to the attempt's log, forwards the signals it gets (SIGTERM
+// first of all) to the group, waits for the process, kills what is left of
+// the group, and writes the exit code and termination message to a file.
+// The runtime starts shims and signals them, and learns of an exit when
+// its shim ends (through a pidfd, without a thread per container). Since
+// the shim writes down everything the runtime needs, a Cella restart loses
+// nothing: a new Runtime on the same directory finds the sandboxes, the
+// containers that still run (it waits on their shims as on its own) and
+// the exit codes of those that ended meanwhile.
+//
+// # State
+//
+// Config.Dir (<data-dir>/pods) holds one directory per pod:
+//
+//	<uid>/sandbox.json                       the sandbox: names, IP, creation time
+//	<uid>/containers/<name>/<n>.spec.json    attempt n: what the shim runs (runtime)
+//	<uid>/containers/<name>/<n>.started.json its shim and process, once running (shim)
+//	<uid>/containers/<name>/<n>.exit.json    exit code, time, message (shim)
+//	<uid>/containers/<name>/<n>.log          its output, CRI format (shim)
+//	<uid>/containers/<name>/<n>.log.1        the rotated part of that output
+//	<uid>/containers/<name>/shim.log         the shims' own complaints
+//
+// A process is named by its PID, its start time in /proc/<pid>/stat and
+// the host's boot ID, so that a PID reused by another process after a
+// restart is never mistaken for a container's, nor signalled. The latest
+// attempt of a container is the one started last; the one before it keeps
+// its files (Logs with Previous), older ones are removed.
+//
+// Logs rotate when they reach Config.MaxLogBytes (10 MiB): one rotated
+// file is kept, and Logs reads both.
+//
+// # Isolation
+//
+// Not yet: processes share the host's namespaces and no cgroup limits
+// them (Info says so). Each pod gets a loopback address of its own,
+// 127.x.y.z, as its IP; probes connect there, and a server that binds its
+// pod's IP (rather than 0.0.0.0) coexists with the same server in another
+// pod. Mounts are not applied: a container sees the host's files.
+// Isolation by namespaces, a veth and a cgroup when Cella runs as root
+// replaces the plain launcher (launcher.go) in a later version.
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"cella.dev/cella/internal/podruntime"
+	"cella.dev/cella/internal/podruntime/internal/changefeed"
+)
+
+// Config configures a process runtime.
+type Config struct {
+	// Dir holds the runtime's state (<data-dir>/pods). It is created if
+	// missing. Required.
+	Dir string
+	// Shim is the command that runs ShimMain, the shim's arguments
+	// following it. Nil is {os.Executable(), "runtime-shim"}.
+	Shim []string
+	// MaxLogBytes is the size at which a container's log is rotated. Zero
+	// is DefaultMaxLogBytes.
+	MaxLogBytes int64
+	// Logger receives what the runtime has to say; nil discards it.
+	Logger *slog.Logger
+}
+
+// DefaultMaxLogBytes is the size at which logs rotate unless Config says.
+const DefaultMaxLogBytes = 10 << 20
+
+// pollInterval is how often /proc is read where a pidfd cannot be waited
+// on, and how often a followed log is checked for growth.
+const pollInterval = 100 * time.Millisecond
+
+// Runtime is the process runtime. It is safe for concurrent use; calls for
+// different pods do not wait on each other.
+type Runtime struct {
+	dir      string
+	shim     []string
+	maxLog   int64
+	log      *slog.Logger
+	launcher launcher
+	bootID   string
+	feed     *changefeed.Feed
+
+	// ctx ends the watchers of running containers when the runtime closes.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the watchers
+
+	mu   sync.Mutex // guards pods and ips
+	pods map[string]*pod
+	ips  map[netip.Addr]bool
+}
+
+var _ podruntime.Runtime = (*Runtime)(nil)
+
+// pod is one sandbox.
+type pod struct {
+	dir  string
+	sb   podruntime.Sandbox
+	addr netip.Addr
+
+	mu         sync.Mutex // guards the fields below and the containers'
+	containers map[string]*container
+	gone       bool // removed, or its creation failed: calls answer ErrNotFound
+}
+
+// container is a container's latest attempt and the one before.
+type container struct {
+	latest, previous *attempt
+}
+
+// attempt is one start of a container.
+type attempt struct {
+	n       int
+	dir     string // the container's directory
+	spec    shimSpec
+	started started
+	exited  chan struct{} // closed once exit is set
+
+	// Guarded by the pod's mu.
+	exit     *exitStatus // nil while it runs
+	stopping bool        // StopContainer or RemoveSandbox ended it: no Changes
+}
+
+func (a *attempt) path(suffix string) string {
+	return filepath.Join(a.dir, strconv.Itoa(a.n)+suffix)
+}
+
+// New returns a process runtime on cfg.Dir and adopts what an earlier one
+// left there: sandboxes, containers still running (watched again) and the
+// exit codes of those that ended meanwhile.
+func New(cfg Config) (*Runtime, error) {
+	if !supported {
+		return nil, errors.New("the process runtime needs Linux; use --runtime sim elsewhere")
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("process runtime: no state directory")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	shim := cfg.Shim
+	if shim == nil {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("process runtime: finding Cella's binary for the shims: %w", err)
+		}
+		shim = []string{exe, "runtime-shim"}
+	}
+	boot, err := readBootID()
+	if err != nil {
+		return nil, fmt.Errorf("process runtime: %w", err)
+	}
+	r := &Runtime{
+		dir:      cfg.Dir,
+		shim:     shim,
+		maxLog:   cfg.MaxLogBytes,
+		log:      cfg.Logger,
+		launcher: plainLauncher{},
+		bootID:   boot,
+		feed:     changefeed.New(),
+		pods:     map[string]*pod{},
+		ips:      map[netip.Addr]bool{},
+	}
+	if r.maxLog <= 0 {
+		r.maxLog = DefaultMaxLogBytes
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if err := r.adopt(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// adopt loads the sandboxes and containers in the state directory.
+func (r *Runtime) adopt() error {
+	entries, err := os.ReadDir(r.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(r.dir, e.Name())
+		var sf sandboxFile
+		if err := readJSON(filepath.Join(dir, "sandbox.json"), &sf); err != nil {
+			// A sandbox whose creation did not finish: the agent makes it again.
+			r.log.Warn("skipping a pod directory without its sandbox", "dir", dir, "err", err)
+			continue
+		}
+		sb := podruntime.Sandbox{UID: sf.UID, Namespace: sf.Namespace, Name: sf.Name, IP: sf.IP, Created: sf.Created}
+		addr, err := netip.ParseAddr(sb.IP)
+		if err != nil || sb.UID != e.Name() {
+			r.log.Warn("skipping a malformed sandbox", "dir", dir)
+			continue
+		}
+		p := &pod{dir: dir, sb: sb, addr: addr, containers: map[string]*container{}}
+		r.pods[sb.UID] = p
+		r.ips[addr] = true
+		names, _ := os.ReadDir(filepath.Join(dir, "containers"))
+		for _, n := range names {
+			if c := r.adoptContainer(filepath.Join(dir, "containers", n.Name())); c != nil {
+				p.containers[n.Name()] = c
+				if a := c.latest; a.exit == nil {
+					r.watch(p, a)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// adoptContainer loads the attempts of the container in dir: the latest,
+// and the one before, by start time.
+func (r *Runtime) adoptContainer(dir string) *container {
+	files, _ := os.ReadDir(dir)
+	var attempts []*attempt
+	for _, f := range files {
+		num, ok := strings.CutSuffix(f.Name(), ".started.json")
+		n, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			continue
+		}
+		a := &attempt{n: n, dir: dir, exited: make(chan struct{})}
+		if err := readJSON(a.path(".started.json"), &a.started); err != nil {
+			r.log.Warn("skipping an unreadable container attempt", "file", a.path(".started.json"), "err", err)
+			continue
+		}
+		_ = readJSON(a.path(".spec.json"), &a.spec)
+		attempts = append(attempts, a)
+	}
+	if len(attempts) == 0 {
+		return nil
+	}
+	slices.SortFunc(attempts, func(a, b *attempt) int { return b.started.StartedAt.Compare(a.started.StartedAt) })
+	c := &container{latest: attempts[0]}
+	if len(attempts) > 1 {
+		c.previous = attempts[1]
+	}
+	for i, a := range attempts[:min(2, len(attempts))] {
+		var ex exitStatus
+		switch err := readJSON(a.path(".exit.json"), &ex); {
+		case err == nil:
+			a.finish(&ex)
+		case i == 0 && a.started.BootID == r.bootID && live(a.started.Shim):
+			// Still running: watched again.
+		default:
+			a.finish(r.lostShim(a))
+		}
+	}
+	return c
+}
+
+// lostShim is the exit of an attempt whose shim ended without writing one
+// (killed, or the host rebooted). What may remain of the container is
+// killed.
+func (r *Runtime) lostShim(a *attempt) *exitStatus {
+	if a.started.BootID == r.bootID {
+		signalProc(a.started.Process, true, syscall.SIGKILL)
+	}
+	return &exitStatus{
+		ExitCode:   137,
+		FinishedAt: time.Now(),
+		Message:    "the container's shim ended without recording its exit: its exit code is unknown",
+	}
+}
+
+// finish records the exit of a.
+func (a *attempt) finish(ex *exitStatus) {
+	a.exit = ex
+	close(a.exited)
+}
+
+// watch waits, in a goroutine the runtime owns, for the running attempt a
+// of a container of p to end, then records its exit and tells the agent
+// unless it was stopped.
+func (r *Runtime) watch(p *pod, a *attempt) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := waitExit(r.ctx, a.started.Shim, pollInterval); err != nil {
+			return // the runtime closed; the container runs on
+		}
+		var ex exitStatus
+		exp := &ex
+		if err := readJSON(a.path(".exit.json"), &ex); err != nil {
+			exp = r.lostShim(a)
+		}
+		p.mu.Lock()
+		a.finish(exp)
+		tell := !a.stopping && !p.gone
+		p.mu.Unlock()
+		if tell {
+			r.feed.Add(p.sb.UID)
+		}
+	}()
+}
+
+// Info says what isolation pods get.
+func (r *Runtime) Info() podruntime.Info { return r.launcher.info() }
+
+// Changes delivers the UIDs of pods whose containers exited by themselves.
+func (r *Runtime) Changes() <-chan string { return r.feed.C() }
+
+// Close stops watching containers; they run on, and a new Runtime on the
+// same directory finds them. A closed runtime must not be used.
+func (r *Runtime) Close() error {
+	r.cancel()
+	r.wg.Wait()
+	r.feed.Close()
+	return nil
+}
+
+// lookup returns the pod of uid, locked, or ErrNotFound.
+func (r *Runtime) lookup(uid string) (*pod, error) {
+	r.mu.Lock()
+	p, ok := r.pods[uid]
+	r.mu.Unlock()
+	if ok {
+		p.mu.Lock()
+		if !p.gone {
+			return p, nil
+		}
+		p.mu.Unlock()
+	}
+	return nil, fmt.Errorf("%w: no sandbox for pod %s", podruntime.ErrNotFound, uid)
+}
+
+// lookupContainer returns the pod of uid, locked, and its container name,
+// or ErrNotFound.
+func (r *Runtime) lookupContainer(uid, name string) (*pod, *container, error) {
+	p, err := r.lookup(uid)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, ok := p.containers[name]
+	if !ok {
+		p.mu.Unlock()
+		return nil, nil, fmt.Errorf("%w: container %q of pod %s was never started", podruntime.ErrNotFound, name, uid)
+	}
+	return p, c, nil
+}
+
+// readJSON decodes the JSON file path into v.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// validName says whether s may name a directory of the state: a pod UID or
+// a container name.
+func validName(s string) bool {
+	if s == "" || s == "." || s == ".." || len(s) > 253 {
+		return false
+	}
+	return !strings.ContainsAny(s, "/\\\x00")
+}
