@@ -14,10 +14,17 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"cella.dev/cella/internal/podruntime/process"
 )
 
 // Main runs the command line and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == shimCommand {
+		// Not a user's command: the process runtime re-executes cella as
+		// the supervisor of each container (process.ShimMain).
+		return process.ShimMain(args[1:])
+	}
 	root := newRootCommand(stdout, stderr)
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -29,6 +36,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// shimCommand is the hidden first argument that makes cella a container's
+// shim.
+const shimCommand = "runtime-shim"
 
 func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{

@@ -115,7 +115,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TokenFile, "token-file", c.TokenFile, "Static token file in Kubernetes' CSV format: token,user,uid,\"group1,group2\".")
 	fs.StringVar(&c.Storage, "storage", c.Storage, "Storage backend: bolt (embedded, the default).")
 	fs.StringVar(&c.Profile, "profile", c.Profile, "Validation profile: cci (CCI's rules on top of Kubernetes') or kubernetes.")
-	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Pod runtime: sim (a simulated lifecycle from pod annotations, no processes) or none (pods are stored and stay Pending).")
+	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Pod runtime: process (each container a process on this machine), sim (a simulated lifecycle from pod annotations, no processes) or none (pods are stored and stay Pending).")
 	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "Name of the Node that runs the pods (default: the host name).")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Largest request body accepted, in bytes (larger is 413).")
 	fs.Int64Var(&c.MaxInflightRequestBytes, "max-inflight-request-bytes", c.MaxInflightRequestBytes, "Request body bytes all requests may hold at once, by declared length (0 = unlimited); over it is 413 with Retry-After.")
@@ -164,11 +164,9 @@ func (c *Config) Validate() error {
 		bad("--profile %q is not supported: use cci or kubernetes", c.Profile)
 	}
 	switch c.Runtime {
-	case "none", "sim":
-	case "process":
-		bad("--runtime process is not built yet: use sim, or none (pods are stored and stay Pending)")
+	case "none", "sim", "process":
 	default:
-		bad("--runtime %q is not supported: use sim or none", c.Runtime)
+		bad("--runtime %q is not supported: use process, sim or none", c.Runtime)
 	}
 	if c.MaxRequestBytes <= 0 {
 		bad("--max-request-bytes must be positive")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"sync/atomic"
 
@@ -16,6 +17,7 @@ import (
 	"cella.dev/cella/internal/controller/scheduler"
 	"cella.dev/cella/internal/node"
 	"cella.dev/cella/internal/podruntime"
+	"cella.dev/cella/internal/podruntime/process"
 	"cella.dev/cella/internal/podruntime/sim"
 )
 
@@ -26,12 +28,17 @@ import (
 // until the agent exists.
 
 // newRuntime returns the runtime cfg names, or nil for none.
-func newRuntime(cfg *Config) (podruntime.Runtime, error) {
+func newRuntime(cfg *Config, log *slog.Logger) (podruntime.Runtime, error) {
 	switch cfg.Runtime {
 	case "none":
 		return nil, nil
 	case "sim":
 		return sim.New(sim.Config{}), nil
+	case "process":
+		return process.New(process.Config{
+			Dir:    filepath.Join(cfg.DataDir, "runtime"),
+			Logger: log.With("component", "process-runtime"),
+		})
 	}
 	return nil, fmt.Errorf("--runtime %q is not supported", cfg.Runtime)
 }

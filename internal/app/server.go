@@ -204,7 +204,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		profiling = mux
 	}
-	if s.runtime, err = newRuntime(cfg); err != nil {
+	if s.runtime, err = newRuntime(cfg, log); err != nil {
 		return nil, err
 	}
 	var pods apiserver.PodConnector

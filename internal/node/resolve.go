@@ -57,10 +57,16 @@ func (a *Agent) resolve(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 		Stdin:     c.Stdin, TTY: c.TTY,
 		LogOnFailure: c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError,
 	}
-	if c.TerminationMessagePath != "" {
-		out.TerminationMessagePath = c.TerminationMessagePath
-	} else {
+	out.TerminationMessagePath = c.TerminationMessagePath
+	if out.TerminationMessagePath == "" {
 		out.TerminationMessagePath = corev1.TerminationMessagePathDefault
+	}
+	if !a.rt.Info().Isolated && out.TerminationMessagePath == corev1.TerminationMessagePathDefault {
+		// Without a mount namespace the default path is the host's
+		// /dev/termination-log, shared by every container: read no
+		// message from it. A path the spec names is the container's own
+		// choice; FallbackToLogsOnError works either way.
+		out.TerminationMessagePath = ""
 	}
 	return out, nil
 }
