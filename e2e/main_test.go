@@ -22,6 +22,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"cella.dev/cella/internal/podruntime/process"
 )
 
 // kubectlBin is the absolute path of the kubectl binary, set by TestMain
@@ -29,6 +31,11 @@ import (
 var kubectlBin string
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "runtime-shim" {
+		// The process runtime of a test server re-executes this binary as
+		// a container's shim, as it re-executes cella in production.
+		os.Exit(process.ShimMain(os.Args[2:]))
+	}
 	bin, err := findKubectl()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)

@@ -5,6 +5,7 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"cella.dev/cella/internal/app"
 )
@@ -72,4 +73,32 @@ func TestForceDeletePodSim(t *testing.T) {
 	if r := c.run(t, "get", "pod", "doomed"); r.code == 0 {
 		t.Errorf("the pod is still there: %s", r)
 	}
+}
+
+// TestRunPodProcess: with the process runtime `kubectl run` starts a real
+// process, `kubectl logs` prints what it wrote, `kubectl logs -f` follows
+// it, and `kubectl delete` stops it.
+func TestRunPodProcess(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, func(c *app.Config) { c.Runtime, c.Profile, c.NodeName = "process", "kubernetes", "proc-node" })
+	c.must(t, "run", "counter", "--image=busybox", "--", "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+	c.must(t, "wait", "--for=condition=Ready", "pod/counter", "--timeout=20s")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out := c.must(t, "logs", "counter")
+		if strings.Contains(out, "tick 2\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubectl logs never showed three ticks: %q", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// -f follows until kubectl is stopped; a timeout of one second is
+	// enough to see lines arrive while it runs.
+	r := c.run(t, "logs", "-f", "counter", "--request-timeout=2s")
+	if !strings.Contains(r.stdout, "tick 0\n") {
+		t.Errorf("kubectl logs -f: %s", r)
+	}
+	wantContains(t, "kubectl delete", c.must(t, "delete", "pod", "counter", "--timeout=30s"), `pod "counter" deleted`)
 }
