@@ -269,14 +269,28 @@ func TestUnschedulable(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	p := podWhere(t, cs, "nowhere", "is unschedulable", func(p *corev1.Pod) bool {
-		c := condition(p, corev1.PodScheduled)
-		return c != nil && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable
-	})
+	// Before the node registers the message is "no nodes available to
+	// schedule pods"; once it has, the pod is tried again.
 	want := "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
-	if c := condition(p, corev1.PodScheduled); c.Message != want || p.Spec.NodeName != "" {
-		t.Errorf("message %q (want %q), nodeName %q", c.Message, want, p.Spec.NodeName)
+	p := podWhere(t, cs, "nowhere", "is unschedulable on the node", func(p *corev1.Pod) bool {
+		c := condition(p, corev1.PodScheduled)
+		return c != nil && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && c.Message == want
+	})
+	if p.Spec.NodeName != "" {
+		t.Errorf("nodeName %q", p.Spec.NodeName)
 	}
+	eventually(t, "a FailedScheduling event is written", func(ctx context.Context) (bool, error) {
+		evs, err := cs.EventsV1().Events("default").List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.Regarding.Name == "nowhere" && e.Reason == "FailedScheduling" && e.Note == want {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
 }
 
 // TestLogs: pods/log serves what the container printed, as text, with
