@@ -83,6 +83,31 @@ type Runtime interface {
 	// pods/log DELETE); lines written afterwards are kept as usual.
 	TruncateLog(ctx context.Context, uid, container string) error
 
+	// Exec runs cmd in a running container (the pods/exec subresource),
+	// with the container's environment and working directory, connected
+	// to s. It returns the command's exit code once the command has exited
+	// and its output has been written to s, or an error when the command
+	// could not be run: ErrNotFound when the container does not run (or
+	// never ran), an error wrapping ErrInvalid for an empty cmd, another
+	// error for a command that cannot be started (an executable not
+	// found). When ctx ends the command is killed and Exec returns
+	// ctx.Err(); so is it when the container exits, as a process in its
+	// namespaces would be.
+	Exec(ctx context.Context, uid, container string, cmd []string, s Streams) (exitCode int, err error)
+	// Attach connects s to the standard streams of a running container
+	// (the pods/attach subresource): what the container writes from now on
+	// goes to s.Stdout and s.Stderr as well as to its log, and s.Stdin
+	// goes to the container's standard input when it was started with
+	// Stdin (otherwise s.Stdin is read and dropped). With a TTY container,
+	// everything comes on s.Stdout and s.Resize sizes its terminal. Several
+	// attachments may be open at once; each sees all the output and each
+	// one's input reaches the container. The end of s.Stdin detaches only
+	// the input (and closes the container's standard input when it was
+	// started with StdinOnce). Attach returns nil once the container has
+	// exited and its last output was written to s, ctx.Err() when ctx ends
+	// first, ErrNotFound when the container does not run.
+	Attach(ctx context.Context, uid, container string, s Streams) error
+
 	// Close stops the runtime's own goroutines. Containers keep running: a
 	// Cella restart finds them again (Sandboxes, Status).
 	Close() error
@@ -151,8 +176,9 @@ type Container struct {
 	Mounts     []Mount
 	Resources  Resources
 	// Stdin keeps the container's standard input open for attach; TTY
-	// gives it a terminal.
-	Stdin, TTY bool
+	// gives it a terminal. StdinOnce closes its standard input when the
+	// first attachment that brought input detaches.
+	Stdin, StdinOnce, TTY bool
 	// TerminationMessagePath is where the container may write its
 	// termination message ("" for none); the runtime reads it on exit.
 	TerminationMessagePath string
@@ -238,4 +264,31 @@ type LogOptions struct {
 	LimitBytes int64
 	// Timestamps prefixes each line with its RFC 3339 time.
 	Timestamps bool
+}
+
+// Streams connect an exec or an attachment to its client.
+//
+// A runtime may still be in a Read of Stdin when Exec or Attach returns:
+// the caller makes that Read return (it closes the pipe it reads from)
+// once the call has returned, and what is read after that is dropped.
+type Streams struct {
+	// Stdin is the input; nil for none (an exec then reads an empty
+	// input). Its end (io.EOF) closes the command's standard input.
+	Stdin io.Reader
+	// Stdout and Stderr receive the output; nil drops it. Writes to them
+	// come from one goroutine each, never at once to the same writer.
+	Stdout, Stderr io.Writer
+	// TTY runs an exec under a terminal (Stdin and Stdout are its two
+	// sides; Stderr is not used): output comes as a terminal shows it,
+	// with "\r\n" line ends.
+	TTY bool
+	// Resize delivers the sizes of the client's terminal when TTY is set,
+	// the first one as soon as the client knows it; nil when there are
+	// none. The runtime stops reading it when the call returns.
+	Resize <-chan TerminalSize
+}
+
+// TerminalSize is the size of a terminal in characters.
+type TerminalSize struct {
+	Width, Height uint16
 }

@@ -99,6 +99,10 @@ func (r *Runtime) specFor(c podruntime.Container, a *attempt) shimSpec {
 		MaxLogBytes:            r.maxLog,
 		Started:                a.path(".started.json"),
 		Exit:                   a.path(".exit.json"),
+		Stdin:                  c.Stdin,
+		StdinOnce:              c.Stdin && c.StdinOnce,
+		TTY:                    c.TTY,
+		AttachSocket:           a.path(".attach"),
 	}
 }
 

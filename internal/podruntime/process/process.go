@@ -28,6 +28,7 @@
 //	<uid>/containers/<name>/<n>.exit.json    exit code, time, message (shim)
 //	<uid>/containers/<name>/<n>.log          its output, CRI format (shim)
 //	<uid>/containers/<name>/<n>.log.1        the rotated part of that output
+//	<uid>/containers/<name>/<n>.attach       the shim's attach socket while it runs
 //	<uid>/containers/<name>/shim.log         the shims' own complaints
 //
 // A process is named by its PID, its start time in /proc/<pid>/stat and
@@ -38,6 +39,16 @@
 //
 // Logs rotate when they reach Config.MaxLogBytes (10 MiB): one rotated
 // file is kept, and Logs reads both.
+//
+// # Exec and attach
+//
+// Exec runs a command as a process of its own, started by the runtime,
+// with the container's environment and working directory, under a new
+// pseudo-terminal when asked (exec.go). Attach reaches the container's own
+// streams through its shim, which holds them (the pipes, or the terminal
+// of a TTY container, and the input of a container started with Stdin),
+// copies the output to attached clients as well as to the log, and
+// listens for them on <n>.attach (shimio.go).
 //
 // # Isolation
 //

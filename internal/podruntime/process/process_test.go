@@ -132,10 +132,23 @@ var harness = runtimetest.Harness{
 			c.Env = append(c.Env, "MESSAGE="+c.TerminationMessagePath)
 		case runtimetest.FailLoudly:
 			c = shell(t, name, `i=1; while [ $i -le 100 ]; do echo "line $i"; i=$((i+1)); done; exit 2`)
+		case runtimetest.Echo:
+			c = shell(t, name, "exec cat")
+			c.Stdin = true
 		default:
 			t.Fatalf("no process container for behaviour %d", b)
 		}
 		return nil, c
+	},
+	Exec: func(t *testing.T, b runtimetest.ExecBehavior, _ string) (map[string]string, []string) {
+		switch b {
+		case runtimetest.ExecOutput:
+			return nil, []string{"sh", "-c", "echo out; echo err >&2; exit 3"}
+		case runtimetest.ExecCat:
+			return nil, []string{"cat"}
+		}
+		t.Fatalf("no process exec for behaviour %d", b)
+		return nil, nil
 	},
 	Release: func(t *testing.T, c podruntime.Container) {
 		if err := os.WriteFile(filepath.Join(c.WorkingDir, "gate"), nil, 0o600); err != nil {

@@ -34,6 +34,14 @@ type shimSpec struct {
 	// Started and Exit are the files the shim writes.
 	Started string `json:"started"`
 	Exit    string `json:"exit"`
+	// Stdin, StdinOnce and TTY are the container's (shimio.go).
+	Stdin     bool `json:"stdin,omitempty"`
+	StdinOnce bool `json:"stdinOnce,omitempty"`
+	TTY       bool `json:"tty,omitempty"`
+	// AttachSocket is where the shim listens for attach connections
+	// (shimio.go); "" for none, as in the specs of shims that predate
+	// attach.
+	AttachSocket string `json:"attachSocket,omitempty"`
 }
 
 // started is <n>.started.json: who runs attempt n, written by the shim once
@@ -121,22 +129,18 @@ func ShimMain(args []string) int {
 	}
 	defer logw.close()
 
-	outR, outW, err := os.Pipe()
+	cio, err := openContainerIO(spec)
 	if err != nil {
 		return fail(err)
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return fail(err)
-	}
-	cmd := &exec.Cmd{Path: path, Args: spec.Command, Env: spec.Env, Dir: spec.WorkingDir, Stdout: outW, Stderr: errW}
-	cmd.SysProcAttr = groupAttr()
+	defer cio.close()
+	cmd := &exec.Cmd{Path: path, Args: spec.Command, Env: spec.Env, Dir: spec.WorkingDir}
+	cio.wire(cmd)
 	// Signals that come before the command runs wait in sigs.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
 	err = cmd.Start()
-	outW.Close()
-	errW.Close()
+	cio.closeChild()
 	if err != nil {
 		return fail(err)
 	}
@@ -182,8 +186,10 @@ func ShimMain(args []string) int {
 		}
 	})
 	var copying sync.WaitGroup
-	copying.Go(func() { copyLines(outR, podlog.Stdout, logw) })
-	copying.Go(func() { copyLines(errR, podlog.Stderr, logw) })
+	copying.Go(func() { copyLines(cio.stdout(), podlog.Stdout, logw) })
+	if r := cio.stderr(); r != nil {
+		copying.Go(func() { copyLines(r, podlog.Stderr, logw) })
+	}
 
 	_ = cmd.Wait()
 	finished := time.Now().UTC()
@@ -198,10 +204,10 @@ func ShimMain(args []string) int {
 	select {
 	case <-drained:
 	case <-time.After(drainWait):
-		outR.Close()
-		errR.Close()
+		cio.closeOutput()
 		<-drained
 	}
+	cio.finish()
 
 	ex := exitStatus{ExitCode: exitCode(cmd.ProcessState), FinishedAt: finished}
 	ex.Message = terminationMessage(spec, ex.ExitCode)

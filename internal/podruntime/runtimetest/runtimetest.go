@@ -66,6 +66,21 @@ const (
 	WritesMessage
 	// FailLoudly prints "line 1" to "line 100" and exits 2.
 	FailLoudly
+	// Echo is started with Stdin: it prints each line of its input as it
+	// comes, and runs until stopped.
+	Echo
+)
+
+// ExecBehavior is what a command run in a container (Runtime.Exec) does.
+type ExecBehavior int
+
+const (
+	// ExecOutput prints "out" on standard output and "err" on standard
+	// error, and exits 3.
+	ExecOutput ExecBehavior = iota
+	// ExecCat copies its input to its output, and exits 0 when the input
+	// ends.
+	ExecCat
 )
 
 // ProbeKind is the kind of a check.
@@ -89,6 +104,10 @@ type Harness struct {
 	Container func(t *testing.T, b Behavior, name string, attempt int) (map[string]string, podruntime.Container)
 	// Release lets a Gated container, c as Container returned it, go on.
 	Release func(t *testing.T, c podruntime.Container)
+	// Exec returns a command that behaves as b when it runs in container
+	// name (a Serve container), and the annotations its pod needs for
+	// that.
+	Exec func(t *testing.T, b ExecBehavior, name string) (map[string]string, []string)
 	// Probe returns a check of kind for a container of sandbox sb made a
 	// Serve (ready) or a NotReady (!ready) container: the runtime must
 	// pass it, eventually, for Serve and fail it for NotReady.
@@ -122,6 +141,9 @@ func Run(t *testing.T, h Harness) {
 		{"RestartAdoption", RunTestRestartAdoption},
 		{"Probes", RunTestProbes},
 		{"ConcurrentPods", RunTestConcurrentPods},
+		{"Exec", RunTestExec},
+		{"ExecNotRunning", RunTestExecNotRunning},
+		{"Attach", RunTestAttach},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -723,8 +745,17 @@ type podFixture struct {
 // for attempts starts.
 func newPod(t *testing.T, h Harness, rt podruntime.Runtime, attempts int, behaviours map[string]Behavior) *podFixture {
 	t.Helper()
+	return newPodWith(t, h, rt, attempts, behaviours, nil)
+}
+
+// newPodWith is newPod for a pod that also has the annotations ann.
+func newPodWith(t *testing.T, h Harness, rt podruntime.Runtime, attempts int, behaviours map[string]Behavior, ann map[string]string) *podFixture {
+	t.Helper()
 	f := &podFixture{t: t, rt: rt, containers: map[string][]podruntime.Container{}}
-	ann := map[string]string{}
+	ann = maps.Clone(ann)
+	if ann == nil {
+		ann = map[string]string{}
+	}
 	for name, b := range behaviours {
 		for n := range attempts {
 			a, c := h.Container(t, b, name, n)

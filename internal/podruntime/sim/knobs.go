@@ -20,18 +20,22 @@ type knobs struct {
 	startError, configError string
 	terminationMessage      string
 	log, exitLog            string
+
+	execOutput, execStderr string
+	execExitCode           int
 }
 
 // Defaults of the log knobs.
 const (
-	defaultLog     = "sim: container {container} started"
-	defaultExitLog = "sim: container {container} exited with code {exit-code}"
+	defaultLog        = "sim: container {container} started"
+	defaultExitLog    = "sim: container {container} exited with code {exit-code}"
+	defaultExecOutput = "sim: exec {command}"
 )
 
 // knobs reads the knobs of container name from the pod's annotations: the
 // container's own, else the pod's.
 func (p *pod) knobs(name string) (knobs, error) {
-	k := knobs{runTime: -1, failProbesAfter: -1, log: defaultLog, exitLog: defaultExitLog}
+	k := knobs{runTime: -1, failProbesAfter: -1, log: defaultLog, exitLog: defaultExitLog, execOutput: defaultExecOutput}
 	if len(p.annotations) == 0 {
 		return k, nil
 	}
@@ -69,12 +73,20 @@ func (p *pod) knobs(name string) (knobs, error) {
 			return k, err
 		}
 	}
-	if key, v, ok := get("exit-code"); ok {
-		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil {
-			return k, fmt.Errorf("%w: annotation %s: %q is not an exit code", podruntime.ErrInvalid, key, v)
+	for _, c := range []struct {
+		knob string
+		into *int
+	}{
+		{"exit-code", &k.exitCode},
+		{"exec-exit-code", &k.execExitCode},
+	} {
+		if key, v, ok := get(c.knob); ok {
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil {
+				return k, fmt.Errorf("%w: annotation %s: %q is not an exit code", podruntime.ErrInvalid, key, v)
+			}
+			*c.into = int(n)
 		}
-		k.exitCode = int(n)
 	}
 	if key, v, ok := get("ignore-sigterm"); ok {
 		b, err := strconv.ParseBool(v)
@@ -92,6 +104,8 @@ func (p *pod) knobs(name string) (knobs, error) {
 		{"termination-message", &k.terminationMessage},
 		{"log", &k.log},
 		{"exit-log", &k.exitLog},
+		{"exec-output", &k.execOutput},
+		{"exec-stderr", &k.execStderr},
 	} {
 		if _, v, ok := get(s.knob); ok {
 			*s.into = v

@@ -41,13 +41,38 @@
 //	                               or on SIGTERM (a kill leaves no time to
 //	                               print); default "sim: container
 //	                               {container} exited with code {exit-code}"
+//	exec-output          lines     what a command run in it (pods/exec)
+//	                               prints on standard output; default
+//	                               "sim: exec {command}"
+//	exec-stderr          lines     what such a command prints on standard
+//	                               error; default nothing
+//	exec-exit-code       integer   the exit code of such a command;
+//	                               default 0
 //
 // Durations are Go durations ("1.5s", "2m"). In log and exit-log, lines
 // are separated by newlines, an empty value prints nothing, and
 // {container}, {attempt} and {exit-code} are replaced by the container's
-// name, the attempt and the exit code. A container that failed with
-// LogOnFailure and no termination-message gets the tail of its log as its
-// message, as a real one does.
+// name, the attempt and the exit code; exec-output and exec-stderr take
+// {container} and {command} (the command's words joined by spaces). A
+// container that failed with LogOnFailure and no termination-message gets
+// the tail of its log as its message, as a real one does.
+//
+// # Exec and attach
+//
+// Exec runs nothing: the command prints exec-output and exec-stderr, then
+// copies its standard input to its standard output until the input ends
+// (as cat does; with no input it ends at once), and exits with
+// exec-exit-code. Under a TTY the input is echoed as a terminal echoes
+// typed keys (a carriage return as "\r\n"), Ctrl-D ends it and Ctrl-C
+// ends the command with exit code 130, so that `kubectl exec -it` can be
+// left. The command is killed (exit code 137) when the container exits
+// first.
+//
+// Attach streams the lines the container logs from then on (its exit-log
+// when it exits) and ends when it exits. A container started with Stdin
+// echoes each line of input it gets to its log, as a `cat` container
+// would, so attached clients see what they type; its exit comes from its
+// knobs as before.
 //
 // Probes of any kind (exec, httpGet, tcpSocket, grpc) pass while the
 // container runs, from readiness-delay after its start until

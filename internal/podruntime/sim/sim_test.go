@@ -49,6 +49,8 @@ var harness = runtimetest.Harness{
 				lines = append(lines, fmt.Sprintf("line %d", i))
 			}
 			knobs["log"], knobs["run-time"], knobs["exit-code"] = strings.Join(lines, "\n"), "0s", "2"
+		case runtimetest.Echo:
+			knobs["log"] = ""
 		default:
 			t.Fatalf("no sim container for behaviour %d", b)
 		}
@@ -56,7 +58,22 @@ var harness = runtimetest.Harness{
 		for k, v := range knobs {
 			ann[sim.Prefix+name+"."+k] = v
 		}
-		return ann, podruntime.Container{Name: name}
+		return ann, podruntime.Container{Name: name, Stdin: b == runtimetest.Echo}
+	},
+	Exec: func(t *testing.T, b runtimetest.ExecBehavior, name string) (map[string]string, []string) {
+		knobs := map[string]string{"exec-output": ""}
+		switch b {
+		case runtimetest.ExecOutput:
+			knobs["exec-output"], knobs["exec-stderr"], knobs["exec-exit-code"] = "out", "err", "3"
+		case runtimetest.ExecCat:
+		default:
+			t.Fatalf("no sim exec for behaviour %d", b)
+		}
+		ann := map[string]string{}
+		for k, v := range knobs {
+			ann[sim.Prefix+name+"."+k] = v
+		}
+		return ann, []string{"anything"}
 	},
 	Release: func(t *testing.T, _ podruntime.Container) { time.Sleep(gateTime) },
 	Probe: func(t *testing.T, _ podruntime.Sandbox, kind runtimetest.ProbeKind, _ bool) podruntime.Probe {
