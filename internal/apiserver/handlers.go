@@ -58,6 +58,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *Req
 			return err
 		}
 		return s.servePodLog(w, r, info, pod)
+	case info.Subresource == "exec" || info.Subresource == "attach":
+		pod, err := h.podFor(r)
+		if err != nil {
+			return err
+		}
+		return s.servePodStream(w, r, info, pod)
 	}
 	out, err := negotiateOutput(r.Header.Get("Accept"), true)
 	if err != nil {

@@ -22,19 +22,6 @@ import (
 	"cella.dev/cella/internal/registry"
 )
 
-// PodConnector reaches the node that runs a pod, for the pod subresources
-// that stream: logs now; exec, attach and port-forward later. The node
-// agent of this process implements it; with several nodes an authenticated
-// hop to the pod's node sits behind the same interface. Errors are Status
-// errors (400 for a container that is not there or not started) or plain
-// errors (a 500).
-type PodConnector interface {
-	// Logs opens the log of a container of pod, as opts ask.
-	Logs(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLogOptions) (io.ReadCloser, error)
-	// TruncateLog empties the log of a container of pod.
-	TruncateLog(ctx context.Context, pod *corev1.Pod, container string) error
-}
-
 // maxRangedLog bounds how much of a log is read to answer a Range request,
 // which needs the whole representation to find its end.
 const maxRangedLog = 32 << 20

@@ -79,6 +79,9 @@ var (
 	allowSubObject  = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch}
 	allowFinalize   = []string{http.MethodPut}
 	allowLog        = []string{http.MethodGet, http.MethodHead, http.MethodDelete}
+	// allowStream is what pods/exec and pods/attach take, as
+	// kube-apiserver: GET for a WebSocket, POST for SPDY.
+	allowStream = []string{http.MethodGet, http.MethodPost}
 )
 
 // withRouting is the routing step; see the comment at the top of the file.
@@ -206,6 +209,8 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 		t.allow = allowCreateOnly
 	case info.Subresource == "log" && isPods(ep):
 		t.allow = allowLog
+	case (info.Subresource == "exec" || info.Subresource == "attach") && isPods(ep):
+		t.allow = allowStream
 	default:
 		return nil, errNotFoundPath()
 	}

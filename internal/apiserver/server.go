@@ -435,18 +435,48 @@ func (s *Server) authorize(r *http.Request) error {
 		// candidate (findAcrossNamespaces).
 		return nil
 	}
-	d, err := s.cfg.Authorizer.Authorize(r.Context(), attributes(u, info, r))
+	attrs := attributes(u, info, r)
+	d, err := s.cfg.Authorizer.Authorize(r.Context(), attrs)
 	if err != nil {
 		return authorizationFailed(err)
 	}
 	if !d.Allowed {
-		return forbidden(u, info, r)
+		return forbidden(u, info.Verb, info, r)
+	}
+	if connectsWithGet(info) {
+		// A WebSocket handshake is a GET, so its verb is get; it opens a
+		// session into the container all the same, which SPDY's POST
+		// authorizes as create. kube-apiserver (1.35 and later, the
+		// AuthorizePodWebsocketUpgradeCreatePermission gate) requires
+		// create as well, and so does Cella: `get pods/exec` alone, which
+		// reads like a harmless grant, opens no shell.
+		attrs.Verb = "create"
+		d, err := s.cfg.Authorizer.Authorize(r.Context(), attrs)
+		if err != nil {
+			return authorizationFailed(err)
+		}
+		if !d.Allowed {
+			return forbidden(u, "create", info, r)
+		}
 	}
 	return nil
 }
 
-// forbidden is the 403 in the words kube-apiserver uses.
-func forbidden(u auth.User, info *RequestInfo, r *http.Request) error {
+// connectsWithGet reports a GET of a pod subresource that opens a session
+// into a container: exec, attach, portforward.
+func connectsWithGet(info *RequestInfo) bool {
+	if !info.IsResourceRequest || info.Verb != "get" || info.APIGroup != "" || info.Resource != "pods" {
+		return false
+	}
+	switch info.Subresource {
+	case "exec", "attach", "portforward":
+		return true
+	}
+	return false
+}
+
+// forbidden is the 403 in the words kube-apiserver uses, for verb.
+func forbidden(u auth.User, verb string, info *RequestInfo, r *http.Request) error {
 	if !info.IsResourceRequest {
 		err := apierrors.NewForbidden(schema.GroupResource{}, "", fmt.Errorf("User %q cannot %s path %q", u.Name, strings.ToLower(r.Method), r.URL.Path))
 		return err
@@ -459,8 +489,10 @@ func forbidden(u auth.User, info *RequestInfo, r *http.Request) error {
 	if info.Namespace != "" {
 		scope = fmt.Sprintf("in the namespace %q", info.Namespace)
 	}
-	gr := schema.GroupResource{Group: info.APIGroup, Resource: res}
-	return apierrors.NewForbidden(gr, info.Name, fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, info.Verb, res, info.APIGroup, scope))
+	// The object is the resource's (pods "web"), the subresource is in
+	// the sentence (resource "pods/exec"), as kube-apiserver words it.
+	gr := schema.GroupResource{Group: info.APIGroup, Resource: info.Resource}
+	return apierrors.NewForbidden(gr, info.Name, fmt.Errorf("User %q cannot %s resource %q in API group %q %s", u.Name, verb, res, info.APIGroup, scope))
 }
 
 // route is the one route table.

@@ -12,10 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
-// WebSocket upgrades (101 Switching Protocols). Watches use them now; exec,
-// attach and log-follow will reuse upgradeWebSocket with their own
-// subprotocols (v5.channel.k8s.io, v4.channel.k8s.io, base64.channel.k8s.io,
-// ...).
+// WebSocket upgrades (101 Switching Protocols): watches, a followed pod
+// log, and pods/exec and pods/attach (podexec.go, with the remote command
+// subprotocols of package remotecommand) use upgradeWebSocket.
 //
 // An upgrade happens inside the handler, so authentication, rate limits and
 // authorization have run on the handshake like on any request, and the
@@ -46,14 +45,28 @@ func isWebSocketRequest(r *http.Request) bool {
 // other upgrade request is answered 400 at routing, rather than served as
 // if it were a plain request and left for the client to puzzle over.
 func webSocketServed(info *RequestInfo) bool {
-	return info != nil && info.IsResourceRequest && (info.Verb == "watch" ||
-		info.APIGroup == "" && info.Resource == "pods" && info.Subresource == "log" && info.Verb == "get")
+	if info == nil || !info.IsResourceRequest {
+		return false
+	}
+	if info.Verb == "watch" {
+		return true
+	}
+	if info.APIGroup != "" || info.Resource != "pods" {
+		return false
+	}
+	switch info.Subresource {
+	case "log":
+		return info.Verb == "get"
+	case "exec", "attach":
+		return true
+	}
+	return false
 }
 
 // errUpgradeNotServed is the 400 for an upgrade request to a path that
 // does not switch protocols.
 func errUpgradeNotServed(r *http.Request) error {
-	return apierrors.NewBadRequest(fmt.Sprintf("%s %s does not switch to WebSocket: only watch requests (?watch=true or a /watch/ path) do", r.Method, r.URL.Path))
+	return apierrors.NewBadRequest(fmt.Sprintf("%s %s does not switch to WebSocket: only watch requests (?watch=true or a /watch/ path), a followed pod log, and pods/exec and pods/attach do", r.Method, r.URL.Path))
 }
 
 // negotiateSubprotocol picks the first subprotocol the client offered that

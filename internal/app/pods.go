@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"cella.dev/cella/internal/apiserver"
+	"cella.dev/cella/internal/apiserver/remotecommand"
 	"cella.dev/cella/internal/controller/scheduler"
 	"cella.dev/cella/internal/node"
 	"cella.dev/cella/internal/podruntime"
@@ -24,8 +25,8 @@ import (
 // Running pods: with --runtime other than none, Start makes the runtime,
 // and startControllers starts the scheduler and the node agent over
 // loopback like every controller. The API server reaches the agent for
-// the streaming pod subresources through podConnector, which answers 503
-// until the agent exists.
+// the streaming pod subresources (log, exec, attach) through podConnector,
+// which answers 503 until the agent exists.
 
 // newRuntime returns the runtime cfg names, or nil for none.
 func newRuntime(cfg *Config, log *slog.Logger) (podruntime.Runtime, error) {
@@ -111,4 +112,20 @@ func (c *podConnector) TruncateLog(ctx context.Context, pod *corev1.Pod, contain
 		return err
 	}
 	return a.TruncateLog(ctx, pod, container)
+}
+
+func (c *podConnector) Exec(ctx context.Context, pod *corev1.Pod, opts *corev1.PodExecOptions) (remotecommand.Session, error) {
+	a, err := c.get()
+	if err != nil {
+		return nil, err
+	}
+	return a.Exec(ctx, pod, opts)
+}
+
+func (c *podConnector) Attach(ctx context.Context, pod *corev1.Pod, opts *corev1.PodAttachOptions) (remotecommand.Session, error) {
+	a, err := c.get()
+	if err != nil {
+		return nil, err
+	}
+	return a.Attach(ctx, pod, opts)
 }

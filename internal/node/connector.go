@@ -15,8 +15,9 @@ import (
 )
 
 // The agent serves its pods' logs to the API server (which reaches it
-// through apiserver.PodConnector). Errors are Status errors worded as the
-// kubelet and kube-apiserver word them, so kubectl prints what it would.
+// through apiserver.PodConnector); exec and attach are in stream.go.
+// Errors are Status errors worded as the kubelet and kube-apiserver word
+// them, so kubectl prints what it would.
 
 // Logs opens the log of a container of pod as opts ask.
 func (a *Agent) Logs(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLogOptions) (io.ReadCloser, error) {
@@ -79,6 +80,12 @@ func (a *Agent) logContainer(pod *corev1.Pod, name string, previous bool) (strin
 	if len(pod.Spec.Containers) == 1 {
 		return pod.Spec.Containers[0].Name, nil
 	}
+	return "", errChooseContainer(pod)
+}
+
+// errChooseContainer is the 400 for a request that names no container of
+// a pod with several.
+func errChooseContainer(pod *corev1.Pod) error {
 	var names []string
 	for _, c := range pod.Spec.Containers {
 		names = append(names, c.Name)
@@ -91,7 +98,7 @@ func (a *Agent) logContainer(pod *corev1.Pod, name string, previous bool) (strin
 		}
 		msg += fmt.Sprintf(" or one of the init containers: [%s]", strings.Join(inits, " "))
 	}
-	return "", apierrors.NewBadRequest(msg)
+	return apierrors.NewBadRequest(msg)
 }
 
 // waitingReason is the reason the pod's status gives for a container not

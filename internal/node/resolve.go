@@ -54,7 +54,7 @@ func (a *Agent) resolve(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 	out := podruntime.Container{
 		Name: c.Name, Command: cmd, Env: env, WorkingDir: c.WorkingDir, Mounts: mounts,
 		Resources: podruntime.Resources{MilliCPU: c.Resources.Limits.Cpu().MilliValue(), MemoryBytes: c.Resources.Limits.Memory().Value()},
-		Stdin:     c.Stdin, TTY: c.TTY,
+		Stdin:     c.Stdin, StdinOnce: c.StdinOnce, TTY: c.TTY,
 		LogOnFailure: c.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	out.TerminationMessagePath = c.TerminationMessagePath
