@@ -129,6 +129,15 @@ func TestExecProcess(t *testing.T) {
 	if out := c.mustWith(t, call{stdin: "piped in\n"}, "exec", "-i", "box", "--", "tr", "a-z", "A-Z"); out != "PIPED IN\n" {
 		t.Errorf("kubectl exec -i: %q", out)
 	}
+	// SPDY, as kubectl speaks it when told not to use WebSockets (and
+	// when a WebSocket handshake fails).
+	spdy := call{stdin: "over spdy\n", env: []string{"KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false"}}
+	if out := c.mustWith(t, spdy, "exec", "-i", "box", "--", "tr", "a-z", "A-Z"); out != "OVER SPDY\n" {
+		t.Errorf("kubectl exec -i over SPDY: %q", out)
+	}
+	if r := c.runWith(t, spdy, "-v=6", "exec", "box", "--", "sh", "-c", "exit 6"); r.code != 6 || !strings.Contains(r.stderr, `verb="POST"`) || !strings.Contains(r.stderr, `status="101 Switching Protocols"`) {
+		t.Errorf("kubectl exec over SPDY with exit 6:\n%s", r)
+	}
 	r = c.run(t, "exec", "box", "-c", "nope", "--", "true")
 	if r.code == 0 || !strings.Contains(r.stderr, "container nope is not valid for pod box") {
 		t.Errorf("kubectl exec -c nope:\n%s", r)

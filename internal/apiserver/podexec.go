@@ -1,10 +1,12 @@
 package apiserver
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,14 +19,14 @@ import (
 //
 //	101  Switching Protocols to WebSocket, with a remote command
 //	     subprotocol (remotecommand.Protocols); the session runs over it
+//	101  Switching Protocols to SPDY/3.1 for a POST that asks for it
+//	     (kubectl before 1.31; later ones fall back to it when the
+//	     WebSocket handshake fails, and print the answer to the SPDY
+//	     request: the checks below come first, so that it is the same)
 //	400  the query is invalid (no stream, no command), the container is
 //	     not the pod's or does not run, the pod is on no node; then a
-//	     request that does not ask to switch to WebSocket ("Upgrade
-//	     request required"), and one that asks for SPDY, which Cella does
-//	     not speak (kubectl before 1.31; later ones fall back to it only
-//	     when the WebSocket handshake fails, after which they print the
-//	     answer to the SPDY request: the checks above come first so that
-//	     it is the same)
+//	     request that asks to switch to neither ("Upgrade request
+//	     required"), or to SPDY with no subprotocol Cella speaks
 //	503  the server runs no pods
 //
 // The answers before the switch are Status bodies; after it the session's
@@ -58,23 +60,74 @@ func (s *Server) servePodStream(w http.ResponseWriter, r *http.Request, info *Re
 		}
 		kind, o = remotecommand.Attach, remotecommand.Options{Stdin: opts.Stdin, Stdout: opts.Stdout, Stderr: opts.Stderr, TTY: opts.TTY}
 	}
-	if !isWebSocketRequest(r) {
-		if strings.HasPrefix(strings.ToUpper(r.Header.Get("Upgrade")), "SPDY/") {
-			return apierrors.NewBadRequest("SPDY is not supported by this server: pods/" + info.Subresource + " is served over WebSocket (subprotocol " + remotecommand.ProtocolV5 + "), which kubectl 1.31 and later use")
+	switch {
+	case isWebSocketRequest(r):
+		ws, err := s.upgradeWebSocket(w, r, remotecommand.Protocols)
+		if err != nil {
+			if errors.Is(err, errSwitchFailed) {
+				return nil
+			}
+			return err
 		}
-		return apierrors.NewBadRequest("Upgrade request required")
+		defer ws.close()
+		s.runSession(r, func(ctx context.Context) {
+			remotecommand.Serve(ctx, ws.conn, ws.protocol, kind, o, sess)
+		})
+		return nil
+	case remotecommand.IsSPDYRequest(r):
+		return s.serveSPDY(w, r, kind, o, sess)
 	}
-	ws, err := s.upgradeWebSocket(w, r, remotecommand.Protocols)
+	return apierrors.NewBadRequest("Upgrade request required")
+}
+
+// serveSPDY switches to SPDY/3.1 and runs sess over it.
+func (s *Server) serveSPDY(w http.ResponseWriter, r *http.Request, kind remotecommand.Kind, o remotecommand.Options, sess remotecommand.Session) error {
+	if r.ProtoMajor != 1 {
+		return apierrors.NewBadRequest(fmt.Sprintf("SPDY upgrades need HTTP/1.1, not %s", r.Proto))
+	}
+	protocol, err := remotecommand.NegotiateSPDY(r, w.Header())
 	if err != nil {
-		if errors.Is(err, errSwitchFailed) {
-			return nil
-		}
 		return err
 	}
-	defer ws.close()
-	// The session ends when its client goes away (Serve sees that) or the
-	// server shuts down: net/http no longer watches a connection it handed
-	// over, and Server.WaitStreams waits for it.
+	if !s.streams.add() {
+		return apierrors.NewServiceUnavailable("the server is shutting down")
+	}
+	defer s.streams.done()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return fmt.Errorf("switching to SPDY: %w", err)
+	}
+	defer conn.Close()
+	if _, err := brw.WriteString(remotecommand.SwitchingSPDY(protocol)); err != nil {
+		return nil
+	}
+	if err := brw.Flush(); err != nil {
+		return nil
+	}
+	var c net.Conn = conn
+	if brw.Reader.Buffered() > 0 {
+		// Frames the client sent before it read the 101.
+		c = bufferedConn{conn, brw.Reader}
+	}
+	s.runSession(r, func(ctx context.Context) {
+		remotecommand.ServeSPDY(ctx, c, protocol, kind, o, sess)
+	})
+	return nil
+}
+
+// bufferedConn is a connection whose first bytes were read into r.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// runSession runs serve with a context that ends when the server shuts
+// down: net/http no longer watches a connection it handed over, and
+// Server.WaitStreams waits for it. (The session also ends when its client
+// goes away, which serve sees.)
+func (s *Server) runSession(r *http.Request, serve func(ctx context.Context)) {
 	ctx, cancel := context.WithCancel(r.Context())
 	ended := make(chan struct{})
 	go func() { // joined below
@@ -85,8 +138,7 @@ func (s *Server) servePodStream(w http.ResponseWriter, r *http.Request, info *Re
 		case <-ctx.Done():
 		}
 	}()
-	remotecommand.Serve(ctx, ws.conn, ws.protocol, kind, o, sess)
+	serve(ctx)
 	cancel()
 	<-ended
-	return nil
 }

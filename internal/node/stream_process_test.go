@@ -87,6 +87,11 @@ func TestExecProcess(t *testing.T) {
 	if err != nil || stdout.String() != "PIPED IN\n" {
 		t.Errorf("exec with stdin: %v, stdout %q", err, stdout.String())
 	}
+	stdout.Reset()
+	err = spdyStream(t, cfg, u, remotecommand.StreamOptions{Stdin: strings.NewReader("over spdy\n"), Stdout: &stdout, Stderr: io.Discard})
+	if err != nil || stdout.String() != "OVER SPDY\n" {
+		t.Errorf("exec with stdin over SPDY: %v, stdout %q", err, stdout.String())
+	}
 
 	u = streamURL(cs, "box", "exec", &corev1.PodExecOptions{Command: []string{"sh"}, Stdin: true, Stdout: true, TTY: true})
 	q := newSizeQueue(t)

@@ -56,6 +56,19 @@ func stream(t *testing.T, cfg *rest.Config, u *url.URL, o remotecommand.StreamOp
 	return ex.StreamWithContext(ctx, o)
 }
 
+// spdyStream runs a session over SPDY, as kubectl before 1.31 does (and
+// later ones when a WebSocket handshake fails).
+func spdyStream(t *testing.T, cfg *rest.Config, u *url.URL, o remotecommand.StreamOptions) error {
+	t.Helper()
+	ex, err := remotecommand.NewSPDYExecutor(cfg, "POST", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	return ex.StreamWithContext(ctx, o)
+}
+
 // exitCode is the exit code a session's error carries, or -1.
 func exitCode(err error) int {
 	var ce exec.CodeExitError
@@ -135,9 +148,15 @@ func TestExecSim(t *testing.T) {
 	}
 	conn.Close()
 
-	for _, proto := range []string{"v5.channel.k8s.io", "v4.channel.k8s.io"} {
+	for _, proto := range []string{"v5.channel.k8s.io", "v4.channel.k8s.io", "SPDY"} {
 		var stdout, stderr bytes.Buffer
-		err := stream(t, cfg, u, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}, proto)
+		o := remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}
+		var err error
+		if proto == "SPDY" {
+			err = spdyStream(t, cfg, u, o)
+		} else {
+			err = stream(t, cfg, u, o, proto)
+		}
 		if exitCode(err) != 3 || stdout.String() != "hi from c\n" {
 			t.Errorf("%s: err %v, stdout %q; want exit code 3 and the output", proto, err, stdout.String())
 		}
@@ -148,6 +167,11 @@ func TestExecSim(t *testing.T) {
 	err := stream(t, cfg, u, remotecommand.StreamOptions{Stdin: strings.NewReader("typed\n"), Stdout: &stdout})
 	if exitCode(err) != 3 || stdout.String() != "hi from c\ntyped\n" {
 		t.Errorf("with stdin: err %v, stdout %q", err, stdout.String())
+	}
+	stdout.Reset()
+	err = spdyStream(t, cfg, u, remotecommand.StreamOptions{Stdin: strings.NewReader("typed\n"), Stdout: &stdout})
+	if exitCode(err) != 3 || stdout.String() != "hi from c\ntyped\n" {
+		t.Errorf("SPDY with stdin: err %v, stdout %q", err, stdout.String())
 	}
 }
 
@@ -192,7 +216,7 @@ func TestExecRefused(t *testing.T) {
 		}
 	}
 
-	// Without an upgrade, and with SPDY, which Cella does not speak.
+	// Without an upgrade, and with SPDY but no subprotocol Cella speaks.
 	hc := srv.HTTPClient()
 	u := execOf("two", "c", "ls")
 	for _, tc := range []struct {
@@ -200,7 +224,7 @@ func TestExecRefused(t *testing.T) {
 		code                 int
 	}{
 		{http.MethodPost, "", "Upgrade request required", 400},
-		{http.MethodPost, "SPDY/3.1", "SPDY is not supported by this server", 400},
+		{http.MethodPost, "SPDY/3.1", `unable to upgrade: unable to negotiate protocol: client supports [], server accepts ["v4.channel.k8s.io" "v3.channel.k8s.io" "v2.channel.k8s.io"]`, 400},
 		{http.MethodHead, "", "", 405},
 	} {
 		req := srv.Request(tc.method, u.RequestURI(), nil)
