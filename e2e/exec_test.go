@@ -30,7 +30,7 @@ func processCluster(t *testing.T) *cluster {
 type terminal struct {
 	cmd  *exec.Cmd
 	ptmx *os.File
-	mu   sync.Mutex
+	mu   sync.Mutex    // guards out
 	out  bytes.Buffer  // everything the terminal showed
 	read chan struct{} // closed once the terminal's output has ended
 }

@@ -1,10 +1,11 @@
 // Package remotecommand is the server side of the remote command
-// protocols over WebSocket, which pods/exec and pods/attach speak: Serve
-// runs a Session (from the node that runs the pod) over a connection the
-// API server has upgraded, as kube-apiserver and the kubelet serve
-// `kubectl exec` and `kubectl attach`.
+// protocols, which pods/exec and pods/attach speak: Serve runs a Session
+// (from the node that runs the pod) over a connection the API server has
+// switched to WebSocket, ServeSPDY over one switched to SPDY (spdy.go),
+// as kube-apiserver and the kubelet serve `kubectl exec` and `kubectl
+// attach`.
 //
-// # Protocols
+// # Protocols over WebSocket
 //
 // Every message is binary and starts with a channel byte: 0 stdin, 1
 // stdout, 2 stderr, 3 error, 4 resize; the rest is the channel's data.
