@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/creack/pty"
-
 	"cella.dev/cella/internal/podruntime"
 	"cella.dev/cella/internal/podruntime/internal/pump"
 )
@@ -122,7 +120,7 @@ type execution struct {
 func (x *execution) open() error {
 	x.done = make(chan struct{})
 	if x.s.TTY {
-		master, slave, err := pty.Open()
+		master, slave, err := openTerminal()
 		if err != nil {
 			return fmt.Errorf("allocating a terminal: %w", err)
 		}
@@ -198,7 +196,7 @@ func (x *execution) startCopies() {
 					if !ok {
 						return
 					}
-					_ = pty.Setsize(x.out, &pty.Winsize{Cols: sz.Width, Rows: sz.Height})
+					_ = setTerminalSize(x.out, sz.Width, sz.Height)
 				case <-x.done:
 					return
 				}
@@ -218,10 +216,20 @@ func (x *execution) endInput() {
 	x.in.Close()
 }
 
-// finish drains the output of an exited command (within drainWait: a
-// process that left its group may hold the output open), then stops the
-// forwarders and joins every goroutine.
+// finish stops the forwarders of an exited command, then drains its
+// output (within drainWait: a process that left its group may hold the
+// output open), and joins every goroutine. The forwarders go first: the
+// resize forwarder uses the terminal that a drain that takes too long
+// closes.
 func (x *execution) finish() {
+	close(x.done)
+	if x.input != nil {
+		x.input.Stop()
+	}
+	if x.in != nil {
+		_ = x.in.SetWriteDeadline(time.Now()) // ends a Write the command does not read
+	}
+	x.feeds.Wait()
 	drained := make(chan struct{})
 	go func() { x.copies.Wait(); close(drained) }() // joined by <-drained
 	select {
@@ -233,14 +241,6 @@ func (x *execution) finish() {
 		}
 		<-drained
 	}
-	close(x.done)
-	if x.input != nil {
-		x.input.Stop()
-	}
-	if x.in != nil {
-		x.in.Close() // ends a Write the command does not read
-	}
-	x.feeds.Wait()
 }
 
 // closeAll closes every stream left open.

@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/creack/pty"
 )
 
 // The standard streams of a container, as its shim holds them, and the
@@ -132,7 +130,7 @@ func openContainerIO(spec shimSpec) (cio *containerIO, err error) {
 		}
 	}()
 	if spec.TTY {
-		master, slave, err := pty.Open()
+		master, slave, err := openTerminal()
 		if err != nil {
 			return nil, fmt.Errorf("allocating the container's terminal: %w", err)
 		}
@@ -354,10 +352,7 @@ func (s *attachServer) receive(c *attachClient) {
 			}
 		case frameResize:
 			if len(p) == 4 && s.cio.spec.TTY {
-				_ = pty.Setsize(s.cio.out, &pty.Winsize{
-					Cols: binary.BigEndian.Uint16(p[0:2]),
-					Rows: binary.BigEndian.Uint16(p[2:4]),
-				})
+				_ = setTerminalSize(s.cio.out, binary.BigEndian.Uint16(p[0:2]), binary.BigEndian.Uint16(p[2:4]))
 			}
 		}
 	}

@@ -234,3 +234,34 @@ func TestAttachAfterRestart(t *testing.T) {
 		t.Errorf("Attach to a container whose shim predates attach: %v", err)
 	}
 }
+
+// An exec under a TTY ends when its command does, though a process that
+// left its session still has the terminal open.
+func TestExecTTYOutlived(t *testing.T) {
+	rt := newRuntime(t, t.TempDir())
+	serving(t, rt, shell(t, "c", "while :; do sleep 1; done"))
+	var out syncBuffer
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// setsid: out of the exec's process group, which is killed when
+		// the command exits; sleep 5 bounds what the test leaves behind.
+		code, err := rt.Exec(t.Context(), "p", "c", []string{"sh", "-c", "setsid sleep 5 & echo started; exit 2"}, podruntime.Streams{Stdout: &out, TTY: true})
+		done <- result{code, err}
+	}()
+	var r result
+	waitFor(t, "the exec to end", func() bool {
+		select {
+		case r = <-done:
+			return true
+		default:
+			return false
+		}
+	})
+	if r.err != nil || r.code != 2 || !strings.Contains(out.String(), "started") {
+		t.Errorf("Exec = %d, %v, output %q; want 2 and the output", r.code, r.err, out.String())
+	}
+}

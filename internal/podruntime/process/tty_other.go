@@ -2,6 +2,17 @@
 
 package process
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+
+	"github.com/creack/pty"
+)
 
 func ttyAttr() *syscall.SysProcAttr { return nil }
+
+func openTerminal() (master, slave *os.File, err error) { return pty.Open() }
+
+func setTerminalSize(master *os.File, width, height uint16) error {
+	return pty.Setsize(master, &pty.Winsize{Cols: width, Rows: height})
+}
