@@ -121,12 +121,12 @@ type containerIO struct {
 
 // openContainerIO makes the streams spec asks for and starts listening for
 // attach connections.
-func openContainerIO(spec shimSpec) (cio *containerIO, err error) {
-	cio = &containerIO{spec: spec}
+func openContainerIO(spec shimSpec) (_ *containerIO, err error) {
+	c := &containerIO{spec: spec}
 	defer func() {
 		if err != nil {
-			cio.closeChild()
-			cio.close()
+			c.closeChild()
+			c.close()
 		}
 	}()
 	if spec.TTY {
@@ -134,29 +134,29 @@ func openContainerIO(spec shimSpec) (cio *containerIO, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("allocating the container's terminal: %w", err)
 		}
-		cio.out, cio.childIn, cio.childOut, cio.childErr = master, slave, slave, slave
+		c.out, c.childIn, c.childOut, c.childErr = master, slave, slave, slave
 		if spec.Stdin {
-			cio.in = master
+			c.in = master
 		}
 	} else {
-		if cio.out, cio.childOut, err = os.Pipe(); err != nil {
+		if c.out, c.childOut, err = os.Pipe(); err != nil {
 			return nil, err
 		}
-		if cio.errOut, cio.childErr, err = os.Pipe(); err != nil {
+		if c.errOut, c.childErr, err = os.Pipe(); err != nil {
 			return nil, err
 		}
 		if spec.Stdin {
-			if cio.childIn, cio.in, err = os.Pipe(); err != nil {
+			if c.childIn, c.in, err = os.Pipe(); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if spec.AttachSocket != "" {
-		if cio.attach, err = listenAttach(spec.AttachSocket, cio); err != nil {
+		if c.attach, err = listenAttach(spec.AttachSocket, c); err != nil {
 			return nil, fmt.Errorf("listening for attach connections: %w", err)
 		}
 	}
-	return cio, nil
+	return c, nil
 }
 
 // wire makes cmd use the container's streams.
