@@ -35,11 +35,10 @@ func (r *Runtime) Attach(ctx context.Context, uid, name string, s podruntime.Str
 	}
 	conn, err := dialAttach(ctx, a.spec.AttachSocket)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errConnRefused) {
-		// The socket is gone: the shim has ended, or is ending.
-		select {
-		case <-a.exited:
+		// The socket is gone: the container has ended, and its shim is
+		// ending (it closes the socket before it records the exit).
+		if done, _ := waitClosed(ctx, a.exited, attachEndWait); done {
 			return fmt.Errorf("%w: container %q of pod %s is not running", podruntime.ErrNotFound, name, uid)
-		default:
 		}
 	}
 	if err != nil {
