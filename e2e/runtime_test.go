@@ -102,3 +102,20 @@ func TestRunPodProcess(t *testing.T) {
 	}
 	wantContains(t, "kubectl delete", c.must(t, "delete", "pod", "counter", "--timeout=30s"), `pod "counter" deleted`)
 }
+
+// TestDrainSim: kubectl drain cordons the node and evicts its pods through
+// pods/eviction (found in discovery); the pods go, and the node is
+// unschedulable until uncordoned.
+func TestDrainSim(t *testing.T) {
+	t.Parallel()
+	c := simCluster(t)
+	c.must(t, "run", "evictee", "--image=busybox", "--", "sleep", "3600")
+	c.must(t, "wait", "--for=condition=Ready", "pod/evictee", "--timeout=20s")
+	out := c.must(t, "drain", "sim-node", "--force", "--timeout=30s")
+	wantContains(t, "kubectl drain", out, "node/sim-node cordoned", "evicting pod default/evictee", "pod/evictee evicted", "node/sim-node drained")
+	if r := c.run(t, "get", "pod", "evictee"); r.code == 0 {
+		t.Errorf("the evicted pod is still there: %s", r)
+	}
+	wantContains(t, "kubectl get nodes", c.must(t, "get", "nodes"), "Ready,SchedulingDisabled")
+	c.must(t, "uncordon", "sim-node")
+}

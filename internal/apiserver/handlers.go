@@ -856,6 +856,9 @@ func (h *resourceHandler) createSubresource(w http.ResponseWriter, r *http.Reque
 	}
 	obj := sc.New()
 	gvk := h.ep.GroupVersion().WithKind(sc.Kind)
+	if sc.GroupVersion != nil {
+		gvk = sc.GroupVersion.WithKind(sc.Kind)
+	}
 	if _, err := h.decodeInto(w, r, head, obj, gvk); err != nil {
 		return err
 	}

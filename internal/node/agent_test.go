@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -345,4 +346,29 @@ func TestLogs(t *testing.T) {
 		t.Fatalf("logs after DELETE: %q %v", body, err)
 	}
 	_ = fmt.Sprint
+}
+
+// TestEviction: pods/eviction (client-go's EvictV1, what kubectl drain
+// uses) marks a running pod DisruptionTarget and deletes it gracefully;
+// the agent then stops and removes it. A missing pod is 404.
+func TestEviction(t *testing.T) {
+	_, cs := startSim(t)
+	ctx := t.Context()
+	pods := cs.CoreV1().Pods("default")
+	if _, err := pods.Create(ctx, simPod("evictee", nil, corev1.RestartPolicyAlways), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	podWhere(t, cs, "evictee", "runs", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+	ev := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "evictee", Namespace: "default"}}
+	if err := pods.EvictV1(ctx, ev); err != nil {
+		t.Fatalf("evict: %v", err)
+	}
+	eventually(t, "the evicted pod is gone", func(ctx context.Context) (bool, error) {
+		_, err := pods.Get(ctx, "evictee", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	ev.Name = "missing"
+	if err := pods.EvictV1(ctx, ev); !apierrors.IsNotFound(err) {
+		t.Fatalf("evicting a missing pod: %v, want NotFound", err)
+	}
 }
