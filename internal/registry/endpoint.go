@@ -53,7 +53,7 @@ type SubresourceCreate struct {
 	// unless GroupVersion names another (policy/v1 for an Eviction).
 	Kind         string
 	GroupVersion *schema.GroupVersion
-	New  func() runtime.Object
+	New          func() runtime.Object
 	// Create acts on the object namespace/name with the body obj and
 	// returns the response object (a metav1.Status for pods/binding) or a
 	// Status error.
