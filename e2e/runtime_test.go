@@ -119,3 +119,36 @@ func TestDrainSim(t *testing.T) {
 	wantContains(t, "kubectl get nodes", c.must(t, "get", "nodes"), "Ready,SchedulingDisabled")
 	c.must(t, "uncordon", "sim-node")
 }
+
+// TestTopSim: kubectl top pod and kubectl top node print the usage the
+// agent measures (the sim pod's usage knobs).
+func TestTopSim(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, func(c *app.Config) {
+		c.Runtime, c.Profile, c.NodeName = "sim", "kubernetes", "sim-node"
+		c.MetricsResolution = 200 * time.Millisecond
+	})
+	c.must(t, "run", "busy", "--image=busybox", "--annotations=sim.cella.dev/cpu-usage=250m", "--annotations=sim.cella.dev/memory-usage=64Mi", "--", "sleep", "3600")
+	c.must(t, "wait", "--for=condition=Ready", "pod/busy", "--timeout=20s")
+	var out string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := c.run(t, "top", "pod", "busy")
+		if r.code == 0 {
+			out = r.stdout
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubectl top pod never answered: %s", r)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	row := parseTable(t, out).row("busy")
+	if row["MEMORY(bytes)"] != "64Mi" || !strings.HasSuffix(row["CPU(cores)"], "m") {
+		t.Errorf("kubectl top pod: %v\n%s", row, out)
+	}
+	nodes := parseTable(t, c.must(t, "top", "node")).row("sim-node")
+	if nodes["CPU(cores)"] == "" || nodes["MEMORY(bytes)"] == "" {
+		t.Errorf("kubectl top node: %v", nodes)
+	}
+}

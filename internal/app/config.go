@@ -24,7 +24,10 @@ type Config struct {
 	Profile   string
 	Runtime   string
 	// NodeName names the Node the agent registers ("" is the host name).
-	NodeName          string
+	NodeName string
+	// MetricsResolution is how often the agent samples usage for
+	// metrics.k8s.io (kubectl top).
+	MetricsResolution time.Duration
 	MaxRequestBytes   int64
 	MaxURIBytes       int
 	MaxHeaderBytes    int
@@ -85,6 +88,7 @@ func NewConfig() *Config {
 		MaxRequestBytes:    3 << 20,
 		MaxURIBytes:        8 << 10,
 		MaxHeaderBytes:     1 << 20,
+		MetricsResolution:  10 * time.Second,
 		ReadHeaderTimeout:  10 * time.Second,
 		RequestTimeout:     60 * time.Second,
 		RateQPS:            200,
@@ -117,6 +121,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Profile, "profile", c.Profile, "Validation profile: cci (CCI's rules on top of Kubernetes') or kubernetes.")
 	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Pod runtime: process (each container a process on this machine), sim (a simulated lifecycle from pod annotations, no processes) or none (pods are stored and stay Pending).")
 	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "Name of the Node that runs the pods (default: the host name).")
+	fs.DurationVar(&c.MetricsResolution, "metrics-resolution", c.MetricsResolution, "How often pod and node usage is sampled for metrics.k8s.io (kubectl top); usage is averaged over that interval.")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Largest request body accepted, in bytes (larger is 413).")
 	fs.Int64Var(&c.MaxInflightRequestBytes, "max-inflight-request-bytes", c.MaxInflightRequestBytes, "Request body bytes all requests may hold at once, by declared length (0 = unlimited); over it is 413 with Retry-After.")
 	fs.IntVar(&c.MaxURIBytes, "max-uri-bytes", c.MaxURIBytes, "Longest request target accepted, in bytes (longer is 414).")
@@ -193,6 +198,7 @@ func (c *Config) Validate() error {
 		{"--idempotency-key-ttl", c.IdempotencyKeyTTL},
 		{"--storage-timeout", c.StorageTimeout},
 		{"--shutdown-grace-period", c.ShutdownGracePeriod},
+		{"--metrics-resolution", c.MetricsResolution},
 	} {
 		if d.v <= 0 {
 			bad("%s must be positive", d.flag)

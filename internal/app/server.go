@@ -172,7 +172,12 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, err
 	}
 	endpoints := append(cat.Endpoints, reviewEndpoints(authz)...)
-	endpoints = append(endpoints, podMetricsEndpoint(cat, nil))
+	var podUsage UsageSource
+	var nodeUsage NodeUsageSource
+	if cfg.Runtime != "none" {
+		podUsage, nodeUsage = s.pods.podUsage, s.pods.nodeUsage
+	}
+	endpoints = append(endpoints, podMetricsEndpoint(cat, podUsage), nodeMetricsEndpoint(nodeUsage))
 	docs, err := openapi.New(openAPIResources(endpoints), openapi.Info{Title: "Cella", Version: Version.GitVersion})
 	if err != nil {
 		return nil, fmt.Errorf("building OpenAPI documents: %w", err)

@@ -209,3 +209,51 @@ func waitChild(pid int) {
 		}
 	}
 }
+
+// groupUsage sums, for each process group in groups (keyed by its ID),
+// the CPU time (utime and stime) and resident memory of its processes, in
+// one pass over /proc.
+func groupUsage(groups map[int]string) (map[int]procUsage, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	ticks := time.Second / time.Duration(clockTicks)
+	page := int64(os.Getpagesize())
+	out := map[int]procUsage{}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		// After "pid (comm)": state(3) ppid(4) pgrp(5) ... utime(14)
+		// stime(15) ... rss(24), so fields[k] is field k+3.
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 22 {
+			continue
+		}
+		pgrp, _ := strconv.Atoi(f[2])
+		if _, ok := groups[pgrp]; !ok {
+			continue
+		}
+		utime, _ := strconv.ParseUint(f[11], 10, 64)
+		stime, _ := strconv.ParseUint(f[12], 10, 64)
+		rss, _ := strconv.ParseInt(f[21], 10, 64)
+		u := out[pgrp]
+		u.cpu += time.Duration(utime+stime) * ticks
+		u.rss += rss * page
+		out[pgrp] = u
+	}
+	return out, nil
+}
+
+// clockTicks is USER_HZ, the unit of CPU times in /proc: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100

@@ -31,3 +31,5 @@ func killChild(int)                                         {}
 func signalGroup(int, os.Signal)                            {}
 
 var forwarded []os.Signal
+
+func groupUsage(map[int]string) (map[int]procUsage, error) { return nil, errUnsupported }
