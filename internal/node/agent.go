@@ -72,7 +72,7 @@ type Config struct {
 	// changed (default 1 min); StatsInterval how often usage is sampled
 	// for kubectl top (default 10 s).
 	LeaseInterval, StatusInterval, StatsInterval time.Duration
-	Logger                        *slog.Logger
+	Logger                                       *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }

@@ -37,6 +37,10 @@
 //	termination-message  text      the message of its exit
 //	log                  lines     what it prints when it starts; default
 //	                               "sim: container {container} started"
+//	cpu-usage            quantity  the CPU it uses while it runs, as
+//	                               Stats reports it (kubectl top); default
+//	                               1m
+//	memory-usage         quantity  the memory it uses; default 1Mi
 //	exit-log             lines     what it prints when it exits by itself
 //	                               or on SIGTERM (a kill leaves no time to
 //	                               print); default "sim: container
