@@ -83,6 +83,11 @@ type Config struct {
 	MaxLogBytes int64
 	// Logger receives what the runtime has to say; nil discards it.
 	Logger *slog.Logger
+	// Plain runs new pods as plain host processes even where they could
+	// be isolated (root on Linux).
+	Plain bool
+	// Network configures the network of isolated pods.
+	Network NetworkConfig
 }
 
 // DefaultMaxLogBytes is the size at which logs rotate unless Config says.
@@ -100,6 +105,7 @@ type Runtime struct {
 	maxLog   int64
 	log      *slog.Logger
 	launcher launcher
+	netState networkState // the reservations of isolated pods' IPs
 	bootID   string
 	feed     *changefeed.Feed
 
@@ -120,6 +126,7 @@ type pod struct {
 	dir  string
 	sb   podruntime.Sandbox
 	addr netip.Addr
+	iso  *isolation // nil for a plain sandbox
 
 	mu         sync.Mutex // guards the fields below and the containers'
 	containers map[string]*container
@@ -173,12 +180,13 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process runtime: %w", err)
 	}
+	net := cfg.Network.withDefaults()
 	r := &Runtime{
 		dir:      cfg.Dir,
 		shim:     shim,
 		maxLog:   cfg.MaxLogBytes,
 		log:      cfg.Logger,
-		launcher: plainLauncher{},
+		netState: networkState{dir: net.StateDir},
 		bootID:   boot,
 		feed:     changefeed.New(),
 		pods:     map[string]*pod{},
@@ -189,6 +197,16 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.launcher = plainLauncher{why: plainWhy()}
+	if !cfg.Plain && os.Geteuid() == 0 {
+		l, err := newIsolatedLauncher(net)
+		if err != nil {
+			r.log.Warn("pods run without isolation", "err", err)
+			r.launcher = plainLauncher{why: "isolation failed: " + err.Error()}
+		} else {
+			r.launcher = l
+		}
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := r.adopt(); err != nil {
@@ -211,8 +229,15 @@ func (r *Runtime) adopt() error {
 		dir := filepath.Join(r.dir, e.Name())
 		var sf sandboxFile
 		if err := readJSON(filepath.Join(dir, "sandbox.json"), &sf); err != nil {
-			// A sandbox whose creation did not finish: the agent makes it again.
-			r.log.Warn("skipping a pod directory without its sandbox", "dir", dir, "err", err)
+			// A sandbox whose creation did not finish: the agent makes it
+			// again, from scratch.
+			r.log.Warn("removing a pod directory without its sandbox", "dir", dir, "err", err)
+			if err := removeLeftovers(dir); err != nil {
+				r.log.Warn("removing what an unfinished sandbox left", "dir", dir, "err", err)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				r.log.Warn("removing an unfinished sandbox", "dir", dir, "err", err)
+			}
 			continue
 		}
 		sb := podruntime.Sandbox{UID: sf.UID, Namespace: sf.Namespace, Name: sf.Name, IP: sf.IP, Created: sf.Created}
@@ -221,9 +246,15 @@ func (r *Runtime) adopt() error {
 			r.log.Warn("skipping a malformed sandbox", "dir", dir)
 			continue
 		}
-		p := &pod{dir: dir, sb: sb, addr: addr, containers: map[string]*container{}}
+		p := &pod{dir: dir, sb: sb, addr: addr, iso: sf.Isolation, containers: map[string]*container{}}
 		r.pods[sb.UID] = p
-		r.ips[addr] = true
+		if p.iso == nil {
+			r.ips[addr] = true
+		} else if err := p.iso.adopt(dir, sb.IP, r.netState); err != nil {
+			// Its containers fail to start, and say why, until it is
+			// removed.
+			r.log.Error("an isolated sandbox cannot be made again", "dir", dir, "err", err)
+		}
 		names, _ := os.ReadDir(filepath.Join(dir, "containers"))
 		for _, n := range names {
 			if c := r.adoptContainer(filepath.Join(dir, "containers", n.Name())); c != nil {
