@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"syscall"
 	"time"
 
@@ -77,9 +78,17 @@ func childCgroupPaths(pod map[string]string, name string) map[string]string {
 	return paths
 }
 
-// cgroupManager returns a manager of the cgroup at paths, limited as l
-// says when it is made or set.
-func cgroupManager(paths map[string]string, l limits) (cgroups.Manager, error) {
+// cgroupManager returns a manager of the cgroup at paths.
+func cgroupManager(paths map[string]string) (cgroups.Manager, error) {
+	cg := &cgroups.Cgroup{Resources: &cgroups.Resources{SkipDevices: true}}
+	if cgroups.IsCgroup2UnifiedMode() {
+		return fs2.NewManager(cg, paths[""])
+	}
+	return fs.NewManager(cg, maps.Clone(paths))
+}
+
+// resources are the cgroup settings of limits l for the cgroup at paths.
+func resources(paths map[string]string, l limits) *cgroups.Resources {
 	res := &cgroups.Resources{SkipDevices: true}
 	if l.MemoryBytes > 0 {
 		res.Memory = l.MemoryBytes
@@ -93,11 +102,7 @@ func cgroupManager(paths map[string]string, l limits) (cgroups.Manager, error) {
 		res.CpuPeriod = cpuPeriod
 		res.CpuQuota = max(l.MilliCPU*cpuPeriod/1000, 1000)
 	}
-	cg := &cgroups.Cgroup{Resources: res}
-	if cgroups.IsCgroup2UnifiedMode() {
-		return fs2.NewManager(cg, paths[""])
-	}
-	return fs.NewManager(cg, maps.Clone(paths))
+	return res
 }
 
 // swapAccounted says whether the cgroup at paths can limit memory and
@@ -116,16 +121,24 @@ func swapAccounted(paths map[string]string) bool {
 	return err == nil
 }
 
+// setMu serializes Manager.Set: the v1 manager's subsystems are package
+// variables of the cgroups module, and its blkio subsystem remembers file
+// names in one without a lock.
+var setMu sync.Mutex
+
 // makeCgroup makes the cgroup at paths (and its parents) with limits l.
 func makeCgroup(paths map[string]string, l limits) (cgroups.Manager, error) {
-	m, err := cgroupManager(paths, l)
+	m, err := cgroupManager(paths)
 	if err != nil {
 		return nil, err
 	}
 	if err := m.Apply(-1); err != nil {
 		return nil, fmt.Errorf("making cgroup %s: %w", anyPath(paths), err)
 	}
-	if err := m.Set(nil); err != nil {
+	setMu.Lock()
+	err = m.Set(resources(paths, l))
+	setMu.Unlock()
+	if err != nil {
 		removeCgroup(paths)
 		return nil, fmt.Errorf("setting the limits of cgroup %s: %w", anyPath(paths), err)
 	}

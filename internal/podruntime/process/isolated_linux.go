@@ -172,7 +172,7 @@ func (iso *isolation) adopt(dir string, ip string, state networkState) error {
 			return err
 		}
 	}
-	m, err := cgroupManager(iso.Cgroup, limits{})
+	m, err := cgroupManager(iso.Cgroup)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -214,11 +213,243 @@ func slicesEqual(a, b []string) bool {
 	return true
 }
 
-var _ = errors.New
-var _ = fmt.Sprint
-var _ = io.EOF
-var _ = bufio.NewReader
-var _ = json.Marshal
-var _ = netip.Addr{}
-var _ = netlink.LinkByName
-var _ = time.Second
+// sandboxRecord reads what sandbox.json says an isolated sandbox is made
+// of.
+type sandboxRecord struct {
+	IP        string
+	Isolation struct {
+		Veth, Reservation string
+		Cgroup            map[string]string
+	}
+}
+
+func readRecord(t *testing.T, dir, uid string) sandboxRecord {
+	t.Helper()
+	var rec sandboxRecord
+	b, err := os.ReadFile(filepath.Join(dir, uid, "sandbox.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Isolation.Veth == "" || rec.Isolation.Reservation == "" || len(rec.Isolation.Cgroup) == 0 {
+		t.Fatalf("sandbox.json of %s records no isolation: %+v", uid, rec)
+	}
+	return rec
+}
+
+// dialPod connects to addr and returns the first line it reads.
+func dialPod(addr string) (string, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	return bufio.NewReader(conn).ReadString('\n')
+}
+
+// A pod's containers share its network: they reach each other on
+// localhost, and the host reaches them on the pod IP, which is from the
+// pod network (the default, or the pod's own). Another pod does not see
+// the port on its localhost, but reaches it on the pod IP. A restarted
+// runtime adopts the running pod with its network; RemoveSandbox leaves
+// no veth, namespace, cgroup or reservation behind.
+func TestIsolatedNetwork(t *testing.T) {
+	dir := t.TempDir()
+	rt := newIsolated(t, dir)
+	sb := podWith(t, rt, podruntime.Pod{UID: "p", Hostname: "web"}, tool(t, "server", "listen", "0.0.0.0:8080"))
+	waitLog(t, rt, "p", "server", "listening\n")
+	ip := netip.MustParseAddr(sb.IP)
+	if !netip.MustParsePrefix(process.DefaultCIDR).Contains(ip) || ip == netip.MustParseAddr("10.88.0.1") {
+		t.Errorf("pod IP %s: want one of %s other than the gateway", ip, process.DefaultCIDR)
+	}
+	podAddr := net.JoinHostPort(sb.IP, "8080")
+	if line, err := dialPod(podAddr); line != "hello from web\n" || err != nil {
+		t.Fatalf("from the host to %s: %q, %v", podAddr, line, err)
+	}
+
+	start(t, rt, "p", tool(t, "client", "dial", "127.0.0.1:8080"), 0)
+	if st := waitExited(t, rt, "p", "client"); st.ExitCode != 0 || logs(t, rt, "p", "client", everything) != "hello from web\n" {
+		t.Errorf("a container dialling its pod's localhost: %+v, %q", st, logs(t, rt, "p", "client", everything))
+	}
+
+	other := podWith(t, rt, podruntime.Pod{UID: "q"},
+		tool(t, "local", "dial", "127.0.0.1:8080"),
+		tool(t, "remote", "dial", podAddr))
+	if other.IP == sb.IP {
+		t.Fatalf("two pods have %s", sb.IP)
+	}
+	if st := waitExited(t, rt, "q", "local"); st.ExitCode != 1 || !strings.Contains(logs(t, rt, "q", "local", everything), "connection refused") {
+		t.Errorf("another pod dialling its localhost reached something: %+v, %q", st, logs(t, rt, "q", "local", everything))
+	}
+	if st := waitExited(t, rt, "q", "remote"); st.ExitCode != 0 || logs(t, rt, "q", "remote", everything) != "hello from web\n" {
+		t.Errorf("another pod dialling the pod IP: %+v, %q", st, logs(t, rt, "q", "remote", everything))
+	}
+
+	own := podWith(t, rt, podruntime.Pod{UID: "r", Hostname: "own", CIDR: "10.89.7.0/24"}, tool(t, "server", "listen", ":8080"))
+	if !netip.MustParsePrefix("10.89.7.0/24").Contains(netip.MustParseAddr(own.IP)) {
+		t.Errorf("pod IP %s: want one of its own network 10.89.7.0/24", own.IP)
+	}
+	waitLog(t, rt, "r", "server", "listening\n")
+	if line, err := dialPod(net.JoinHostPort(own.IP, "8080")); line != "hello from own\n" || err != nil {
+		t.Errorf("from the host to a pod of its own network: %q, %v", line, err)
+	}
+
+	before := containerStatus(t, rt, "p", "server")
+	rt.Close()
+	rt = newIsolated(t, dir)
+	if st := containerStatus(t, rt, "p", "server"); st.State != podruntime.StateRunning || st.PID != before.PID {
+		t.Fatalf("after a restart: %+v, want it running as %+v", st, before)
+	}
+	if line, err := dialPod(podAddr); line != "hello from web\n" || err != nil {
+		t.Fatalf("after a restart, from the host to %s: %q, %v", podAddr, line, err)
+	}
+
+	rec := readRecord(t, dir, "p")
+	if err := rt.RemoveSandbox(t.Context(), "p"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := netlink.LinkByName(rec.Isolation.Veth); err == nil {
+		t.Errorf("veth %s is still there", rec.Isolation.Veth)
+	}
+	for _, path := range []string{filepath.Join(dir, "p"), rec.Isolation.Reservation} {
+		if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s is still there: %v", path, err)
+		}
+	}
+	for _, cg := range rec.Isolation.Cgroup {
+		if _, err := os.Stat(cg); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s is still there: %v", cg, err)
+		}
+	}
+	if _, err := dialPod(podAddr); err == nil {
+		t.Errorf("%s answers after RemoveSandbox", podAddr)
+	}
+}
+
+// A container that allocates past its memory limit is killed by the
+// kernel and reported OOMKilled; the limits are in its cgroup.
+func TestIsolatedMemoryLimit(t *testing.T) {
+	rt := newIsolated(t, t.TempDir())
+	hog := isolatedShell(t, "hog", `x=$(head -c 300m /dev/zero | tr '\0' a); echo survived`)
+	hog.Resources.MemoryBytes = 32 << 20
+	limited := isolatedShell(t, "limited", fmt.Sprintf(serveScript, ""))
+	limited.Resources = podruntime.Resources{MemoryBytes: 64 << 20, MilliCPU: 250}
+	podWith(t, rt, podruntime.Pod{UID: "p"}, hog, limited)
+
+	st := waitExited(t, rt, "p", "hog")
+	if st.Reason != "OOMKilled" || st.ExitCode != 137 {
+		t.Errorf("status = %+v; want OOMKilled, exit code 137\n%s", st, logs(t, rt, "p", "hog", everything))
+	}
+
+	waitLog(t, rt, "p", "limited", "serving\n")
+	pid := containerStatus(t, rt, "p", "limited").PID
+	mem, cpu := cgroupLimits(t, pid)
+	if mem != strconv.Itoa(64<<20) || cpu != "25000" {
+		t.Errorf("cgroup limits of a container of 64Mi and 250m: memory %s, CPU quota %s", mem, cpu)
+	}
+}
+
+// cgroupLimits reads the memory limit and CPU quota of the cgroup of
+// process pid.
+func cgroupLimits(t *testing.T, pid int) (mem, cpu string) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	v2 := false
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
+		v2 = true
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		switch {
+		case v2 && parts[0] == "0":
+			dir := filepath.Join("/sys/fs/cgroup", parts[2])
+			quota, _, _ := strings.Cut(read(filepath.Join(dir, "cpu.max")), " ")
+			return read(filepath.Join(dir, "memory.max")), quota
+		case !v2 && parts[1] == "memory":
+			mem = read(filepath.Join("/sys/fs/cgroup/memory", parts[2], "memory.limit_in_bytes"))
+		case !v2 && (parts[1] == "cpu" || parts[1] == "cpu,cpuacct"):
+			cpu = read(filepath.Join("/sys/fs/cgroup", parts[1], parts[2], "cpu.cfs_quota_us"))
+		}
+	}
+	return mem, cpu
+}
+
+// A container sees the host's files with its volumes at their mount paths
+// (read-only when asked), a /tmp and a /dev of its own, and its
+// termination message file; an exec probe runs in its namespaces and sees
+// what it sees.
+func TestIsolatedFiles(t *testing.T) {
+	rt := newIsolated(t, t.TempDir())
+	vol, ro := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(vol, "greeting"), []byte("hi\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hostOnly, err := os.CreateTemp("", "host-only-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostOnly.Close()
+	defer os.Remove(hostOnly.Name())
+	_, hostLog := os.Stat("/dev/termination-log")
+
+	script := `cat /tmp/vol/greeting; echo written > /tmp/vol/out
+if echo x 2>/dev/null > /opt-ro-test/f; then echo read-only volume written; fi
+test -e ` + hostOnly.Name() + ` && echo the host's /tmp is visible
+test -c /dev/null && test -e /dev/pts/ptmx && test -d /dev/shm || echo no devices
+test -e /dev/vda && echo the host's devices are visible
+printf bye > /dev/termination-log
+touch /tmp/only-in-the-container-7d1f
+` + fmt.Sprintf(serveScript, "")
+	c := isolatedShell(t, "c", script)
+	c.TerminationMessagePath = "/dev/termination-log"
+	c.Mounts = append(c.Mounts,
+		podruntime.Mount{HostPath: vol, ContainerPath: "/tmp/vol"},
+		podruntime.Mount{HostPath: ro, ContainerPath: "/tmp/ro", ReadOnly: true})
+	c.Command[2] = strings.ReplaceAll(c.Command[2], "/opt-ro-test", "/tmp/ro")
+	podWith(t, rt, podruntime.Pod{UID: "p", Hostname: "files"}, c)
+	waitLog(t, rt, "p", "c", "hi\nserving\n")
+	if b, err := os.ReadFile(filepath.Join(vol, "out")); string(b) != "written\n" {
+		t.Errorf("the container's write to its volume: %q, %v", b, err)
+	}
+	if _, err := os.Stat("/tmp/only-in-the-container-7d1f"); err == nil {
+		t.Errorf("a file of the container's /tmp is in the host's")
+	}
+
+	for _, probe := range []string{
+		"test -e /tmp/only-in-the-container-7d1f",
+		"grep -q only-in-the-container /proc/1/cmdline",
+		`test "$(cat /proc/sys/kernel/hostname)" = files`,
+	} {
+		ok, reason, err := rt.Probe(t.Context(), "p", "c", podruntime.Probe{Exec: []string{"sh", "-c", probe}})
+		if !ok || err != nil {
+			t.Errorf("exec probe %q: %v, %q, %v; want it to pass in the container", probe, ok, reason, err)
+		}
+	}
+
+	if err := rt.StopContainer(t.Context(), "p", "c", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st := containerStatus(t, rt, "p", "c")
+	if st.Message != "bye" {
+		t.Errorf("termination message %q, want bye", st.Message)
+	}
+	if _, err := os.Stat("/dev/termination-log"); hostLog != nil && err == nil {
+		t.Errorf("the container made the host's /dev/termination-log")
+	}
+	if got := logs(t, rt, "p", "c", everything); got != "hi\nserving\nbye\n" {
+		t.Errorf("log = %q", got)
+	}
+}
