@@ -21,6 +21,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"cella.dev/cella/internal/podruntime"
 	"cella.dev/cella/internal/podruntime/process"
@@ -451,5 +452,76 @@ touch /tmp/only-in-the-container-7d1f
 	}
 	if got := logs(t, rt, "p", "c", everything); got != "hi\nserving\nbye\n" {
 		t.Errorf("log = %q", got)
+	}
+}
+
+// A runtime that starts after a reboot (the pod's namespace, veth, cgroup
+// and IP reservation gone, its sandbox.json still there) makes them again
+// with the pod's IP.
+func TestIsolatedAdoptAfterReboot(t *testing.T) {
+	dir := t.TempDir()
+	rt := newIsolated(t, dir)
+	sb := podWith(t, rt, podruntime.Pod{UID: "p", Hostname: "web"})
+	rt.Close()
+	rec := readRecord(t, dir, "p")
+	link, err := netlink.LinkByName(rec.Isolation.Veth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkDel(link); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Unmount(filepath.Join(dir, "p", "netns"), unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	for _, cg := range rec.Isolation.Cgroup {
+		if err := os.Remove(cg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Remove(rec.Isolation.Reservation); err != nil {
+		t.Fatal(err)
+	}
+
+	rt = newIsolated(t, dir)
+	if b, err := os.ReadFile(rec.Isolation.Reservation); err != nil || string(b) != filepath.Join(dir, "p") {
+		t.Errorf("reservation of %s after the reboot: %q, %v", sb.IP, b, err)
+	}
+	start(t, rt, "p", tool(t, "server", "listen", ":8080"), 0)
+	waitLog(t, rt, "p", "server", "listening\n")
+	if line, err := dialPod(net.JoinHostPort(sb.IP, "8080")); line != "hello from web\n" || err != nil {
+		t.Errorf("from the host to the pod after the reboot: %q, %v", line, err)
+	}
+}
+
+// A pod network that overlaps a network the host reaches through another
+// link is refused: the pods would cut the host off from it.
+func TestIsolatedNetworkOverlap(t *testing.T) {
+	rt := newIsolated(t, t.TempDir())
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var taken string
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue
+		}
+		if link, err := netlink.LinkByIndex(r.LinkIndex); err == nil && link.Attrs().Name != process.DefaultBridge && link.Attrs().Name != "lo" {
+			if ones, _ := r.Dst.Mask.Size(); ones >= 8 && ones <= 29 && r.Dst.IP.To4() != nil {
+				taken = r.Dst.String()
+				break
+			}
+		}
+	}
+	if taken == "" {
+		t.Skip("the host has no route of its own to overlap")
+	}
+	_, err = rt.RunSandbox(t.Context(), podruntime.Pod{UID: "p", Namespace: "default", Name: "p", CIDR: taken})
+	if err == nil || !strings.Contains(err.Error(), "overlaps the host's network") {
+		t.Fatalf("a pod network of %s, the host's: %v", taken, err)
+	}
+	if list, _ := rt.Sandboxes(t.Context()); len(list) != 0 {
+		t.Errorf("a refused sandbox is listed: %+v", list)
 	}
 }

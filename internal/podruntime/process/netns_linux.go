@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -88,6 +89,9 @@ func ensureBridge(name string, cidr netip.Prefix) (netlink.Link, error) {
 			return nil, fmt.Errorf("pod network %s overlaps %s, which bridge %s serves already", cidr, p, name)
 		}
 	}
+	if err := checkRoutes(br, cidr); err != nil {
+		return nil, err
+	}
 	if !have {
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(gw.AsSlice()), Mask: net.CIDRMask(cidr.Bits(), 32)}}
 		if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, unix.EEXIST) {
@@ -98,6 +102,35 @@ func ensureBridge(name string, cidr netip.Prefix) (netlink.Link, error) {
 		return nil, fmt.Errorf("bringing bridge %s up: %w", name, err)
 	}
 	return br, nil
+}
+
+// checkRoutes refuses a pod network that overlaps a route of the host
+// through another link than bridge br: the pods would cut the host off
+// from that network. The default route overlaps everything and is not
+// counted.
+func checkRoutes(br netlink.Link, cidr netip.Prefix) error {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return fmt.Errorf("reading the host's routes: %w", err)
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.LinkIndex == br.Attrs().Index {
+			continue
+		}
+		ones, _ := r.Dst.Mask.Size()
+		ip, ok := netip.AddrFromSlice(r.Dst.IP.To4())
+		if !ok || ones == 0 {
+			continue
+		}
+		if dst := netip.PrefixFrom(ip, ones).Masked(); dst.Overlaps(cidr) {
+			via := strconv.Itoa(r.LinkIndex)
+			if link, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+				via = link.Attrs().Name
+			}
+			return fmt.Errorf("pod network %s overlaps the host's network %s on %s", cidr, dst, via)
+		}
+	}
+	return nil
 }
 
 func isLinkNotFound(err error) bool {

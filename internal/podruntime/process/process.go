@@ -22,32 +22,61 @@
 //
 // Config.Dir (<data-dir>/pods) holds one directory per pod:
 //
-//	<uid>/sandbox.json                       the sandbox: names, IP, creation time
+//	<uid>/sandbox.json                       the sandbox: names, IP, creation time, isolation
+//	<uid>/netns, hosts, hostname             an isolated sandbox's network namespace and /etc files
 //	<uid>/containers/<name>/<n>.spec.json    attempt n: what the shim runs (runtime)
 //	<uid>/containers/<name>/<n>.started.json its shim and process, once running (shim)
-//	<uid>/containers/<name>/<n>.exit.json    exit code, time, message (shim)
+//	<uid>/containers/<name>/<n>.exit.json    exit code, time, message, OOM kill (shim)
 //	<uid>/containers/<name>/<n>.log          its output, CRI format (shim)
 //	<uid>/containers/<name>/<n>.log.1        the rotated part of that output
+//	<uid>/containers/<name>/<n>.termination-log  an isolated container's termination message
 //	<uid>/containers/<name>/shim.log         the shims' own complaints
 //
 // A process is named by its PID, its start time in /proc/<pid>/stat and
 // the host's boot ID, so that a PID reused by another process after a
 // restart is never mistaken for a container's, nor signalled. The latest
 // attempt of a container is the one started last; the one before it keeps
-// its files (Logs with Previous), older ones are removed.
+// its files (Logs with Previous), older ones are removed. A pod directory
+// without sandbox.json is a sandbox whose creation Cella did not finish:
+// the next runtime removes it, and what it may have made.
 //
 // Logs rotate when they reach Config.MaxLogBytes (10 MiB): one rotated
 // file is kept, and Logs reads both.
 //
 // # Isolation
 //
-// Not yet: processes share the host's namespaces and no cgroup limits
-// them (Info says so). Each pod gets a loopback address of its own,
-// 127.x.y.z, as its IP; probes connect there, and a server that binds its
-// pod's IP (rather than 0.0.0.0) coexists with the same server in another
-// pod. Mounts are not applied: a container sees the host's files.
-// Isolation by namespaces, a veth and a cgroup when Cella runs as root
-// replaces the plain launcher (launcher.go) in a later version.
+// When Cella runs as root on Linux (and Config.Plain is false) pods are
+// isolated (launcher.go, isolated_linux.go):
+//
+//   - Each pod has a network namespace of its own, which all its
+//     containers share (they reach each other on localhost), connected by
+//     a veth pair to a bridge of the host (cella0), with an IP from the
+//     pod's network (podruntime.Pod.CIDR, or Config.Network.CIDR,
+//     10.88.0.0/16) and a default route through the bridge's address. The
+//     host reaches pod IPs through the bridge; IPs are reserved host-wide
+//     (netns_linux.go).
+//   - Each container has PID, mount, UTS and IPC namespaces of its own: its
+//     command is PID 1, its host name the pod's, and it sees the host's
+//     files with its volumes mounted, and a /proc, /dev and /tmp of its
+//     own (init_linux.go). The shim stays outside, in the host's
+//     namespaces, so signals, exit codes and adoption work as for plain
+//     processes.
+//   - Each container has a cgroup below its pod's, which enforce their CPU
+//     and memory limits (cgroup v1 or v2); a container the kernel killed
+//     for memory is reported OOMKilled (cgroup_linux.go).
+//
+// What an isolated sandbox is made of is recorded in its sandbox.json: a
+// restarted runtime finds it, and makes again what a reboot took away;
+// RemoveSandbox undoes it. docs/architecture.md says why namespaces are
+// made with os/exec and the cgroups and netlink libraries rather than
+// with libcontainer.
+//
+// Otherwise (not root, not Linux, Config.Plain, or a host that refuses a
+// bridge or a cgroup) containers are plain host processes and Info says
+// why. Each pod gets a loopback address of its own, 127.x.y.z, as its IP;
+// probes connect there, and a server that binds its pod's IP (rather than
+// 0.0.0.0) coexists with the same server in another pod. Mounts are not
+// applied: a container sees the host's files.
 package process
 
 import (
