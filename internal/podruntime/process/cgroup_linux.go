@@ -145,8 +145,8 @@ func makeCgroup(paths map[string]string, l limits) (cgroups.Manager, error) {
 	return m, nil
 }
 
-// oomKills is how many processes of the cgroup at paths the kernel killed
-// for want of memory, its children included.
+// oomKills is how many processes of the cgroup of m the kernel killed for
+// want of memory, its children's included.
 func oomKills(m cgroups.Manager) uint64 {
 	n, _ := m.OOMKillCount()
 	return n

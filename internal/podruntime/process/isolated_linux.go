@@ -83,6 +83,11 @@ func (l *isolatedLauncher) create(p podruntime.Pod, dir string, sf *sandboxFile,
 	if hostname == "" {
 		hostname = p.Name
 	}
+	// Linux takes at most 64 bytes; the kubelet cuts at 63, and then
+	// trailing dashes and dots.
+	if len(hostname) > 63 {
+		hostname = strings.TrimRight(hostname[:63], "-.")
+	}
 	iso := &isolation{
 		Hostname: hostname,
 		Bridge:   l.net.Bridge,

@@ -194,7 +194,13 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("process runtime: no state directory")
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	// Absolute: pod directories name isolated pods' veths and cgroups and
+	// own their IP reservations, host-wide.
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	shim := cfg.Shim
@@ -211,7 +217,7 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	net := cfg.Network.withDefaults()
 	r := &Runtime{
-		dir:      cfg.Dir,
+		dir:      dir,
 		shim:     shim,
 		maxLog:   cfg.MaxLogBytes,
 		log:      cfg.Logger,
