@@ -136,12 +136,57 @@ func status(t *testing.T, b []byte) metav1.Status {
 // TestPortForward: client-go's port-forward, over SPDY tunneled in a
 // WebSocket and over a plain SPDY upgrade, reaches the pod's server; a
 // port nothing listens on is reported on the error stream in the
-// kubelet's words.
+// kubelet's words. A request that is no upgrade is 400, a SPDY upgrade
+// without portforward.k8s.io 403, and a WebSocket upgrade by a user
+// allowed only get (not create) on pods/portforward 403.
 func TestPortForward(t *testing.T) {
-	srv, cs, pod := startNet(t, 0)
+	viewer := servertest.User{Name: "viewer", Token: "viewer-token"}
+	srv, cs, pod := startNet(t, 0, servertest.WithUsers(t, viewer))
 	defer cleanupPods(t, cs)
+	pfPath := "/api/v1/namespaces/default/pods/web/portforward"
+	c := srv.HTTPClient()
+	if code, _, b := do(t, c, srv.Request(http.MethodPost, pfPath, nil)); code != http.StatusBadRequest || status(t, b).Message != "Upgrade request required" {
+		t.Errorf("POST without an upgrade: %d %s", code, b)
+	}
+	noProto := srv.Request(http.MethodPost, pfPath, nil)
+	noProto.Header.Set("Connection", "Upgrade")
+	noProto.Header.Set("Upgrade", "SPDY/3.1")
+	noProto.Header.Set("X-Stream-Protocol-Version", "v4.channel.k8s.io")
+	if code, h, b := do(t, c, noProto); code != http.StatusForbidden || h.Get("X-Accepted-Stream-Protocol-Versions") != "portforward.k8s.io" {
+		t.Errorf("SPDY upgrade without portforward.k8s.io: %d %v %s", code, h, b)
+	}
+	if _, err := cs.RbacV1().Roles("default").Create(t.Context(), &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "pf-get"},
+		Rules: []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
+			{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"get"}},
+		},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.RbacV1().RoleBindings("default").Create(t.Context(), &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "viewer-pf-get"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "viewer"}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "pf-get"},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(srv.URL + pfPath)
+	viewerTunnel, err := clientpf.NewSPDYOverWebsocketDialer(u, srv.RestConfigFor(viewer.Token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the viewer's WebSocket upgrade is refused for want of create", func(context.Context) (bool, error) {
+		conn, _, err := viewerTunnel.Dial("portforward.k8s.io")
+		if err == nil {
+			conn.Close()
+			return false, fmt.Errorf("the upgrade succeeded")
+		}
+		// Before the RoleBinding is seen, the refusal names get instead.
+		return strings.Contains(err.Error(), `User "viewer" cannot create resource "pods/portforward"`), nil
+	})
+
 	cfg := srv.RestConfig()
-	u, _ := url.Parse(srv.URL + "/api/v1/namespaces/default/pods/web/portforward")
 	rt, upgrader, err := spdy.RoundTripperFor(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -270,6 +315,26 @@ func TestPodProxy(t *testing.T) {
 		if got := h.Get("Location"); got != want {
 			t.Errorf("Location %q came back as %q, want %q", to, got, want)
 		}
+	}
+
+	// The path after /proxy is the pod's, passed on as sent (here the
+	// pod's own mux redirects it, and the redirect comes back through the
+	// proxy); only the part naming the subresource is made canonical.
+	_, h, _ := do(t, c, srv.Request(http.MethodGet, base+"web:8080/proxy/echo/a//b/../c", nil))
+	if got := h.Get("Location"); got != base+"web:8080/proxy/echo/a/c" {
+		t.Errorf("Location of the pod's own redirect: %q", got)
+	}
+	code, h, _ = do(t, c, srv.Request(http.MethodGet, base+"web//proxy/echo/x?q=1", nil))
+	if got := h.Get("Location"); code != http.StatusMovedPermanently || got != base+"web/proxy/echo/x?q=1" {
+		t.Errorf("a non-canonical proxy prefix: %d %q", code, got)
+	}
+	// OPTIONS and HEAD go to the pod too.
+	code, _, b = do(t, c, srv.Request(http.MethodOptions, base+"web/proxy/echo/opt", nil))
+	if code != http.StatusOK || json.Unmarshal(b, &e) != nil || e.Method != "OPTIONS" {
+		t.Errorf("OPTIONS through pods/proxy: %d %s", code, b)
+	}
+	if code, _, _ := do(t, c, srv.Request(http.MethodHead, base+"web/proxy/", nil)); code != http.StatusOK {
+		t.Errorf("HEAD through pods/proxy: %d", code)
 	}
 
 	b, err := cs.CoreV1().Pods("default").ProxyGet("http", "web", "8080", "echo/from-client-go", map[string]string{"k": "v"}).DoRaw(t.Context())
