@@ -31,7 +31,7 @@ import (
 //	/api/v1/namespaces/NS/pods/[SCHEME:]NAME[:PORT]/proxy[/PATH]
 //	/api/v1/namespaces/NS/services/[SCHEME:]NAME[:PORT]/proxy[/PATH]
 //
-// Every method but CONNECT is passed on to the pod (a service's request to
+// GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS are passed on to the pod (a service's request to
 // one of its ready pods), with PATH as the path, the query kept, the
 // caller's credentials already removed by authentication, and a Location
 // the pod answers with that points into the pod rewritten to point back
@@ -44,7 +44,8 @@ import (
 //
 // Authorization is RBAC on pods/proxy or services/proxy with the verb of
 // the method (GET and HEAD get, POST create, PUT update, PATCH patch,
-// DELETE delete), done by the chain before the handler runs.
+// DELETE delete, OPTIONS options), done by the chain before the handler
+// runs.
 //
 // Answers of the proxy's own: 404 for a pod or service that does not
 // exist; 400 for a pod not bound to a node; 503 for a pod without an IP
@@ -306,6 +307,14 @@ func firstContainerPort(pod *corev1.Pod) int32 {
 func (s *Server) reverseProxy(t *proxyTarget, prefix, rest string) *httputil.ReverseProxy {
 	host := net.JoinHostPort(t.pod.Status.PodIP, strconv.Itoa(int(t.port)))
 	pod, port := t.pod, t.port
+	if rest == "" {
+		rest = "/"
+	}
+	unescaped, err := url.PathUnescape(rest)
+	if err != nil {
+		// Not a valid escaping: pass it on as sent.
+		unescaped = rest
+	}
 	transport := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return s.cfg.Pods.DialPod(ctx, pod, port)
@@ -322,12 +331,7 @@ func (s *Server) reverseProxy(t *proxyTarget, prefix, rest string) *httputil.Rev
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			u := pr.Out.URL
 			u.Scheme, u.Host = t.scheme, host
-			if rest == "" {
-				rest = "/"
-			}
-			if p, err := url.PathUnescape(rest); err == nil {
-				u.Path, u.RawPath = p, rest
-			}
+			u.Path, u.RawPath = unescaped, rest
 			pr.Out.Host = host
 			pr.SetXForwarded()
 			pr.Out.Header.Set("X-Forwarded-Uri", prefix+rest)

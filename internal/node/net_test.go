@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	clientpf "k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
@@ -73,7 +74,7 @@ func httpdPod(bin, name string, labels map[string]string) *corev1.Pod {
 
 // startNet runs a process-runtime server whose proxies wait proxyTimeout
 // (0 for the default) for a pod, with the testhttpd pod "web" (label
-// app=web) ready in it. The caller defers cleanupPods.
+// app=web) ready in it. Every pod is removed when the test ends.
 func startNet(t *testing.T, proxyTimeout time.Duration, opts ...servertest.Option) (*servertest.Server, kubernetes.Interface, *corev1.Pod) {
 	t.Helper()
 	bin := buildTestHTTPD(t)
@@ -85,12 +86,9 @@ func startNet(t *testing.T, proxyTimeout time.Duration, opts ...servertest.Optio
 	}}, opts...)
 	srv := servertest.Start(t, opts...)
 	cs := srv.Clientset()
-	started := false
-	defer func() {
-		if !started {
-			cleanupPods(t, cs)
-		}
-	}()
+	// Registered after the server's own cleanup, so it runs first: the
+	// pods' processes go before the server does, whatever the test did.
+	t.Cleanup(func() { removePods(t, cs) })
 	if _, err := cs.CoreV1().Pods("default").Create(t.Context(), httpdPod(bin, "web", map[string]string{"app": "web"}), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +96,24 @@ func startNet(t *testing.T, proxyTimeout time.Duration, opts ...servertest.Optio
 		c := condition(p, corev1.PodReady)
 		return c != nil && c.Status == corev1.ConditionTrue
 	})
-	started = true
 	return srv, cs, pod
+}
+
+// removePods deletes every pod of default at once and waits until they
+// are gone, so no process outlives the test. It runs in a cleanup, where
+// the test's context has ended.
+func removePods(t *testing.T, cs kubernetes.Interface) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pods := cs.CoreV1().Pods("default")
+	_ = pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(1))}, metav1.ListOptions{})
+	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		l, err := pods.List(ctx, metav1.ListOptions{})
+		return err == nil && len(l.Items) == 0, nil
+	})
+	if err != nil {
+		t.Errorf("pods left running after the test: %v", err)
+	}
 }
 
 // echo is what testhttpd's /echo/ answers.
@@ -142,7 +156,6 @@ func status(t *testing.T, b []byte) metav1.Status {
 func TestPortForward(t *testing.T) {
 	viewer := servertest.User{Name: "viewer", Token: "viewer-token"}
 	srv, cs, pod := startNet(t, 0, servertest.WithUsers(t, viewer))
-	defer cleanupPods(t, cs)
 	pfPath := "/api/v1/namespaces/default/pods/web/portforward"
 	c := srv.HTTPClient()
 	if code, _, b := do(t, c, srv.Request(http.MethodPost, pfPath, nil)); code != http.StatusBadRequest || status(t, b).Message != "Upgrade request required" {
@@ -274,7 +287,6 @@ func must[T any](v T, err error) T {
 // client-go's ProxyGet works.
 func TestPodProxy(t *testing.T) {
 	srv, cs, _ := startNet(t, time.Second)
-	defer cleanupPods(t, cs)
 	c := srv.HTTPClient()
 	base := "/api/v1/namespaces/default/pods/"
 
@@ -368,7 +380,6 @@ func TestPodProxy(t *testing.T) {
 // words.
 func TestServiceProxy(t *testing.T) {
 	srv, cs, _ := startNet(t, 0)
-	defer cleanupPods(t, cs)
 	ctx := t.Context()
 	c := srv.HTTPClient()
 	svc := &corev1.Service{
@@ -426,7 +437,6 @@ func TestServiceProxy(t *testing.T) {
 func TestForwardProxy(t *testing.T) {
 	bob := servertest.User{Name: "bob", Token: "bob-token"}
 	srv, cs, pod := startNet(t, 0, servertest.WithUsers(t, bob))
-	defer cleanupPods(t, cs)
 	ctx := t.Context()
 	svc, err := cs.CoreV1().Services("default").Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
