@@ -315,14 +315,17 @@ func (s *Server) reverseProxy(t *proxyTarget, prefix, rest string) *httputil.Rev
 		// Not a valid escaping: pass it on as sent.
 		unescaped = rest
 	}
+	timeout := orDefault(s.cfg.ProxyTimeout, defaultProxyTimeout)
 	transport := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
 			return s.cfg.Pods.DialPod(ctx, pod, port)
 		},
 		// The pod's certificate names nothing the server could check.
 		TLSClientConfig:       &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // see above
-		ResponseHeaderTimeout: orDefault(s.cfg.ProxyTimeout, defaultProxyTimeout),
-		TLSHandshakeTimeout:   orDefault(s.cfg.ProxyTimeout, defaultProxyTimeout),
+		ResponseHeaderTimeout: timeout,
+		TLSHandshakeTimeout:   timeout,
 		// One request per connection: a Transport is made per request, so
 		// an idle connection kept would never be used again.
 		DisableKeepAlives: true,
