@@ -58,6 +58,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *Req
 			return err
 		}
 		return s.servePodLog(w, r, info, pod)
+	case info.Subresource == "portforward":
+		pod, err := h.podFor(r)
+		if err != nil {
+			return err
+		}
+		return s.servePodPortForward(w, r, info, pod)
+	case info.Subresource == "proxy":
+		return s.serveProxy(w, r, info)
 	}
 	out, err := negotiateOutput(r.Header.Get("Accept"), true)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,7 +24,9 @@ import (
 )
 
 // PodConnector reaches the node that runs a pod, for the pod subresources
-// that stream: logs now; exec, attach and port-forward later. The node
+// that stream: logs and port-forward now; exec and attach later; and for
+// the proxies into pods (pods/proxy, services/proxy, the forward proxy,
+// proxy.go and forwardproxy.go). The node
 // agent of this process implements it; with several nodes an authenticated
 // hop to the pod's node sits behind the same interface. Errors are Status
 // errors (400 for a container that is not there or not started) or plain
@@ -33,6 +36,12 @@ type PodConnector interface {
 	Logs(ctx context.Context, pod *corev1.Pod, opts *corev1.PodLogOptions) (io.ReadCloser, error)
 	// TruncateLog empties the log of a container of pod.
 	TruncateLog(ctx context.Context, pod *corev1.Pod, container string) error
+	// PortForward connects stream to port of pod and copies both ways
+	// until both sides are done or ctx ends; only a failure to connect is
+	// an error, reported to the client as the kubelet words it.
+	PortForward(ctx context.Context, pod *corev1.Pod, port int32, stream io.ReadWriteCloser) error
+	// DialPod opens a TCP connection to port of pod, for the proxies.
+	DialPod(ctx context.Context, pod *corev1.Pod, port int32) (net.Conn, error)
 }
 
 // maxRangedLog bounds how much of a log is read to answer a Range request,

@@ -88,13 +88,18 @@ func (s *Server) withRouting(next http.Handler) http.Handler {
 			s.errs.Write(w, r, notImplemented(r.Method))
 			return
 		}
-		if canon, ok := canonicalPath(r.URL.EscapedPath()); !ok {
+		info, _ := RequestInfoFrom(r.Context())
+		// Only the part up to a proxy subresource is the server's: the
+		// rest is the pod's path, passed on as sent.
+		p, rest := cutProxyPath(info, r.URL.EscapedPath())
+		if canon, ok := canonicalPath(p); !ok {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				// Only reads are redirected: a write to a path that is not
 				// the object's path changes nothing.
 				s.errs.Write(w, r, errNotFoundPath())
 				return
 			}
+			canon += rest
 			if r.URL.RawQuery != "" {
 				canon += "?" + r.URL.RawQuery
 			}
@@ -102,13 +107,12 @@ func (s *Server) withRouting(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusMovedPermanently)
 			return
 		}
-		info, _ := RequestInfoFrom(r.Context())
 		t, err := s.resolve(info)
 		if err != nil {
 			s.errs.Write(w, r, err)
 			return
 		}
-		if r.Method == http.MethodOptions {
+		if r.Method == http.MethodOptions && !isProxyRequest(info) {
 			w.Header().Set("Allow", strings.Join(append(t.allow[:len(t.allow):len(t.allow)], http.MethodOptions), ", "))
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -172,8 +176,9 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 	if info.Namespace != "" && !ep.Resource.Namespaced {
 		return nil, errNotFoundPath()
 	}
-	if len(info.Parts) > 3 {
-		// Nothing is deeper than {resource}/{name}/{subresource}.
+	if len(info.Parts) > 3 && !isProxyRequest(info) {
+		// Nothing is deeper than {resource}/{name}/{subresource}, but for
+		// the path a proxy passes on.
 		return nil, errNotFoundPath()
 	}
 	t := &target{kind: targetResource, ep: ep}
@@ -206,6 +211,10 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 		t.allow = allowCreateOnly
 	case info.Subresource == "log" && isPods(ep):
 		t.allow = allowLog
+	case info.Subresource == "portforward" && isPods(ep):
+		t.allow = allowPortForward
+	case isProxyRequest(info) && ep.Store != nil:
+		t.allow = allowProxy
 	default:
 		return nil, errNotFoundPath()
 	}

@@ -47,7 +47,9 @@ func isWebSocketRequest(r *http.Request) bool {
 // if it were a plain request and left for the client to puzzle over.
 func webSocketServed(info *RequestInfo) bool {
 	return info != nil && info.IsResourceRequest && (info.Verb == "watch" ||
-		info.APIGroup == "" && info.Resource == "pods" && info.Subresource == "log" && info.Verb == "get")
+		info.APIGroup == "" && info.Resource == "pods" && info.Subresource == "log" && info.Verb == "get" ||
+		info.APIGroup == "" && info.Resource == "pods" && info.Subresource == "portforward" ||
+		isProxyRequest(info))
 }
 
 // errUpgradeNotServed is the 400 for an upgrade request to a path that

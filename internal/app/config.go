@@ -33,6 +33,9 @@ type Config struct {
 	MaxHeaderBytes    int
 	ReadHeaderTimeout time.Duration
 	RequestTimeout    time.Duration
+	// ProxyTimeout bounds the wait of pods/proxy, services/proxy and the
+	// forward proxy for a pod's answer (504 past it).
+	ProxyTimeout      time.Duration
 	RateQPS           float64
 	RateBurst         int
 	MaxInflight       int
@@ -91,6 +94,7 @@ func NewConfig() *Config {
 		MetricsResolution:  10 * time.Second,
 		ReadHeaderTimeout:  10 * time.Second,
 		RequestTimeout:     60 * time.Second,
+		ProxyTimeout:       60 * time.Second,
 		RateQPS:            200,
 		RateBurst:          400,
 		MaxInflight:        600,
@@ -129,6 +133,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head (a partial head over it is 408).")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "Longest wait for the next bytes of a request body (longer is 408).")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "Longest a non-streaming request may take before it is answered 504.")
+	fs.DurationVar(&c.ProxyTimeout, "proxy-timeout", c.ProxyTimeout, "Longest the pod and service proxies (and the forward proxy) wait for a pod to connect and send a response head before answering 504.")
 	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429. Members of system:masters (the admin, Cella's own controllers) are exempt.")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
@@ -194,6 +199,7 @@ func (c *Config) Validate() error {
 		{"--read-header-timeout", c.ReadHeaderTimeout},
 		{"--body-idle-timeout", c.BodyIdleTimeout},
 		{"--request-timeout", c.RequestTimeout},
+		{"--proxy-timeout", c.ProxyTimeout},
 		{"--compaction-interval", c.CompactionInterval},
 		{"--idempotency-key-ttl", c.IdempotencyKeyTTL},
 		{"--storage-timeout", c.StorageTimeout},

@@ -217,7 +217,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		pods = &s.pods
 	}
 	api, err := apiserver.New(apiserver.Config{
-		Pods:    pods,
+		Pods: pods, ProxyTimeout: cfg.ProxyTimeout,
 		Metrics: mx.Handler(), Profiling: profiling,
 		Observe: func(info *apiserver.RequestInfo, code int, elapsed time.Duration) {
 			mx.Observe(info.Verb, info.APIGroup, info.Resource, info.Subresource, code, elapsed)
