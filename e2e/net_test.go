@@ -20,7 +20,8 @@ import (
 
 // httpdManifest is a pod running testhttpd (bin) on its pod's IP, port
 // 8080 (named http), ready once it answers, and a Service web selecting
-// it on port 80.
+// it on port 80. The binary's directory is mounted at its own path: an
+// isolated container has a /tmp of its own.
 func httpdManifest(bin string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
@@ -29,9 +30,13 @@ metadata:
   labels: {app: web}
 spec:
   terminationGracePeriodSeconds: 2
+  volumes:
+  - {name: bin, hostPath: {path: %q}}
   containers:
   - name: web
     image: none
+    volumeMounts:
+    - {name: bin, mountPath: %q, readOnly: true}
     command: [%q, -listen, "$(POD_IP):8080", -name, web]
     env:
     - name: POD_IP
@@ -50,7 +55,7 @@ spec:
   selector: {app: web}
   ports:
   - {name: http, port: 80, targetPort: http}
-`, bin)
+`, filepath.Dir(bin), filepath.Dir(bin), bin)
 }
 
 // TestPortForwardProcess: `kubectl port-forward` to a pod and to a

@@ -51,13 +51,19 @@ func buildTestHTTPD(t *testing.T) string {
 
 // httpdPod runs testhttpd on its pod's IP: HTTP on 8080 (container port
 // "http"), bytes that are not HTTP on 8081, ready once /healthz answers.
+// The binary's directory is mounted at its own path: an isolated
+// container has a /tmp of its own, where the test's temporary directory
+// would not be.
 func httpdPod(bin, name string, labels map[string]string) *corev1.Pod {
+	dir := filepath.Dir(bin)
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 		Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: ptr.To(int64(2)),
+			Volumes:                       []corev1.Volume{{Name: "bin", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: dir}}}},
 			Containers: []corev1.Container{{
-				Name: "web", Image: "none",
+				VolumeMounts: []corev1.VolumeMount{{Name: "bin", MountPath: dir, ReadOnly: true}},
+				Name:         "web", Image: "none",
 				Command: []string{bin, "-listen", "$(POD_IP):8080", "-garbage", "$(POD_IP):8081", "-name", name},
 				Env: []corev1.EnvVar{{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{
 					FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"},
