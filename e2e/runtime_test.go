@@ -81,7 +81,10 @@ func TestForceDeletePodSim(t *testing.T) {
 func TestRunPodProcess(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, func(c *app.Config) { c.Runtime, c.Profile, c.NodeName = "process", "kubernetes", "proc-node" })
-	c.must(t, "run", "counter", "--image=busybox", "--", "sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
+	// The trap: as root the container is isolated, and its shell is PID 1
+	// of its namespace, which ignores SIGTERM unless it handles it (as on
+	// any cluster).
+	c.must(t, "run", "counter", "--image=busybox", "--", "sh", "-c", "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done")
 	c.must(t, "wait", "--for=condition=Ready", "pod/counter", "--timeout=20s")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -101,4 +104,54 @@ func TestRunPodProcess(t *testing.T) {
 		t.Errorf("kubectl logs -f: %s", r)
 	}
 	wantContains(t, "kubectl delete", c.must(t, "delete", "pod", "counter", "--timeout=30s"), `pod "counter" deleted`)
+}
+
+// TestDrainSim: kubectl drain cordons the node and evicts its pods through
+// pods/eviction (found in discovery); the pods go, and the node is
+// unschedulable until uncordoned.
+func TestDrainSim(t *testing.T) {
+	t.Parallel()
+	c := simCluster(t)
+	c.must(t, "run", "evictee", "--image=busybox", "--", "sleep", "3600")
+	c.must(t, "wait", "--for=condition=Ready", "pod/evictee", "--timeout=20s")
+	out := c.must(t, "drain", "sim-node", "--force", "--timeout=30s")
+	wantContains(t, "kubectl drain", out, "node/sim-node cordoned", "evicting pod default/evictee", "pod/evictee evicted", "node/sim-node drained")
+	if r := c.run(t, "get", "pod", "evictee"); r.code == 0 {
+		t.Errorf("the evicted pod is still there: %s", r)
+	}
+	wantContains(t, "kubectl get nodes", c.must(t, "get", "nodes"), "Ready,SchedulingDisabled")
+	c.must(t, "uncordon", "sim-node")
+}
+
+// TestTopSim: kubectl top pod and kubectl top node print the usage the
+// agent measures (the sim pod's usage knobs).
+func TestTopSim(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, func(c *app.Config) {
+		c.Runtime, c.Profile, c.NodeName = "sim", "kubernetes", "sim-node"
+		c.MetricsResolution = 200 * time.Millisecond
+	})
+	c.must(t, "run", "busy", "--image=busybox", "--annotations=sim.cella.dev/cpu-usage=250m", "--annotations=sim.cella.dev/memory-usage=64Mi", "--", "sleep", "3600")
+	c.must(t, "wait", "--for=condition=Ready", "pod/busy", "--timeout=20s")
+	var out string
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := c.run(t, "top", "pod", "busy")
+		if r.code == 0 {
+			out = r.stdout
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubectl top pod never answered: %s", r)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	row := parseTable(t, out).row("busy")
+	if row["MEMORY(bytes)"] != "64Mi" || !strings.HasSuffix(row["CPU(cores)"], "m") {
+		t.Errorf("kubectl top pod: %v\n%s", row, out)
+	}
+	nodes := parseTable(t, c.must(t, "top", "node")).row("sim-node")
+	if nodes["CPU(cores)"] == "" || nodes["MEMORY(bytes)"] == "" {
+		t.Errorf("kubectl top node: %v", nodes)
+	}
 }

@@ -98,9 +98,15 @@ func buildDiscovery(eps []*registry.Endpoint) (*discovery, error) {
 				rl.APIResources = append(rl.APIResources, ar)
 			}
 			for sub, sc := range ep.Creates {
-				rl.APIResources = append(rl.APIResources, metav1.APIResource{
+				ar := metav1.APIResource{
 					Name: r.Plural + "/" + sub, Namespaced: r.Namespaced, Kind: sc.Kind, Verbs: []string{"create"},
-				})
+				}
+				if gv := sc.GroupVersion; gv != nil && *gv != ep.GroupVersion() {
+					// pods/eviction takes a policy/v1 Eviction; kubectl
+					// drain finds it here.
+					ar.Group, ar.Version = gv.Group, gv.Version
+				}
+				rl.APIResources = append(rl.APIResources, ar)
 			}
 		}
 		sort.Slice(rl.APIResources, func(i, j int) bool { return rl.APIResources[i].Name < rl.APIResources[j].Name })

@@ -64,6 +64,14 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info *Req
 			return err
 		}
 		return s.servePodStream(w, r, info, pod)
+	case info.Subresource == "portforward":
+		pod, err := h.podFor(r)
+		if err != nil {
+			return err
+		}
+		return s.servePodPortForward(w, r, pod)
+	case info.Subresource == "proxy":
+		return s.serveProxy(w, r, info)
 	}
 	out, err := negotiateOutput(r.Header.Get("Accept"), true)
 	if err != nil {
@@ -862,6 +870,9 @@ func (h *resourceHandler) createSubresource(w http.ResponseWriter, r *http.Reque
 	}
 	obj := sc.New()
 	gvk := h.ep.GroupVersion().WithKind(sc.Kind)
+	if sc.GroupVersion != nil {
+		gvk = sc.GroupVersion.WithKind(sc.Kind)
+	}
 	if _, err := h.decodeInto(w, r, head, obj, gvk); err != nil {
 		return err
 	}

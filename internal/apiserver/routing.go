@@ -79,8 +79,8 @@ var (
 	allowSubObject  = []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodPatch}
 	allowFinalize   = []string{http.MethodPut}
 	allowLog        = []string{http.MethodGet, http.MethodHead, http.MethodDelete}
-	// allowStream is what pods/exec and pods/attach take, as
-	// kube-apiserver: GET for a WebSocket, POST for SPDY.
+	// allowStream is what pods/exec, pods/attach and pods/portforward
+	// take, as kube-apiserver: GET for a WebSocket, POST for SPDY.
 	allowStream = []string{http.MethodGet, http.MethodPost}
 )
 
@@ -91,13 +91,18 @@ func (s *Server) withRouting(next http.Handler) http.Handler {
 			s.errs.Write(w, r, notImplemented(r.Method))
 			return
 		}
-		if canon, ok := canonicalPath(r.URL.EscapedPath()); !ok {
+		info, _ := RequestInfoFrom(r.Context())
+		// Only the part up to a proxy subresource is the server's: the
+		// rest is the pod's path, passed on as sent.
+		p, rest := cutProxyPath(info, r.URL.EscapedPath())
+		if canon, ok := canonicalPath(p); !ok {
 			if r.Method != http.MethodGet && r.Method != http.MethodHead {
 				// Only reads are redirected: a write to a path that is not
 				// the object's path changes nothing.
 				s.errs.Write(w, r, errNotFoundPath())
 				return
 			}
+			canon += rest
 			if r.URL.RawQuery != "" {
 				canon += "?" + r.URL.RawQuery
 			}
@@ -105,13 +110,12 @@ func (s *Server) withRouting(next http.Handler) http.Handler {
 			w.WriteHeader(http.StatusMovedPermanently)
 			return
 		}
-		info, _ := RequestInfoFrom(r.Context())
 		t, err := s.resolve(info)
 		if err != nil {
 			s.errs.Write(w, r, err)
 			return
 		}
-		if r.Method == http.MethodOptions {
+		if r.Method == http.MethodOptions && !isProxyRequest(info) {
 			w.Header().Set("Allow", strings.Join(append(t.allow[:len(t.allow):len(t.allow)], http.MethodOptions), ", "))
 			w.WriteHeader(http.StatusNoContent)
 			return
@@ -175,8 +179,9 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 	if info.Namespace != "" && !ep.Resource.Namespaced {
 		return nil, errNotFoundPath()
 	}
-	if len(info.Parts) > 3 {
-		// Nothing is deeper than {resource}/{name}/{subresource}.
+	if len(info.Parts) > 3 && !isProxyRequest(info) {
+		// Nothing is deeper than {resource}/{name}/{subresource}, but for
+		// the path a proxy passes on.
 		return nil, errNotFoundPath()
 	}
 	t := &target{kind: targetResource, ep: ep}
@@ -209,8 +214,10 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 		t.allow = allowCreateOnly
 	case info.Subresource == "log" && isPods(ep):
 		t.allow = allowLog
-	case (info.Subresource == "exec" || info.Subresource == "attach") && isPods(ep):
+	case (info.Subresource == "exec" || info.Subresource == "attach" || info.Subresource == "portforward") && isPods(ep):
 		t.allow = allowStream
+	case isProxyRequest(info) && ep.Store != nil:
+		t.allow = allowProxy
 	default:
 		return nil, errNotFoundPath()
 	}

@@ -86,8 +86,13 @@ type Config struct {
 	// message (e.g. storage closed, or its disk full).
 	Ready func() error
 	// Pods reaches the node agents for the pod subresources that stream
-	// (pods/log); nil when no runtime runs pods (503 for those).
+	// (pods/log, pods/portforward) and the proxies into pods; nil when no
+	// runtime runs pods (503 for those).
 	Pods PodConnector
+	// ProxyTimeout is the longest the proxies (pods/proxy, services/proxy,
+	// the forward proxy) wait for a pod to connect and answer with a
+	// response head (504 past it); zero means 60s. Bodies are not timed.
+	ProxyTimeout time.Duration
 	// Drain, when set, refuses new requests with 503 once the server
 	// starts shutting down and counts the ones still running.
 	Drain *filters.Drain
@@ -169,7 +174,13 @@ func (s *Server) Shutdown() {
 //	CORS (preflights are answered before authentication: they carry no
 //	credentials)
 //	draining (503 once shutdown has begun; liveness probes excepted)
-//	authentication (401)
+//	authentication (401; 407 with Proxy-Authenticate for a forward-proxy
+//	request, CONNECT or absolute-form, whose credentials come in
+//	Proxy-Authorization)
+//	the forward proxy (forwardproxy.go): CONNECT and absolute-form
+//	requests end here, never routed as API paths: 403 for a target that
+//	is not a pod or service the user may proxy to, 404, 503, 502, 504 as
+//	for pods/proxy, else the pod's answer (or 200 and a tunnel)
 //	rate limits (429: per-user rate, then requests in flight, then watches
 //	open per user)
 //	the budget of body bytes in flight (413 with Retry-After)
@@ -198,6 +209,7 @@ func (s *Server) Handler() http.Handler {
 	if c.RateQPS > 0 {
 		h = filters.WithRateLimit(h, filters.NewUserLimiter(c.RateQPS, c.RateBurst), s.errs.Write)
 	}
+	h = s.withForwardProxy(h)
 	h = s.withAuthentication(h)
 	h = filters.WithDrain(h, c.Drain, s.errs.Write)
 	if len(c.CORSAllowedOrigins) > 0 {
@@ -225,7 +237,8 @@ func orDefaultInt(n, def int) int {
 	return def
 }
 
-// longRunning reports requests that stream (watches, pod logs): they have
+// longRunning reports requests that stream (watches, pod logs,
+// port-forward, proxies): they have
 // no deadline and do not hold an in-flight slot.
 func longRunning(r *http.Request) bool {
 	info, ok := RequestInfoFrom(r.Context())
@@ -235,10 +248,14 @@ func longRunning(r *http.Request) bool {
 	switch {
 	case info.Verb == "watch":
 		return true
+	case info.IsResourceRequest && info.Subresource == "proxy":
+		// As kube-apiserver: a proxied request takes as long as the pod
+		// does (the proxy bounds the wait for its answer instead).
+		return true
 	case info.IsResourceRequest && info.Resource == "pods":
 		// As kube-apiserver: the pod subresources that stream.
 		switch info.Subresource {
-		case "log", "exec", "attach", "portforward", "proxy":
+		case "log", "exec", "attach", "portforward":
 			return true
 		}
 	}
@@ -357,6 +374,18 @@ func unauthenticatedPath(p string) bool {
 
 func (s *Server) withAuthentication(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isForwardProxyRequest(r) {
+			// Credentials for a proxy come in Proxy-Authorization; the
+			// Authorization header is the target's (forwardproxy.go).
+			r2, ok := s.proxyAuthenticate(r)
+			if !ok {
+				w.Header().Set("Proxy-Authenticate", `Bearer realm="cella"`)
+				s.errs.Write(w, r, errProxyAuthRequired())
+				return
+			}
+			next.ServeHTTP(w, r2)
+			return
+		}
 		r2, ok := s.authenticate(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cella"`)

@@ -13,8 +13,10 @@ import (
 )
 
 // WebSocket upgrades (101 Switching Protocols): watches, a followed pod
-// log, and pods/exec and pods/attach (podexec.go, with the remote command
-// subprotocols of package remotecommand) use upgradeWebSocket.
+// log, pods/exec and pods/attach (podexec.go, with the remote command
+// subprotocols of package remotecommand) and pods/portforward
+// (portforward.go, SPDY tunneled in the WebSocket) use upgradeWebSocket.
+// The proxy subresources pass a pod's own upgrade on (proxy.go).
 //
 // An upgrade happens inside the handler, so authentication, rate limits and
 // authorization have run on the handshake like on any request, and the
@@ -48,7 +50,8 @@ func webSocketServed(info *RequestInfo) bool {
 	if info == nil || !info.IsResourceRequest {
 		return false
 	}
-	if info.Verb == "watch" {
+	if info.Verb == "watch" || isProxyRequest(info) {
+		// A proxy passes the pod's own upgrade on.
 		return true
 	}
 	if info.APIGroup != "" || info.Resource != "pods" {
@@ -57,7 +60,7 @@ func webSocketServed(info *RequestInfo) bool {
 	switch info.Subresource {
 	case "log":
 		return info.Verb == "get"
-	case "exec", "attach":
+	case "exec", "attach", "portforward":
 		return true
 	}
 	return false
@@ -66,7 +69,7 @@ func webSocketServed(info *RequestInfo) bool {
 // errUpgradeNotServed is the 400 for an upgrade request to a path that
 // does not switch protocols.
 func errUpgradeNotServed(r *http.Request) error {
-	return apierrors.NewBadRequest(fmt.Sprintf("%s %s does not switch to WebSocket: only watch requests (?watch=true or a /watch/ path), a followed pod log, and pods/exec and pods/attach do", r.Method, r.URL.Path))
+	return apierrors.NewBadRequest(fmt.Sprintf("%s %s does not switch to WebSocket: only watch requests (?watch=true or a /watch/ path), a followed pod log, pods/exec, pods/attach, pods/portforward and the proxy subresources do", r.Method, r.URL.Path))
 }
 
 // negotiateSubprotocol picks the first subprotocol the client offered that

@@ -110,6 +110,7 @@ func addBenchFlags(fs *pflag.FlagSet, c *bench.Config, f *benchFlags) {
 	fs.StringSliceVar(&c.Ops, "ops", c.Ops, "Operations to run: "+strings.Join(bench.AllOps(), ", ")+" (pods needs a server that runs pods).")
 	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods the pods operation starts.")
 	fs.StringSliceVar(&c.PodCommand, "pod-command", c.PodCommand, "Command the pods of the pods operation run.")
+	fs.BoolVar(&c.PodsUnsized, "pods-unsized", c.PodsUnsized, "Give the pods of the pods operation no resources (BestEffort; needs a server with --profile kubernetes).")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "Concurrent workers per operation.")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "How long each operation runs (for watch: how long it creates objects).")
 	fs.IntVar(&c.Requests, "requests", c.Requests, "Most requests per operation (for watch: creates); 0 = no cap.")

@@ -52,7 +52,7 @@ func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
 		ObjectMeta: metav1.ObjectMeta{Name: "default-network", Namespace: "default"},
 		Spec: netv1beta1.NetworkSpec{
 			AttachedVPC: "cella-vpc", NetworkID: "cella-network", SubnetID: "cella-subnet",
-			CIDR: "192.168.0.0/18", NetworkType: "underlay_neutron",
+			CIDR: "10.88.0.0/16", NetworkType: "underlay_neutron",
 		},
 	}
 	if err := create(netv1beta1.GroupName, "networks", network); err != nil {

@@ -24,12 +24,18 @@ type Config struct {
 	Profile   string
 	Runtime   string
 	// NodeName names the Node the agent registers ("" is the host name).
-	NodeName          string
+	NodeName string
+	// MetricsResolution is how often the agent samples usage for
+	// metrics.k8s.io (kubectl top).
+	MetricsResolution time.Duration
 	MaxRequestBytes   int64
 	MaxURIBytes       int
 	MaxHeaderBytes    int
 	ReadHeaderTimeout time.Duration
 	RequestTimeout    time.Duration
+	// ProxyTimeout bounds the wait of pods/proxy, services/proxy and the
+	// forward proxy for a pod's answer (504 past it).
+	ProxyTimeout      time.Duration
 	RateQPS           float64
 	RateBurst         int
 	MaxInflight       int
@@ -85,8 +91,10 @@ func NewConfig() *Config {
 		MaxRequestBytes:    3 << 20,
 		MaxURIBytes:        8 << 10,
 		MaxHeaderBytes:     1 << 20,
+		MetricsResolution:  10 * time.Second,
 		ReadHeaderTimeout:  10 * time.Second,
 		RequestTimeout:     60 * time.Second,
+		ProxyTimeout:       60 * time.Second,
 		RateQPS:            200,
 		RateBurst:          400,
 		MaxInflight:        600,
@@ -117,6 +125,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Profile, "profile", c.Profile, "Validation profile: cci (CCI's rules on top of Kubernetes') or kubernetes.")
 	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Pod runtime: process (each container a process on this machine), sim (a simulated lifecycle from pod annotations, no processes) or none (pods are stored and stay Pending).")
 	fs.StringVar(&c.NodeName, "node-name", c.NodeName, "Name of the Node that runs the pods (default: the host name).")
+	fs.DurationVar(&c.MetricsResolution, "metrics-resolution", c.MetricsResolution, "How often pod and node usage is sampled for metrics.k8s.io (kubectl top); usage is averaged over that interval.")
 	fs.Int64Var(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Largest request body accepted, in bytes (larger is 413).")
 	fs.Int64Var(&c.MaxInflightRequestBytes, "max-inflight-request-bytes", c.MaxInflightRequestBytes, "Request body bytes all requests may hold at once, by declared length (0 = unlimited); over it is 413 with Retry-After.")
 	fs.IntVar(&c.MaxURIBytes, "max-uri-bytes", c.MaxURIBytes, "Longest request target accepted, in bytes (longer is 414).")
@@ -124,6 +133,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", c.ReadHeaderTimeout, "Time allowed to read a request's head (a partial head over it is 408).")
 	fs.DurationVar(&c.BodyIdleTimeout, "body-idle-timeout", c.BodyIdleTimeout, "Longest wait for the next bytes of a request body (longer is 408).")
 	fs.DurationVar(&c.RequestTimeout, "request-timeout", c.RequestTimeout, "Longest a non-streaming request may take before it is answered 504.")
+	fs.DurationVar(&c.ProxyTimeout, "proxy-timeout", c.ProxyTimeout, "Longest the pod and service proxies (and the forward proxy) wait for a pod to connect and send a response head before answering 504.")
 	fs.Float64Var(&c.RateQPS, "rate-qps", c.RateQPS, "Requests per second allowed per user (0 = unlimited); over it is 429. Members of system:masters (the admin, Cella's own controllers) are exempt.")
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
@@ -189,10 +199,12 @@ func (c *Config) Validate() error {
 		{"--read-header-timeout", c.ReadHeaderTimeout},
 		{"--body-idle-timeout", c.BodyIdleTimeout},
 		{"--request-timeout", c.RequestTimeout},
+		{"--proxy-timeout", c.ProxyTimeout},
 		{"--compaction-interval", c.CompactionInterval},
 		{"--idempotency-key-ttl", c.IdempotencyKeyTTL},
 		{"--storage-timeout", c.StorageTimeout},
 		{"--shutdown-grace-period", c.ShutdownGracePeriod},
+		{"--metrics-resolution", c.MetricsResolution},
 	} {
 		if d.v <= 0 {
 			bad("%s must be positive", d.flag)

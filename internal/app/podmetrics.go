@@ -17,6 +17,47 @@ import (
 // containers; ok is false when the pod has no measurement.
 type UsageSource func(pod *corev1.Pod) (m *metricsv1beta1.PodMetrics, ok bool)
 
+// NodeUsageSource reports the measured usage of every node that has one.
+type NodeUsageSource func() []*metricsv1beta1.NodeMetrics
+
+// nodeMetricsEndpoint serves metrics.k8s.io/v1beta1 nodes (kubectl top
+// node): the usage of each node its agent has measured. Without a runtime
+// (usage nil) the list is empty.
+func nodeMetricsEndpoint(usage NodeUsageSource) *registry.Endpoint {
+	res := &registry.Resource{Group: metricsv1beta1.GroupName, Version: "v1beta1", Kind: "NodeMetrics", Plural: "nodes", Singular: ""}
+	measure := func() []*metricsv1beta1.NodeMetrics {
+		if usage == nil {
+			return nil
+		}
+		ms := usage()
+		for _, m := range ms {
+			m.Kind, m.APIVersion = "NodeMetrics", metricsv1beta1.SchemeGroupVersion.String()
+		}
+		return ms
+	}
+	return &registry.Endpoint{
+		Group: metricsv1beta1.GroupName, Version: "v1beta1", Kind: "NodeMetrics", Resource: res,
+		Verbs: []string{"get", "list"},
+		New:   func() runtime.Object { return &metricsv1beta1.NodeMetrics{} }, NewList: func() runtime.Object { return &metricsv1beta1.NodeMetricsList{} },
+		Get: func(_ context.Context, _, name string) (runtime.Object, error) {
+			for _, m := range measure() {
+				if m.Name == name {
+					return m, nil
+				}
+			}
+			return nil, apierrors.NewNotFound(metricsv1beta1.Resource("nodes"), name)
+		},
+		List: func(context.Context, string) (runtime.Object, error) {
+			out := &metricsv1beta1.NodeMetricsList{Items: []metricsv1beta1.NodeMetrics{}}
+			out.Kind, out.APIVersion = "NodeMetricsList", metricsv1beta1.SchemeGroupVersion.String()
+			for _, m := range measure() {
+				out.Items = append(out.Items, *m)
+			}
+			return out, nil
+		},
+	}
+}
+
 // podMetricsEndpoint serves metrics.k8s.io/v1beta1 pods (kubectl top pod):
 // one PodMetrics per running pod that usage can measure. Without a runtime
 // (usage nil) no pod runs, so the list is empty and a get is NotFound,

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 
+	metricsv1beta1 "cella.dev/cella/internal/apis/metrics/v1beta1"
 	"cella.dev/cella/internal/apiserver"
 	"cella.dev/cella/internal/apiserver/remotecommand"
 	"cella.dev/cella/internal/controller/scheduler"
@@ -49,7 +50,8 @@ func (s *Server) startPods(ctx context.Context, cs kubernetes.Interface) error {
 	nc := node.Config{
 		NodeName: s.cfg.NodeName, Client: cs, Runtime: s.runtime,
 		Dir: filepath.Join(s.cfg.DataDir, "pods"), Version: Version.GitVersion,
-		Logger: s.log.With("component", "node-agent"),
+		Logger:        s.log.With("component", "node-agent"),
+		StatsInterval: s.cfg.MetricsResolution,
 	}
 	if s.cfg.Runtime == "sim" {
 		// A simulated node is as large as a scale test needs, as kwok's
@@ -82,6 +84,24 @@ func (s *Server) startPods(ctx context.Context, cs kubernetes.Interface) error {
 
 // simMaxPods is the pods capacity of a simulated node.
 const simMaxPods = 10000
+
+// podUsage and nodeUsage are the node agent's measurements, none until it
+// runs.
+func (c *podConnector) podUsage(pod *corev1.Pod) (*metricsv1beta1.PodMetrics, bool) {
+	if a := c.agent.Load(); a != nil {
+		return a.PodUsage(pod)
+	}
+	return nil, false
+}
+
+func (c *podConnector) nodeUsage() []*metricsv1beta1.NodeMetrics {
+	if a := c.agent.Load(); a != nil {
+		if m, ok := a.NodeUsage(); ok {
+			return []*metricsv1beta1.NodeMetrics{m}
+		}
+	}
+	return nil
+}
 
 // podConnector hands the API server's pod streams to the node agent.
 type podConnector struct {

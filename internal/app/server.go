@@ -172,7 +172,12 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, err
 	}
 	endpoints := append(cat.Endpoints, reviewEndpoints(authz)...)
-	endpoints = append(endpoints, podMetricsEndpoint(cat, nil))
+	var podUsage UsageSource
+	var nodeUsage NodeUsageSource
+	if cfg.Runtime != "none" {
+		podUsage, nodeUsage = s.pods.podUsage, s.pods.nodeUsage
+	}
+	endpoints = append(endpoints, podMetricsEndpoint(cat, podUsage), nodeMetricsEndpoint(nodeUsage))
 	docs, err := openapi.New(openAPIResources(endpoints), openapi.Info{Title: "Cella", Version: Version.GitVersion})
 	if err != nil {
 		return nil, fmt.Errorf("building OpenAPI documents: %w", err)
@@ -212,7 +217,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		pods = &s.pods
 	}
 	api, err := apiserver.New(apiserver.Config{
-		Pods:    pods,
+		Pods: pods, ProxyTimeout: cfg.ProxyTimeout,
 		Metrics: mx.Handler(), Profiling: profiling,
 		Observe: func(info *apiserver.RequestInfo, code int, elapsed time.Duration) {
 			mx.Observe(info.Verb, info.APIGroup, info.Resource, info.Subresource, code, elapsed)

@@ -133,6 +133,11 @@ type Config struct {
 	// they run.
 	Pods       int
 	PodCommand []string
+	// PodsUnsized leaves the pods' resources unset (BestEffort): a real
+	// node fits only as many 0.25-core pods as it has quarter cores, so a
+	// process-runtime run on a small machine needs it (and a server with
+	// --profile kubernetes, which does not require resources).
+	PodsUnsized bool
 	// RSSObjects, when positive, replaces the operations: the run creates
 	// that many ConfigMaps and stops, leaving them and the namespace in
 	// place for measuring the server's memory.

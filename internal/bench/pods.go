@@ -25,10 +25,15 @@ const OpPods = "pods"
 // for pods still starting.
 const podsGrace = 60 * time.Second
 
-// benchPod is one pod of the pods operation: it sleeps, and under the cci
-// profile it takes the smallest instance specification.
-func benchPod(name string, command []string) *corev1.Pod {
-	limits := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+// benchPod is one pod of the pods operation: it runs command, and with
+// sized it takes the smallest CCI instance specification (0.25 core,
+// 1 GiB), which the cci profile requires; unsized pods (BestEffort) fit
+// any number to a node.
+func benchPod(name string, command []string, sized bool) *corev1.Pod {
+	var limits corev1.ResourceList
+	if sized {
+		limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("1Gi")}
+	}
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": "cella-bench"}},
 		Spec: corev1.PodSpec{
@@ -103,7 +108,7 @@ func (b *bench) runPods(ctx context.Context) (Result, error) {
 				}
 				sent[i].Store(int64(time.Since(base)) + 1)
 				rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-				_, err := pods.Create(rctx, benchPod(podName(i), b.cfg.PodCommand), metav1.CreateOptions{})
+				_, err := pods.Create(rctx, benchPod(podName(i), b.cfg.PodCommand, !b.cfg.PodsUnsized), metav1.CreateOptions{})
 				cancel()
 				if err != nil && ctx.Err() == nil {
 					t.fail(fmt.Errorf("creating a pod: %w", err))

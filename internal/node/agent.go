@@ -69,9 +69,10 @@ type Config struct {
 	Capacity corev1.ResourceList
 	// LeaseInterval is how often the Lease is renewed (default 10 s);
 	// StatusInterval how often the Node's status is written when nothing
-	// changed (default 1 min).
-	LeaseInterval, StatusInterval time.Duration
-	Logger                        *slog.Logger
+	// changed (default 1 min); StatsInterval how often usage is sampled
+	// for kubectl top (default 10 s).
+	LeaseInterval, StatusInterval, StatsInterval time.Duration
+	Logger                                       *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -92,6 +93,8 @@ type Agent struct {
 	hostIP string
 	// allocatable is the node's, for resourceFieldRef defaults.
 	allocatable corev1.ResourceList
+	// stats holds the usage samples (stats.go).
+	stats usage
 
 	mu sync.Mutex
 	// workers holds the pod workers by pod UID. Guarded by mu.
@@ -119,6 +122,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StatusInterval <= 0 {
 		cfg.StatusInterval = time.Minute
 	}
+	if cfg.StatsInterval <= 0 {
+		cfg.StatsInterval = 10 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -143,6 +149,7 @@ func New(cfg Config) (*Agent, error) {
 		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName}),
 		hostIP:   hostIP(),
 		workers:  map[types.UID]*podWorker{},
+		stats:    usage{pods: map[types.UID]map[string]*window{}},
 	}
 	a.allocatable = a.capacity()
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -180,7 +187,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return ctx.Err()
 	}
 	a.adopt(ctx)
-	a.wg.Add(3)
+	a.wg.Add(4)
+	go func() { defer a.wg.Done(); a.statsLoop(ctx) }()
 	go func() { defer a.wg.Done(); a.leaseLoop(ctx) }()
 	go func() { defer a.wg.Done(); a.statusLoop(ctx) }()
 	go func() { defer a.wg.Done(); a.changesLoop(ctx) }()

@@ -148,9 +148,17 @@ func (w *podWorker) sync(ctx context.Context) (done bool, next time.Duration) {
 		return false, 0
 	}
 	if w.sandbox == nil {
+		var cidr string
+		if w.a.rt.Info().Isolated {
+			var err error
+			if cidr, err = w.a.networkCIDR(ctx, pod.Namespace); err != nil {
+				return false, w.retry("network", err)
+			}
+		}
 		sb, err := w.a.rt.RunSandbox(ctx, podruntime.Pod{
 			UID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
 			Hostname: hostname(pod), Annotations: pod.Annotations, Resources: podLimits(pod),
+			CIDR: cidr,
 		})
 		if err != nil {
 			w.a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
@@ -475,12 +483,35 @@ func hostname(pod *corev1.Pod) string {
 	return pod.Name
 }
 
-// podLimits sums the containers' CPU and memory limits.
+// podLimits are the pod's CPU and memory limits, as the kubelet sets its
+// pod cgroup: the sum of the containers' limits, or the largest of an
+// init container's if that is more; unlimited (zero) when a container
+// has no limit.
 func podLimits(pod *corev1.Pod) podruntime.Resources {
-	var r podruntime.Resources
+	var sum, initMax podruntime.Resources
+	cpuUnlimited, memUnlimited := false, false
+	add := func(c corev1.Container, to *podruntime.Resources, isInit bool) {
+		cpu, mem := c.Resources.Limits.Cpu().MilliValue(), c.Resources.Limits.Memory().Value()
+		cpuUnlimited = cpuUnlimited || cpu == 0
+		memUnlimited = memUnlimited || mem == 0
+		if isInit {
+			to.MilliCPU, to.MemoryBytes = max(to.MilliCPU, cpu), max(to.MemoryBytes, mem)
+		} else {
+			to.MilliCPU, to.MemoryBytes = to.MilliCPU+cpu, to.MemoryBytes+mem
+		}
+	}
+	for _, c := range pod.Spec.InitContainers {
+		add(c, &initMax, true)
+	}
 	for _, c := range pod.Spec.Containers {
-		r.MilliCPU += c.Resources.Limits.Cpu().MilliValue()
-		r.MemoryBytes += c.Resources.Limits.Memory().Value()
+		add(c, &sum, false)
+	}
+	r := podruntime.Resources{MilliCPU: max(sum.MilliCPU, initMax.MilliCPU), MemoryBytes: max(sum.MemoryBytes, initMax.MemoryBytes)}
+	if cpuUnlimited {
+		r.MilliCPU = 0
+	}
+	if memUnlimited {
+		r.MemoryBytes = 0
 	}
 	return r
 }

@@ -126,9 +126,17 @@ func (w *podWorker) containerStatus(pod *corev1.Pod, c *corev1.Container, rt *po
 	switch rt.State {
 	case podruntime.StateRunning:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: apiTime(rt.StartedAt)}
+		// Before its probes start (the status may be written between the
+		// start and the next sync), a container with a startup or
+		// readiness probe is neither started nor ready yet: it has not
+		// passed them.
 		p := w.probes[c.Name]
-		cs.Started = ptrBool(p == nil || p.started())
-		cs.Ready = !init && (p == nil || p.ready())
+		started, ready := c.StartupProbe == nil, c.StartupProbe == nil && c.ReadinessProbe == nil
+		if p != nil {
+			started, ready = p.started(), p.ready()
+		}
+		cs.Started = ptrBool(started)
+		cs.Ready = !init && ready
 	case podruntime.StateExited:
 		term := &corev1.ContainerStateTerminated{
 			ExitCode: int32(rt.ExitCode), Reason: rt.Reason, Message: rt.Message,

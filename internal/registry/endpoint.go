@@ -49,9 +49,11 @@ type Endpoint struct {
 // of Kind, decoded into New, whose namespace the server has checked against
 // the URL.
 type SubresourceCreate struct {
-	// Kind of the body, in the endpoint's group and version (Binding).
-	Kind string
-	New  func() runtime.Object
+	// Kind of the body, in the endpoint's group and version (Binding)
+	// unless GroupVersion names another (policy/v1 for an Eviction).
+	Kind         string
+	GroupVersion *schema.GroupVersion
+	New          func() runtime.Object
 	// Create acts on the object namespace/name with the body obj and
 	// returns the response object (a metav1.Status for pods/binding) or a
 	// Status error.

@@ -498,21 +498,8 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 	gr := r.GroupResource()
 	key := s.KeyFor(namespace, name)
 	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			// The deadline passed (or the client left) while fn worked on
-			// an earlier try: do not start another.
-			return nil, interpretError(err, gr, name)
-		}
-		kv, err := s.storage.Get(ctx, key)
+		kv, cur, curMeta, err := s.readForUpdate(ctx, key, name, o.Preconditions)
 		if err != nil {
-			return nil, interpretError(err, gr, name)
-		}
-		cur, err := s.decodeKV(kv)
-		if err != nil {
-			return nil, err
-		}
-		curMeta, _ := meta.Accessor(cur)
-		if err := checkPreconditions(o.Preconditions, curMeta, gr, name); err != nil {
 			return nil, err
 		}
 		old := cur.DeepCopyObject()
@@ -600,19 +587,8 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, namespace, name string, p 
 	gr := s.Resource.GroupResource()
 	key := s.KeyFor(namespace, name)
 	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return nil, interpretError(err, gr, name)
-		}
-		kv, err := s.storage.Get(ctx, key)
+		kv, obj, m, err := s.readForUpdate(ctx, key, name, p)
 		if err != nil {
-			return nil, interpretError(err, gr, name)
-		}
-		obj, err := s.decodeKV(kv)
-		if err != nil {
-			return nil, err
-		}
-		m, _ := meta.Accessor(obj)
-		if err := checkPreconditions(p, m, gr, name); err != nil {
 			return nil, err
 		}
 		if err := fn(obj); err != nil {
@@ -635,6 +611,30 @@ func (s *Store) GuaranteedUpdate(ctx context.Context, namespace, name string, p 
 		m.SetResourceVersion(strconv.FormatInt(nkv.ModRevision, 10))
 		return obj, nil
 	}
+}
+
+// readForUpdate is the read of each try of a read-modify-write: the
+// current value of key decoded, checked against the preconditions. A
+// context that ended (the deadline passed, or the client left, while an
+// earlier try worked) starts no further try.
+func (s *Store) readForUpdate(ctx context.Context, key, name string, p *metav1.Preconditions) (storage.KeyValue, runtime.Object, metav1.Object, error) {
+	gr := s.Resource.GroupResource()
+	if err := ctx.Err(); err != nil {
+		return storage.KeyValue{}, nil, nil, interpretError(err, gr, name)
+	}
+	kv, err := s.storage.Get(ctx, key)
+	if err != nil {
+		return storage.KeyValue{}, nil, nil, interpretError(err, gr, name)
+	}
+	obj, err := s.decodeKV(kv)
+	if err != nil {
+		return storage.KeyValue{}, nil, nil, err
+	}
+	m, _ := meta.Accessor(obj)
+	if err := checkPreconditions(p, m, gr, name); err != nil {
+		return storage.KeyValue{}, nil, nil, err
+	}
+	return kv, obj, m, nil
 }
 
 // prepareForUpdate keeps what the caller may not change through this

@@ -71,7 +71,9 @@ type Options struct {
 	// --resource-quota-sync-period.
 	Resync time.Duration
 	// Settle is how long a lower count must hold before it is written
-	// (step 3 of the package doc). Zero means 1 second.
+	// (step 3 of the package doc). Zero means 3 seconds: longer than a
+	// create takes between its charge and its write on a loaded machine,
+	// or the count, which cannot see the object yet, undoes the charge.
 	Settle time.Duration
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
@@ -119,7 +121,7 @@ func New(client kubernetes.Interface, meta metadata.Interface, log *slog.Logger,
 		opts.Resync = 5 * time.Minute
 	}
 	if opts.Settle <= 0 {
-		opts.Settle = time.Second
+		opts.Settle = 3 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -51,8 +51,10 @@ func (r *Runtime) StartContainer(ctx context.Context, uid string, c podruntime.C
 	// or the agent counting again).
 	removeAttempt(a.dir, n)
 	a.spec = r.specFor(c, a)
-	if err := r.launcher.prepare(p.sb, &a.spec); err != nil {
-		return err
+	if p.iso != nil {
+		if err := p.iso.prepare(p.dir, r.shim, c, a, &a.spec); err != nil {
+			return err
+		}
 	}
 	st, err := r.launch(ctx, c.Name, a)
 	if err != nil {
@@ -273,11 +275,34 @@ func (a *attempt) statusLocked(name string) podruntime.ContainerStatus {
 		return st
 	}
 	st.State, st.FinishedAt, st.ExitCode, st.Message = podruntime.StateExited, a.exit.FinishedAt, a.exit.ExitCode, a.exit.Message
-	st.Reason = "Completed"
-	if st.ExitCode != 0 {
+	switch {
+	case a.exit.OOMKilled:
+		st.Reason = "OOMKilled"
+	case st.ExitCode != 0:
 		st.Reason = "Error"
+	default:
+		st.Reason = "Completed"
 	}
 	return st
 }
 
 var errNotRunning = errors.New("container is not running")
+
+// startProcess starts cmd as a process of the running attempt a, for a
+// probe (or exec): in the container's namespaces and cgroup when it is
+// isolated, on the host otherwise. cmd.Path comes from a.lookPath.
+func (a *attempt) startProcess(cmd *exec.Cmd) error {
+	if a.spec.Isolated != nil {
+		return startIn(cmd, a.started.Process, &a.spec)
+	}
+	return cmd.Start()
+}
+
+// lookPath finds the executable of name for a process of the running
+// attempt a, as its PATH says, in the container's files.
+func (a *attempt) lookPath(name string) (string, error) {
+	if a.spec.Isolated != nil {
+		return lookPathIn("/proc/"+strconv.Itoa(a.started.Process.PID)+"/root", name, a.spec.Env)
+	}
+	return lookPath(name, a.spec.Env)
+}

@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,36 +14,21 @@ import (
 	"cella.dev/cella/internal/podruntime/internal/pump"
 )
 
-// execTarget is the container an exec runs in.
-type execTarget struct {
-	sandbox podruntime.Sandbox
-	// spec is what the container's shim runs: its environment and working
-	// directory are the exec's.
-	spec shimSpec
-	// process is the container's main process.
-	process procID
-}
-
-// execPreparer is implemented by a launcher whose containers are more than
-// host processes: prepareExec makes cmd (a command with the container's
-// environment, working directory and streams, not yet started) run inside
-// container t, e.g. in its namespaces and cgroup. Without it an exec is a
-// plain host process, as the container itself is.
-type execPreparer interface {
-	prepareExec(t execTarget, cmd *exec.Cmd) error
-}
-
-// Exec runs cmd as a process with the container's environment and working
-// directory, in a process group of its own (in a session of its own,
-// whose controlling terminal is a new pseudo-terminal, with s.TTY). The
-// group is killed when ctx ends, when the container exits, and once the
-// command has exited: without isolation nothing an exec starts outlives it.
+// Exec runs cmd as a process of the container, as a probe runs
+// (attempt.startProcess and attempt.lookPath): inside an isolated
+// container (its namespaces, its files, its cgroup), on the host beside a
+// plain one. It has the container's environment and working directory and
+// a process group of its own (with s.TTY a session of its own, whose
+// controlling terminal is a new pseudo-terminal). The group is killed when
+// ctx ends, when the container exits, and once the command has exited; a
+// process that left the group ends with an isolated container, and may
+// outlive a plain one.
 func (r *Runtime) Exec(ctx context.Context, uid, name string, cmdline []string, s podruntime.Streams) (int, error) {
 	p, c, err := r.lookupContainer(uid, name)
 	if err != nil {
 		return 0, err
 	}
-	a, sb := c.latest, p.sb
+	a := c.latest
 	running := a.exit == nil
 	p.mu.Unlock()
 	if !running {
@@ -51,7 +37,7 @@ func (r *Runtime) Exec(ctx context.Context, uid, name string, cmdline []string, 
 	if len(cmdline) == 0 {
 		return 0, fmt.Errorf("%w: no command to run", podruntime.ErrInvalid)
 	}
-	path, err := lookPath(cmdline[0], a.spec.Env)
+	path, err := a.lookPath(cmdline[0])
 	if err != nil {
 		return 0, err
 	}
@@ -61,13 +47,11 @@ func (r *Runtime) Exec(ctx context.Context, uid, name string, cmdline []string, 
 	if err := x.open(); err != nil {
 		return 0, err
 	}
-	if prep, ok := r.launcher.(execPreparer); ok {
-		if err := prep.prepareExec(execTarget{sandbox: sb, spec: a.spec, process: a.started.Process}, cmd); err != nil {
-			return 0, err
-		}
-	}
-	err = cmd.Start()
+	err = a.startProcess(cmd)
 	x.closeChild()
+	if errors.Is(err, errNotRunning) {
+		return 0, fmt.Errorf("%w: container %q of pod %s is not running", podruntime.ErrNotFound, name, uid)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -129,10 +113,10 @@ func (x *execution) open() error {
 			x.in = master
 		}
 		x.cmd.Stdin, x.cmd.Stdout, x.cmd.Stderr = slave, slave, slave
-		x.cmd.SysProcAttr = ttyAttr()
+		x.cmd.SysProcAttr = ownGroup(x.cmd.SysProcAttr, true)
 		return nil
 	}
-	x.cmd.SysProcAttr = groupAttr()
+	x.cmd.SysProcAttr = ownGroup(x.cmd.SysProcAttr, false)
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return err

@@ -52,7 +52,7 @@ func (r *Runtime) Probe(ctx context.Context, uid, name string, pr podruntime.Pro
 	var reason string
 	switch {
 	case len(pr.Exec) > 0:
-		ok, reason, err = probeExec(pctx, pr.Exec, a.spec, timeout)
+		ok, reason, err = probeExec(pctx, pr.Exec, a, timeout)
 	case pr.HTTPGet != nil:
 		ok, reason, err = probeHTTP(pctx, ip, pr.HTTPGet)
 	case pr.TCPPort > 0:
@@ -69,11 +69,13 @@ func (r *Runtime) Probe(ctx context.Context, uid, name string, pr podruntime.Pro
 	return ok, reason, err
 }
 
-// probeExec runs command in its own process group with the container's
-// environment and working directory. Exit 0 passes; another code fails,
-// with the output as the reason.
-func probeExec(ctx context.Context, command []string, spec shimSpec, timeout time.Duration) (bool, string, error) {
-	path, err := lookPath(command[0], spec.Env)
+// probeExec runs command as a process of the running attempt a (in its
+// namespaces when isolated), in its own process group, with the
+// container's environment and working directory. Exit 0 passes; another
+// code fails, with the output as the reason.
+func probeExec(ctx context.Context, command []string, a *attempt, timeout time.Duration) (bool, string, error) {
+	spec := a.spec
+	path, err := a.lookPath(command[0])
 	if err != nil {
 		return false, "", err
 	}
@@ -88,7 +90,9 @@ func probeExec(ctx context.Context, command []string, spec shimSpec, timeout tim
 	cmd.WaitDelay = time.Second
 	out := &limitedBuffer{max: maxProbeOutput}
 	cmd.Stdout, cmd.Stderr = out, out
-	err = cmd.Run()
+	if err = a.startProcess(cmd); err == nil {
+		err = cmd.Wait()
+	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return false, fmt.Sprintf("command %q timed out after %v", strings.Join(command, " "), timeout), nil
 	}

@@ -174,7 +174,27 @@ func shimAttr() *syscall.SysProcAttr {
 // groupAttr puts a container's process in a process group of its own,
 // which signals address as a whole.
 func groupAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true}
+	return ownGroup(nil, false)
+}
+
+// ownGroup makes attr start a process in a process group of its own, or,
+// with tty, in a session of its own (whose leader leads its group too)
+// whose controlling terminal is its standard input. It keeps what else
+// attr asks for (an isolated container's clone flags, the chroot of an
+// exec into one); a nil attr is a new one. The two are exclusive: a
+// session leader may not move to another group.
+func ownGroup(attr *syscall.SysProcAttr, tty bool) *syscall.SysProcAttr {
+	if attr == nil {
+		attr = &syscall.SysProcAttr{}
+	}
+	if tty {
+		attr.Setpgid, attr.Pgid = false, 0
+		attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
+	} else {
+		attr.Setsid, attr.Setctty = false, false
+		attr.Setpgid, attr.Pgid = true, 0
+	}
+	return attr
 }
 
 // exitCode is a process's exit code as a container's: its status, or 128
@@ -209,3 +229,51 @@ func waitChild(pid int) {
 		}
 	}
 }
+
+// groupUsage sums, for each process group in groups (keyed by its ID),
+// the CPU time (utime and stime) and resident memory of its processes, in
+// one pass over /proc.
+func groupUsage(groups map[int]string) (map[int]procUsage, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, err
+	}
+	ticks := time.Second / time.Duration(clockTicks)
+	page := int64(os.Getpagesize())
+	out := map[int]procUsage{}
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		// After "pid (comm)": state(3) ppid(4) pgrp(5) ... utime(14)
+		// stime(15) ... rss(24), so fields[k] is field k+3.
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 22 {
+			continue
+		}
+		pgrp, _ := strconv.Atoi(f[2])
+		if _, ok := groups[pgrp]; !ok {
+			continue
+		}
+		utime, _ := strconv.ParseUint(f[11], 10, 64)
+		stime, _ := strconv.ParseUint(f[12], 10, 64)
+		rss, _ := strconv.ParseInt(f[21], 10, 64)
+		u := out[pgrp]
+		u.cpu += time.Duration(utime+stime) * ticks
+		u.rss += rss * page
+		out[pgrp] = u
+	}
+	return out, nil
+}
+
+// clockTicks is USER_HZ, the unit of CPU times in /proc: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100

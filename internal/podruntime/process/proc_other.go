@@ -25,9 +25,14 @@ func killGroup(int)                                         {}
 func waitExit(context.Context, procID, time.Duration) error { return nil }
 func shimAttr() *syscall.SysProcAttr                        { return nil }
 func groupAttr() *syscall.SysProcAttr                       { return nil }
-func exitCode(ps *os.ProcessState) int                      { return ps.ExitCode() }
-func waitChild(int)                                         {}
-func killChild(int)                                         {}
-func signalGroup(int, os.Signal)                            {}
+func ownGroup(attr *syscall.SysProcAttr, _ bool) *syscall.SysProcAttr {
+	return attr
+}
+func exitCode(ps *os.ProcessState) int { return ps.ExitCode() }
+func waitChild(int)                    {}
+func killChild(int)                    {}
+func signalGroup(int, os.Signal)       {}
 
 var forwarded []os.Signal
+
+func groupUsage(map[int]string) (map[int]procUsage, error) { return nil, errUnsupported }

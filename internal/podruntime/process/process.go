@@ -22,20 +22,24 @@
 //
 // Config.Dir (<data-dir>/pods) holds one directory per pod:
 //
-//	<uid>/sandbox.json                       the sandbox: names, IP, creation time
+//	<uid>/sandbox.json                       the sandbox: names, IP, creation time, isolation
+//	<uid>/netns, hosts, hostname             an isolated sandbox's network namespace and /etc files
 //	<uid>/containers/<name>/<n>.spec.json    attempt n: what the shim runs (runtime)
 //	<uid>/containers/<name>/<n>.started.json its shim and process, once running (shim)
-//	<uid>/containers/<name>/<n>.exit.json    exit code, time, message (shim)
+//	<uid>/containers/<name>/<n>.exit.json    exit code, time, message, OOM kill (shim)
 //	<uid>/containers/<name>/<n>.log          its output, CRI format (shim)
 //	<uid>/containers/<name>/<n>.log.1        the rotated part of that output
 //	<uid>/containers/<name>/<n>.attach       the shim's attach socket while it runs
+//	<uid>/containers/<name>/<n>.termination-log  an isolated container's termination message
 //	<uid>/containers/<name>/shim.log         the shims' own complaints
 //
 // A process is named by its PID, its start time in /proc/<pid>/stat and
 // the host's boot ID, so that a PID reused by another process after a
 // restart is never mistaken for a container's, nor signalled. The latest
 // attempt of a container is the one started last; the one before it keeps
-// its files (Logs with Previous), older ones are removed.
+// its files (Logs with Previous), older ones are removed. A pod directory
+// without sandbox.json is a sandbox whose creation Cella did not finish:
+// the next runtime removes it, and what it may have made.
 //
 // Logs rotate when they reach Config.MaxLogBytes (10 MiB): one rotated
 // file is kept, and Logs reads both.
@@ -44,7 +48,8 @@
 //
 // Exec runs a command as a process of its own, started by the runtime,
 // with the container's environment and working directory, under a new
-// pseudo-terminal when asked (exec.go). Attach reaches the container's own
+// pseudo-terminal when asked (exec.go): inside the container when it is
+// isolated, as exec probes run (attempt.startProcess). Attach reaches the container's own
 // streams through its shim, which holds them (the pipes, or the terminal
 // of a TTY container, and the input of a container started with Stdin),
 // copies the output to attached clients as well as to the log, and
@@ -52,13 +57,38 @@
 //
 // # Isolation
 //
-// Not yet: processes share the host's namespaces and no cgroup limits
-// them (Info says so). Each pod gets a loopback address of its own,
-// 127.x.y.z, as its IP; probes connect there, and a server that binds its
-// pod's IP (rather than 0.0.0.0) coexists with the same server in another
-// pod. Mounts are not applied: a container sees the host's files.
-// Isolation by namespaces, a veth and a cgroup when Cella runs as root
-// replaces the plain launcher (launcher.go) in a later version.
+// When Cella runs as root on Linux (and Config.Plain is false) pods are
+// isolated (launcher.go, isolated_linux.go):
+//
+//   - Each pod has a network namespace of its own, which all its
+//     containers share (they reach each other on localhost), connected by
+//     a veth pair to a bridge of the host (cella0), with an IP from the
+//     pod's network (podruntime.Pod.CIDR, or Config.Network.CIDR,
+//     10.88.0.0/16) and a default route through the bridge's address. The
+//     host reaches pod IPs through the bridge; IPs are reserved host-wide
+//     (netns_linux.go).
+//   - Each container has PID, mount, UTS and IPC namespaces of its own: its
+//     command is PID 1, its host name the pod's, and it sees the host's
+//     files with its volumes mounted, and a /proc, /dev and /tmp of its
+//     own (init_linux.go). The shim stays outside, in the host's
+//     namespaces, so signals, exit codes and adoption work as for plain
+//     processes.
+//   - Each container has a cgroup below its pod's, which enforce their CPU
+//     and memory limits (cgroup v1 or v2); a container the kernel killed
+//     for memory is reported OOMKilled (cgroup_linux.go).
+//
+// What an isolated sandbox is made of is recorded in its sandbox.json: a
+// restarted runtime finds it, and makes again what a reboot took away;
+// RemoveSandbox undoes it. docs/architecture.md says why namespaces are
+// made with os/exec and the cgroups and netlink libraries rather than
+// with libcontainer.
+//
+// Otherwise (not root, not Linux, Config.Plain, or a host that refuses a
+// bridge or a cgroup) containers are plain host processes and Info says
+// why. Each pod gets a loopback address of its own, 127.x.y.z, as its IP;
+// probes connect there, and a server that binds its pod's IP (rather than
+// 0.0.0.0) coexists with the same server in another pod. Mounts are not
+// applied: a container sees the host's files.
 package process
 
 import (
@@ -94,6 +124,11 @@ type Config struct {
 	MaxLogBytes int64
 	// Logger receives what the runtime has to say; nil discards it.
 	Logger *slog.Logger
+	// Plain runs new pods as plain host processes even where they could
+	// be isolated (root on Linux).
+	Plain bool
+	// Network configures the network of isolated pods.
+	Network NetworkConfig
 }
 
 // DefaultMaxLogBytes is the size at which logs rotate unless Config says.
@@ -111,6 +146,7 @@ type Runtime struct {
 	maxLog   int64
 	log      *slog.Logger
 	launcher launcher
+	netState networkState // the reservations of isolated pods' IPs
 	bootID   string
 	feed     *changefeed.Feed
 
@@ -131,6 +167,7 @@ type pod struct {
 	dir  string
 	sb   podruntime.Sandbox
 	addr netip.Addr
+	iso  *isolation // nil for a plain sandbox
 
 	mu         sync.Mutex // guards the fields below and the containers'
 	containers map[string]*container
@@ -169,7 +206,13 @@ func New(cfg Config) (*Runtime, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("process runtime: no state directory")
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+	// Absolute: pod directories name isolated pods' veths and cgroups and
+	// own their IP reservations, host-wide.
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	shim := cfg.Shim
@@ -184,12 +227,13 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("process runtime: %w", err)
 	}
+	net := cfg.Network.withDefaults()
 	r := &Runtime{
-		dir:      cfg.Dir,
+		dir:      dir,
 		shim:     shim,
 		maxLog:   cfg.MaxLogBytes,
 		log:      cfg.Logger,
-		launcher: plainLauncher{},
+		netState: networkState{dir: net.StateDir},
 		bootID:   boot,
 		feed:     changefeed.New(),
 		pods:     map[string]*pod{},
@@ -200,6 +244,16 @@ func New(cfg Config) (*Runtime, error) {
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.launcher = plainLauncher{why: plainWhy()}
+	if !cfg.Plain && os.Geteuid() == 0 {
+		l, err := newIsolatedLauncher(net)
+		if err != nil {
+			r.log.Warn("pods run without isolation", "err", err)
+			r.launcher = plainLauncher{why: "isolation failed: " + err.Error()}
+		} else {
+			r.launcher = l
+		}
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	if err := r.adopt(); err != nil {
@@ -222,8 +276,15 @@ func (r *Runtime) adopt() error {
 		dir := filepath.Join(r.dir, e.Name())
 		var sf sandboxFile
 		if err := readJSON(filepath.Join(dir, "sandbox.json"), &sf); err != nil {
-			// A sandbox whose creation did not finish: the agent makes it again.
-			r.log.Warn("skipping a pod directory without its sandbox", "dir", dir, "err", err)
+			// A sandbox whose creation did not finish: the agent makes it
+			// again, from scratch.
+			r.log.Warn("removing a pod directory without its sandbox", "dir", dir, "err", err)
+			if err := removeLeftovers(dir); err != nil {
+				r.log.Warn("removing what an unfinished sandbox left", "dir", dir, "err", err)
+			}
+			if err := os.RemoveAll(dir); err != nil {
+				r.log.Warn("removing an unfinished sandbox", "dir", dir, "err", err)
+			}
 			continue
 		}
 		sb := podruntime.Sandbox{UID: sf.UID, Namespace: sf.Namespace, Name: sf.Name, IP: sf.IP, Created: sf.Created}
@@ -232,9 +293,15 @@ func (r *Runtime) adopt() error {
 			r.log.Warn("skipping a malformed sandbox", "dir", dir)
 			continue
 		}
-		p := &pod{dir: dir, sb: sb, addr: addr, containers: map[string]*container{}}
+		p := &pod{dir: dir, sb: sb, addr: addr, iso: sf.Isolation, containers: map[string]*container{}}
 		r.pods[sb.UID] = p
-		r.ips[addr] = true
+		if p.iso == nil {
+			r.ips[addr] = true
+		} else if err := p.iso.adopt(dir, sb.IP, r.netState); err != nil {
+			// Its containers fail to start, and say why, until it is
+			// removed.
+			r.log.Error("an isolated sandbox cannot be made again", "dir", dir, "err", err)
+		}
 		names, _ := os.ReadDir(filepath.Join(dir, "containers"))
 		for _, n := range names {
 			if c := r.adoptContainer(filepath.Join(dir, "containers", n.Name())); c != nil {

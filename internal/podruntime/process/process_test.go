@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "runtime-shim" {
 		os.Exit(process.ShimMain(os.Args[2:]))
 	}
+	if len(os.Args) > 1 && os.Args[1] == toolArg {
+		os.Exit(runTool(os.Args[2:]))
+	}
 	if args := os.Getenv(childEnv); args != "" {
 		dir, workdir, _ := strings.Cut(args, "\n")
 		if err := startGated(dir, workdir); err != nil {
@@ -53,11 +56,15 @@ var workDirs string
 // testShim runs the shim from the test binary.
 var testShim = []string{os.Args[0], "runtime-shim"}
 
-// newRuntime returns a runtime on dir; when the test ends a fresh runtime
-// on dir removes whatever is left running there.
+// newRuntime returns a runtime on dir that runs plain processes; when the
+// test ends a fresh runtime on dir removes whatever is left running there.
 func newRuntime(t *testing.T, dir string) *process.Runtime {
 	t.Helper()
-	cfg := process.Config{Dir: dir, Shim: testShim}
+	return startRuntime(t, process.Config{Dir: dir, Shim: testShim, Plain: true})
+}
+
+func startRuntime(t *testing.T, cfg process.Config) *process.Runtime {
+	t.Helper()
 	rt, err := process.New(cfg)
 	if err != nil {
 		t.Fatal(err)

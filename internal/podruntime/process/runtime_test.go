@@ -196,7 +196,7 @@ func TestEnvironmentAndOutput(t *testing.T) {
 // across both.
 func TestLogRotation(t *testing.T) {
 	dir := t.TempDir()
-	rt, err := process.New(process.Config{Dir: dir, Shim: testShim, MaxLogBytes: 4096})
+	rt, err := process.New(process.Config{Dir: dir, Shim: testShim, MaxLogBytes: 4096, Plain: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ const childEnv = "CELLA_TEST_START_GATED"
 // dir, a container that prints one, waits for the file gate in its working
 // directory, prints two and exits 7.
 func startGated(dir, workdir string) error {
-	rt, err := process.New(process.Config{Dir: dir, Shim: testShim})
+	rt, err := process.New(process.Config{Dir: dir, Shim: testShim, Plain: true})
 	if err != nil {
 		return err
 	}

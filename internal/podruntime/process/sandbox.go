@@ -3,6 +3,7 @@ package process
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -24,10 +25,14 @@ type sandboxFile struct {
 	Hostname  string    `json:"hostname,omitempty"`
 	IP        string    `json:"ip"`
 	Created   time.Time `json:"created"`
+	// Isolation is what an isolated sandbox is made of; nil for a plain
+	// one.
+	Isolation *isolation `json:"isolation,omitempty"`
 }
 
-// RunSandbox makes the pod's directory and picks its address, or returns
-// the sandbox that exists.
+// RunSandbox makes the pod's directory and what the launcher makes of a
+// sandbox (its address; for isolation its network, cgroup and files), or
+// returns the sandbox that exists.
 func (r *Runtime) RunSandbox(_ context.Context, p podruntime.Pod) (podruntime.Sandbox, error) {
 	if !validName(p.UID) {
 		return podruntime.Sandbox{}, fmt.Errorf("%w: pod UID %q cannot name a directory", podruntime.ErrInvalid, p.UID)
@@ -43,54 +48,74 @@ func (r *Runtime) RunSandbox(_ context.Context, p podruntime.Pod) (podruntime.Sa
 		}
 		return existing.sb, nil
 	}
-	addr, err := r.launcher.address(p, func(a netip.Addr) bool { return r.ips[a] })
-	if err != nil {
-		r.mu.Unlock()
-		return podruntime.Sandbox{}, err
-	}
 	np := &pod{
-		dir:  filepath.Join(r.dir, p.UID),
-		addr: addr,
+		dir: filepath.Join(r.dir, p.UID),
 		sb: podruntime.Sandbox{
 			UID: p.UID, Namespace: p.Namespace, Name: p.Name,
-			IP: addr.String(), Created: time.Now().UTC().Round(0),
+			Created: time.Now().UTC().Round(0),
 		},
 		containers: map[string]*container{},
 	}
 	np.mu.Lock()
 	defer np.mu.Unlock()
 	r.pods[p.UID] = np
-	r.ips[addr] = true
 	r.mu.Unlock()
 
-	err = os.MkdirAll(filepath.Join(np.dir, "containers"), 0o700)
+	sf := sandboxFile{UID: p.UID, Namespace: p.Namespace, Name: p.Name, Hostname: p.Hostname, Created: np.sb.Created}
+	err := os.MkdirAll(filepath.Join(np.dir, "containers"), 0o700)
+	if err == nil {
+		err = r.launcher.create(p, np.dir, &sf, r.claim)
+	}
+	if err == nil {
+		np.sb.IP, np.iso = sf.IP, sf.Isolation
+		np.addr, err = netip.ParseAddr(sf.IP)
+	}
 	if err == nil {
 		var b []byte
-		b, err = json.Marshal(sandboxFile{
-			UID: p.UID, Namespace: p.Namespace, Name: p.Name, Hostname: p.Hostname,
-			IP: np.sb.IP, Created: np.sb.Created,
-		})
-		if err == nil {
+		if b, err = json.Marshal(sf); err == nil {
 			err = atomicfile.Write(filepath.Join(np.dir, "sandbox.json"), b, 0o600)
 		}
 	}
 	if err != nil {
 		np.gone = true
+		if sf.Isolation != nil {
+			if rerr := sf.Isolation.remove(np.dir, r.netState); rerr != nil {
+				r.log.Warn("removing a sandbox whose creation failed", "pod", p.UID, "err", rerr)
+			}
+		}
 		os.RemoveAll(np.dir)
 		r.mu.Lock()
 		delete(r.pods, p.UID)
-		delete(r.ips, addr)
+		if addr, perr := netip.ParseAddr(sf.IP); perr == nil && sf.Isolation == nil {
+			delete(r.ips, addr)
+		}
 		r.mu.Unlock()
+		if errors.Is(err, podruntime.ErrInvalid) {
+			return podruntime.Sandbox{}, err
+		}
 		return podruntime.Sandbox{}, fmt.Errorf("making the sandbox of pod %s: %w", p.UID, err)
 	}
 	return np.sb, nil
 }
 
+// claim takes loopback address a for a new plain sandbox, if no other
+// sandbox of this runtime has it.
+func (r *Runtime) claim(a netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ips[a] {
+		return false
+	}
+	r.ips[a] = true
+	return true
+}
+
 // removeWait bounds how long RemoveSandbox waits for killed shims to end.
 const removeWait = 30 * time.Second
 
-// RemoveSandbox kills the pod's containers and their shims and removes its
-// directory.
+// RemoveSandbox kills the pod's containers and their shims, undoes its
+// isolation and removes its directory. After an error it may be called
+// again, and carries on.
 func (r *Runtime) RemoveSandbox(ctx context.Context, uid string) error {
 	r.mu.Lock()
 	p, ok := r.pods[uid]
@@ -99,10 +124,6 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, uid string) error {
 		return nil
 	}
 	p.mu.Lock()
-	if p.gone {
-		p.mu.Unlock()
-		return nil
-	}
 	p.gone = true
 	var running []*attempt
 	for _, c := range p.containers {
@@ -129,12 +150,21 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, uid string) error {
 			return fmt.Errorf("removing the sandbox of pod %s: a container's shim did not end", uid)
 		}
 	}
+	if p.iso != nil {
+		if err := p.iso.remove(p.dir, r.netState); err != nil {
+			return fmt.Errorf("removing the sandbox of pod %s: %w", uid, err)
+		}
+	}
 	if err := os.RemoveAll(p.dir); err != nil {
 		return fmt.Errorf("removing the sandbox of pod %s: %w", uid, err)
 	}
 	r.mu.Lock()
-	delete(r.pods, uid)
-	delete(r.ips, p.addr)
+	if r.pods[uid] == p {
+		delete(r.pods, uid)
+	}
+	if p.iso == nil {
+		delete(r.ips, p.addr)
+	}
 	r.mu.Unlock()
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"cella.dev/cella/internal/atomicfile"
@@ -42,6 +43,19 @@ type shimSpec struct {
 	// (shimio.go); "" for none, as in the specs of shims that predate
 	// attach.
 	AttachSocket string `json:"attachSocket,omitempty"`
+	// Isolated, when set, says to run the command in namespaces and a
+	// cgroup of its own, in the pod's network namespace (init_linux.go);
+	// nil runs it as a plain host process.
+	Isolated *isolatedSpec `json:"isolated,omitempty"`
+}
+
+// messageFile is where the shim reads the termination message: the
+// container's path on the host, or the file mounted there.
+func (s *shimSpec) messageFile() string {
+	if s.Isolated != nil {
+		return s.Isolated.MessageFile
+	}
+	return s.TerminationMessagePath
 }
 
 // started is <n>.started.json: who runs attempt n, written by the shim once
@@ -67,6 +81,9 @@ type exitStatus struct {
 	ExitCode   int       `json:"exitCode"`
 	FinishedAt time.Time `json:"finishedAt"`
 	Message    string    `json:"message,omitempty"`
+	// OOMKilled says the kernel killed a process of the container for
+	// want of memory (its cgroup counted an OOM kill) and it failed.
+	OOMKilled bool `json:"oomKilled,omitempty"`
 }
 
 // shimReport is what a shim tells the runtime on fd 3 once the command
@@ -91,16 +108,26 @@ const (
 
 // ShimMain is the body of `cella runtime-shim <spec file>`, which the
 // runtime starts for each container attempt: it runs the command of the
-// spec in a process group of its own, logs its output, forwards signals to
-// the group, and writes the exit to the spec's files. It returns the shim's
-// exit code: 0 once the exit is recorded, whatever the command's.
+// spec in a process group of its own (isolated, when the spec says so),
+// logs its output, holds its input and terminal and serves attach
+// connections (shimio.go), forwards signals to the group, and writes the
+// exit to the spec's files. It returns the shim's exit code: 0 once the exit is
+// recorded, whatever the command's. `cella runtime-shim --init <spec
+// file>` is an isolated container's first process, which the shim starts
+// (initMain).
 func ShimMain(args []string) int {
+	if len(args) == 2 && args[0] == initArg {
+		return initMain(args[1])
+	}
 	if len(args) != 1 {
 		fmt.Fprintln(os.Stderr, "usage: cella runtime-shim <spec file>")
 		return 2
 	}
-	// The runtime reads the report from fd 3.
+	// The runtime reads the report from fd 3, which no child inherits.
 	report := os.NewFile(3, "report")
+	if report != nil {
+		syscall.CloseOnExec(3)
+	}
 	fail := func(err error) int {
 		fmt.Fprintf(os.Stderr, "%s runtime-shim %s: %v\n", time.Now().UTC().Format(time.RFC3339), args[0], err)
 		if report != nil {
@@ -119,9 +146,13 @@ func ShimMain(args []string) int {
 	if len(spec.Command) == 0 {
 		return fail(errors.New("no command"))
 	}
-	path, err := lookPath(spec.Command[0], spec.Env)
-	if err != nil {
-		return fail(err)
+	var path string
+	if spec.Isolated == nil {
+		// An isolated container's init looks in the container's files.
+		var err error
+		if path, err = lookPath(spec.Command[0], spec.Env); err != nil {
+			return fail(err)
+		}
 	}
 	logw, err := openLog(spec.Log, spec.MaxLogBytes)
 	if err != nil {
@@ -134,39 +165,49 @@ func ShimMain(args []string) int {
 		return fail(err)
 	}
 	defer cio.close()
-	cmd := &exec.Cmd{Path: path, Args: spec.Command, Env: spec.Env, Dir: spec.WorkingDir}
-	cio.wire(cmd)
 	// Signals that come before the command runs wait in sigs.
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, forwarded...)
-	err = cmd.Start()
+	var cmd *exec.Cmd
+	var cg *box // an isolated container's cgroup
+	if spec.Isolated != nil {
+		cmd, cg, err = startIsolated(args[0], &spec, cio)
+	} else {
+		cmd = &exec.Cmd{Path: path, Args: spec.Command, Env: spec.Env, Dir: spec.WorkingDir}
+		cio.wire(cmd)
+		err = cmd.Start()
+	}
 	cio.closeChild()
 	if err != nil {
 		return fail(err)
 	}
 	at := time.Now().UTC()
 	pid := cmd.Process.Pid
+	abort := func(err error) int {
+		killGroup(pid)
+		if cg != nil {
+			cmd.Wait()
+			cg.finish(0)
+		}
+		return fail(err)
+	}
 	self, err := selfID()
 	if err != nil {
-		killGroup(pid)
-		return fail(err)
+		return abort(err)
 	}
 	// Not reaped before Wait, so its /proc entry is there.
 	proc, err := idOf(pid)
 	if err != nil {
-		killGroup(pid)
-		return fail(err)
+		return abort(err)
 	}
 	boot, err := readBootID()
 	if err != nil {
-		killGroup(pid)
-		return fail(err)
+		return abort(err)
 	}
 	st := started{BootID: boot, Shim: self, Process: proc, StartedAt: at}
 	b, _ := json.Marshal(st)
 	if err := atomicfile.Write(spec.Started, b, 0o600); err != nil {
-		killGroup(pid)
-		return fail(err)
+		return abort(err)
 	}
 	if report != nil {
 		json.NewEncoder(report).Encode(shimReport{Started: &st})
@@ -210,6 +251,9 @@ func ShimMain(args []string) int {
 	cio.finish()
 
 	ex := exitStatus{ExitCode: exitCode(cmd.ProcessState), FinishedAt: finished}
+	if cg != nil {
+		ex.OOMKilled = cg.finish(ex.ExitCode)
+	}
 	ex.Message = terminationMessage(spec, ex.ExitCode)
 	b, _ = json.Marshal(ex)
 	if err := atomicfile.Write(spec.Exit, b, 0o600); err != nil {
@@ -223,8 +267,8 @@ func ShimMain(args []string) int {
 // termination message file, else, for a failure with LogOnFailure, the end
 // of its log.
 func terminationMessage(spec shimSpec, code int) string {
-	if spec.TerminationMessagePath != "" {
-		if f, err := os.Open(spec.TerminationMessagePath); err == nil {
+	if file := spec.messageFile(); file != "" {
+		if f, err := os.Open(file); err == nil {
 			b, _ := io.ReadAll(io.LimitReader(f, maxMessage))
 			f.Close()
 			if len(b) > 0 {

@@ -159,17 +159,16 @@ func openContainerIO(spec shimSpec) (_ *containerIO, err error) {
 	return c, nil
 }
 
-// wire makes cmd use the container's streams.
+// wire makes cmd use the container's streams, in a process group of its
+// own, or with a TTY in a session of its own whose controlling terminal
+// is the container's. What else cmd.SysProcAttr asks for (the namespaces
+// of an isolated container's init) is kept.
 func (c *containerIO) wire(cmd *exec.Cmd) {
 	if c.childIn != nil {
 		cmd.Stdin = c.childIn
 	}
 	cmd.Stdout, cmd.Stderr = c.childOut, c.childErr
-	if c.spec.TTY {
-		cmd.SysProcAttr = ttyAttr()
-	} else {
-		cmd.SysProcAttr = groupAttr()
-	}
+	cmd.SysProcAttr = ownGroup(cmd.SysProcAttr, c.spec.TTY)
 }
 
 // closeChild closes the command's ends in the shim.

@@ -2,18 +2,10 @@ package process
 
 import (
 	"os"
-	"syscall"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 )
-
-// ttyAttr starts a container's process with a terminal: in a session of
-// its own (so also a process group of its own, which signals address as a
-// whole), whose controlling terminal is its standard input.
-func ttyAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-}
 
 // openTerminal allocates a pseudo-terminal. The master is a file the Go
 // poller serves, so that deadlines and Close end its reads and writes: the

@@ -4,12 +4,9 @@ package process
 
 import (
 	"os"
-	"syscall"
 
 	"github.com/creack/pty"
 )
-
-func ttyAttr() *syscall.SysProcAttr { return nil }
 
 func openTerminal() (master, slave *os.File, err error) { return pty.Open() }
 

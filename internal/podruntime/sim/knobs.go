@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"cella.dev/cella/internal/podruntime"
@@ -21,9 +22,21 @@ type knobs struct {
 	terminationMessage      string
 	log, exitLog            string
 
+	// execOutput, execStderr and execExitCode are what an exec prints and
+	// returns (stream.go).
 	execOutput, execStderr string
 	execExitCode           int
+
+	// cpuUsage (millicores) and memoryUsage (bytes) are what Stats reports
+	// while the container runs.
+	cpuUsage, memoryUsage int64
 }
+
+// Defaults of the usage knobs: a little, so kubectl top shows something.
+const (
+	defaultCPUUsage    = 1       // 1m
+	defaultMemoryUsage = 1 << 20 // 1Mi
+)
 
 // Defaults of the log knobs.
 const (
@@ -35,7 +48,8 @@ const (
 // knobs reads the knobs of container name from the pod's annotations: the
 // container's own, else the pod's.
 func (p *pod) knobs(name string) (knobs, error) {
-	k := knobs{runTime: -1, failProbesAfter: -1, log: defaultLog, exitLog: defaultExitLog, execOutput: defaultExecOutput}
+	k := knobs{runTime: -1, failProbesAfter: -1, log: defaultLog, exitLog: defaultExitLog,
+		execOutput: defaultExecOutput, cpuUsage: defaultCPUUsage, memoryUsage: defaultMemoryUsage}
 	if len(p.annotations) == 0 {
 		return k, nil
 	}
@@ -95,6 +109,21 @@ func (p *pod) knobs(name string) (knobs, error) {
 		}
 		k.ignoreSIGTERM = b
 	}
+	for _, q := range []struct {
+		knob  string
+		milli bool
+		into  *int64
+	}{{"cpu-usage", true, &k.cpuUsage}, {"memory-usage", false, &k.memoryUsage}} {
+		key, v, ok := get(q.knob)
+		if !ok {
+			continue
+		}
+		n, ok := parseQuantity(v, q.milli)
+		if !ok {
+			return k, fmt.Errorf("%w: annotation %s: %q is not a quantity such as 250m, 0.5, 64Mi or 1G", podruntime.ErrInvalid, key, v)
+		}
+		*q.into = n
+	}
 	for _, s := range []struct {
 		knob string
 		into *string
@@ -112,4 +141,30 @@ func (p *pod) knobs(name string) (knobs, error) {
 		}
 	}
 	return k, nil
+}
+
+// parseQuantity reads a non-negative Kubernetes-style quantity: a number
+// with an optional suffix m (thousandths), k M G T (powers of 1000) or Ki
+// Mi Gi Ti (powers of 1024). It returns thousandths when milli is set,
+// else whole units rounded down. (The runtimes do not import the API's
+// resource package: podruntime has its own small types.)
+func parseQuantity(s string, milli bool) (int64, bool) {
+	mult := 1.0
+	for _, u := range []struct {
+		suffix string
+		f      float64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"m", 1e-3}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.f
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || f < 0 {
+		return 0, false
+	}
+	if milli {
+		return int64(f*mult*1000 + 0.5), true
+	}
+	return int64(f * mult), true
 }

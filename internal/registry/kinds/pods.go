@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -222,6 +223,45 @@ func (b *builder) bindPod(ctx context.Context, pods *registry.Store, namespace, 
 	return &metav1.Status{Status: metav1.StatusSuccess}, nil
 }
 
+// evictPod serves pods/eviction (kubectl drain), as kube-apiserver's
+// EvictionREST does when no PodDisruptionBudget covers the pod (Cella does
+// not serve PodDisruptionBudgets yet): the pod is marked with the
+// DisruptionTarget condition and deleted by the eviction's DeleteOptions,
+// gracefully when it runs. The answer is 201 with a Status.
+func (b *builder) evictPod(ctx context.Context, pods *registry.Store, namespace, name string, ev *policyv1.Eviction, o registry.WriteOptions) (runtime.Object, error) {
+	if ev.Name != "" && ev.Name != name {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("name in URL does not match name in Eviction object: %s vs %s", name, ev.Name))
+	}
+	opts := ev.DeleteOptions
+	if opts == nil {
+		opts = &metav1.DeleteOptions{}
+	}
+	if len(opts.DryRun) > 0 {
+		o.DryRun = true
+	}
+	now := metav1.NewTime(b.cfg.Now().Truncate(time.Second))
+	if !o.DryRun {
+		_, err := pods.GuaranteedUpdate(ctx, namespace, name, opts.Preconditions, func(cur runtime.Object) error {
+			pod := cur.(*corev1.Pod)
+			if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+				return nil
+			}
+			setPodCondition(&pod.Status, corev1.PodCondition{
+				Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI",
+				Message: "Eviction API: evicting",
+			}, now)
+			return nil
+		}, o)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if _, err := pods.Delete(ctx, namespace, name, opts, o); err != nil {
+		return nil, err
+	}
+	return &metav1.Status{Status: metav1.StatusSuccess}, nil
+}
+
 // validateBinding checks a Binding as Kubernetes does (ValidatePodBinding):
 // the target is a Node by name. Its annotations, which go onto the pod,
 // must be valid annotations.
@@ -264,12 +304,21 @@ func (b *builder) podBindings(pods *registry.Store) {
 	newBinding := func() runtime.Object { return &corev1.Binding{} }
 	for _, ep := range b.cat.Endpoints {
 		if ep.Store == pods {
-			ep.Creates = map[string]*registry.SubresourceCreate{"binding": {
-				Kind: "Binding", New: newBinding,
-				Create: func(ctx context.Context, namespace, name string, obj runtime.Object, o registry.WriteOptions) (runtime.Object, error) {
-					return b.bindPod(ctx, pods, namespace, name, obj, o)
+			ep.Creates = map[string]*registry.SubresourceCreate{
+				"binding": {
+					Kind: "Binding", New: newBinding,
+					Create: func(ctx context.Context, namespace, name string, obj runtime.Object, o registry.WriteOptions) (runtime.Object, error) {
+						return b.bindPod(ctx, pods, namespace, name, obj, o)
+					},
 				},
-			}}
+				"eviction": {
+					Kind: "Eviction", GroupVersion: &policyv1.SchemeGroupVersion,
+					New: func() runtime.Object { return &policyv1.Eviction{} },
+					Create: func(ctx context.Context, namespace, name string, obj runtime.Object, o registry.WriteOptions) (runtime.Object, error) {
+						return b.evictPod(ctx, pods, namespace, name, obj.(*policyv1.Eviction), o)
+					},
+				},
+			}
 		}
 	}
 	res := &registry.Resource{Version: "v1", Kind: "Binding", Plural: "bindings", Singular: "binding", Namespaced: true}

@@ -66,3 +66,59 @@ func (l *PodMetricsList) DeepCopyObject() runtime.Object {
 	}
 	return nil
 }
+
+// DeepCopyInto copies m into out.
+func (m *NodeMetrics) DeepCopyInto(out *NodeMetrics) {
+	*out = *m
+	m.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	m.Timestamp.DeepCopyInto(&out.Timestamp)
+	out.Usage = m.Usage.DeepCopy()
+}
+
+// DeepCopy returns a deep copy of m, or nil if m is nil.
+func (m *NodeMetrics) DeepCopy() *NodeMetrics {
+	if m == nil {
+		return nil
+	}
+	out := new(NodeMetrics)
+	m.DeepCopyInto(out)
+	return out
+}
+
+// DeepCopyObject implements runtime.Object.
+func (m *NodeMetrics) DeepCopyObject() runtime.Object {
+	if c := m.DeepCopy(); c != nil {
+		return c
+	}
+	return nil
+}
+
+// DeepCopyInto copies l into out.
+func (l *NodeMetricsList) DeepCopyInto(out *NodeMetricsList) {
+	*out = *l
+	l.ListMeta.DeepCopyInto(&out.ListMeta)
+	if l.Items != nil {
+		out.Items = make([]NodeMetrics, len(l.Items))
+		for i := range l.Items {
+			l.Items[i].DeepCopyInto(&out.Items[i])
+		}
+	}
+}
+
+// DeepCopy returns a deep copy of l, or nil if l is nil.
+func (l *NodeMetricsList) DeepCopy() *NodeMetricsList {
+	if l == nil {
+		return nil
+	}
+	out := new(NodeMetricsList)
+	l.DeepCopyInto(out)
+	return out
+}
+
+// DeepCopyObject implements runtime.Object.
+func (l *NodeMetricsList) DeepCopyObject() runtime.Object {
+	if c := l.DeepCopy(); c != nil {
+		return c
+	}
+	return nil
+}

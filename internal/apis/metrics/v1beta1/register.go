@@ -17,11 +17,11 @@ func Resource(resource string) schema.GroupResource {
 	return SchemeGroupVersion.WithResource(resource).GroupResource()
 }
 
-// AddToScheme registers PodMetrics, PodMetricsList and the metav1 option
+// AddToScheme registers PodMetrics, NodeMetrics, their lists and the metav1 option
 // types (ListOptions, DeleteOptions, WatchEvent, ...) under
 // SchemeGroupVersion.
 func AddToScheme(s *runtime.Scheme) error {
-	s.AddKnownTypes(SchemeGroupVersion, &PodMetrics{}, &PodMetricsList{})
+	s.AddKnownTypes(SchemeGroupVersion, &PodMetrics{}, &PodMetricsList{}, &NodeMetrics{}, &NodeMetricsList{})
 	metav1.AddToGroupVersion(s, SchemeGroupVersion)
 	return nil
 }

@@ -33,3 +33,23 @@ func (PodMetricsList) SwaggerDoc() map[string]string {
 		"items":    "Items is the list of pod metrics.",
 	}
 }
+
+// SwaggerDoc describes NodeMetrics.
+func (NodeMetrics) SwaggerDoc() map[string]string {
+	return map[string]string{
+		"":          "NodeMetrics is the resource usage of one node, averaged over window and ending at timestamp.",
+		"metadata":  "Standard object's metadata; the name is the node's. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
+		"timestamp": "End of the interval the usage was measured over.",
+		"window":    "Length of the interval the usage was measured over.",
+		"usage":     "Resource usage: cpu in cores and memory in bytes (the working set).",
+	}
+}
+
+// SwaggerDoc describes NodeMetricsList.
+func (NodeMetricsList) SwaggerDoc() map[string]string {
+	return map[string]string{
+		"":         "NodeMetricsList is a list of NodeMetrics.",
+		"metadata": "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+		"items":    "Items is the list of node metrics.",
+	}
+}

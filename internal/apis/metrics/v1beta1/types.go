@@ -30,3 +30,23 @@ type PodMetricsList struct {
 
 	Items []PodMetrics `json:"items"`
 }
+
+// NodeMetrics is the resource usage of one node, averaged over Window and
+// ending at Timestamp.
+type NodeMetrics struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Timestamp metav1.Time     `json:"timestamp"`
+	Window    metav1.Duration `json:"window"`
+	// Usage holds cpu (in cores) and memory (in bytes).
+	Usage corev1.ResourceList `json:"usage"`
+}
+
+// NodeMetricsList is a list of NodeMetrics.
+type NodeMetricsList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+
+	Items []NodeMetrics `json:"items"`
+}

@@ -14,11 +14,11 @@ import (
 )
 
 func TestDeepCopy(t *testing.T) {
-	apistest.DeepCopy(t, &PodMetrics{}, &PodMetricsList{})
+	apistest.DeepCopy(t, &PodMetrics{}, &PodMetricsList{}, &NodeMetrics{}, &NodeMetricsList{})
 }
 
 func TestSwaggerDocs(t *testing.T) {
-	apistest.SwaggerDocs(t, PodMetrics{}, PodMetricsList{})
+	apistest.SwaggerDocs(t, PodMetrics{}, PodMetricsList{}, NodeMetrics{}, NodeMetricsList{})
 }
 
 func samplePodMetrics() *PodMetrics {
