@@ -140,7 +140,11 @@ var harness = runtimetest.Harness{
 		case runtimetest.FailLoudly:
 			c = shell(t, name, `i=1; while [ $i -le 100 ]; do echo "line $i"; i=$((i+1)); done; exit 2`)
 		case runtimetest.Echo:
-			c = shell(t, name, "exec cat")
+			// Not exec cat: isolated, the command is PID 1 of its
+			// namespace, which ignores SIGTERM unless it handles it, and
+			// a stop would wait out its grace period. (The copy of the
+			// input on fd 3: a background command's own is /dev/null.)
+			c = shell(t, name, `trap 'exit 0' TERM; exec 3<&0; cat <&3 3<&- & wait $!`)
 			c.Stdin = true
 		default:
 			t.Fatalf("no process container for behaviour %d", b)
