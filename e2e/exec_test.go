@@ -20,9 +20,18 @@ import (
 )
 
 // processCluster is a cluster that runs pods as host processes, under the
-// kubernetes profile.
+// kubernetes profile. Its pods are deleted when the test ends, before the
+// server stops (cleanups run last first), so that the agent removes their
+// sandboxes: an isolated pod's network namespace is mounted in the test's
+// directory, and its shims would outlive the test.
 func processCluster(t *testing.T) *cluster {
-	return newCluster(t, func(c *app.Config) { c.Runtime, c.Profile, c.NodeName = "process", "kubernetes", "proc-node" })
+	c := newCluster(t, func(c *app.Config) { c.Runtime, c.Profile, c.NodeName = "process", "kubernetes", "proc-node" })
+	t.Cleanup(func() {
+		if r := c.run(t, "delete", "pods", "--all", "--timeout=60s"); r.code != 0 {
+			t.Errorf("deleting the test's pods:\n%s", r)
+		}
+	})
+	return c
 }
 
 // terminal is kubectl running on a pseudo-terminal the test holds, as a
@@ -119,7 +128,10 @@ func (term *terminal) wait(t *testing.T) int {
 func TestExecProcess(t *testing.T) {
 	t.Parallel()
 	c := processCluster(t)
-	c.must(t, "run", "box", "--image=busybox", "--env=WHO=the pod", "--", "sh", "-c", "while true; do sleep 1; done")
+	// The trap: isolated, the shell is PID 1 of its namespace, which
+	// ignores SIGTERM unless it handles it, and its deletion would wait
+	// out the grace period.
+	c.must(t, "run", "box", "--image=busybox", "--env=WHO=the pod", "--", "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 1; done")
 	c.must(t, "wait", "--for=condition=Ready", "pod/box", "--timeout=20s")
 
 	r := c.run(t, "exec", "box", "--", "sh", "-c", `echo "hi from $WHO"; exit 3`)
@@ -153,22 +165,24 @@ func TestExecProcess(t *testing.T) {
 		t.Errorf("kubectl exec -it ended with %d, want 4:\n%s", code, term.output())
 	}
 
-	// kubectl cp runs tar in the container, which here is a process on
-	// this host: the pod's side is a directory of this test.
-	local, inPod := t.TempDir(), t.TempDir()
+	// kubectl cp runs tar in the container. The pod's side is a directory
+	// the container makes and the test reaches through kubectl exec: an
+	// isolated container (Cella as root) has a /tmp of its own, a plain
+	// one the host's.
+	inPod := strings.TrimSpace(c.must(t, "exec", "box", "--", "mktemp", "-d"))
+	defer c.run(t, "exec", "box", "--", "rm", "-rf", inPod)
+	local := t.TempDir()
 	src := filepath.Join(local, "up.txt")
 	if err := os.WriteFile(src, []byte("going up\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c.must(t, "cp", src, "box:"+filepath.Join(inPod, "up.txt"))
-	if b, err := os.ReadFile(filepath.Join(inPod, "up.txt")); err != nil || string(b) != "going up\n" {
-		t.Errorf("after kubectl cp to the pod: %q %v", b, err)
+	c.must(t, "cp", src, "box:"+inPod+"/up.txt")
+	if out := c.must(t, "exec", "box", "--", "cat", inPod+"/up.txt"); out != "going up\n" {
+		t.Errorf("after kubectl cp to the pod: %q", out)
 	}
-	if err := os.WriteFile(filepath.Join(inPod, "down.txt"), []byte("coming down\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	c.must(t, "exec", "box", "--", "sh", "-c", `echo "coming down" > "$1"`, "sh", inPod+"/down.txt")
 	dst := filepath.Join(local, "down.txt")
-	c.must(t, "cp", "box:"+filepath.Join(inPod, "down.txt"), dst)
+	c.must(t, "cp", "box:"+inPod+"/down.txt", dst)
 	if b, err := os.ReadFile(dst); err != nil || string(b) != "coming down\n" {
 		t.Errorf("after kubectl cp from the pod: %q %v", b, err)
 	}
