@@ -21,14 +21,30 @@ import (
 
 // processCluster is a cluster that runs pods as host processes, under the
 // kubernetes profile. Its pods are deleted when the test ends, before the
-// server stops (cleanups run last first), so that the agent removes their
-// sandboxes: an isolated pod's network namespace is mounted in the test's
-// directory, and its shims would outlive the test.
+// server stops (cleanups run last first), and the test waits until the
+// agent has removed their sandboxes: an isolated pod's network namespace
+// is mounted in the test's directory, and its shims would outlive the
+// test.
 func processCluster(t *testing.T) *cluster {
 	c := newCluster(t, func(c *app.Config) { c.Runtime, c.Profile, c.NodeName = "process", "kubernetes", "proc-node" })
 	t.Cleanup(func() {
 		if r := c.run(t, "delete", "pods", "--all", "--timeout=60s"); r.code != 0 {
 			t.Errorf("deleting the test's pods:\n%s", r)
+		}
+		// A finished pod leaves the API at once, before the agent removes
+		// its sandbox: wait for that too.
+		dir := filepath.Join(c.srv.Config.DataDir, "runtime")
+		deadline := time.Now().Add(callTimeout)
+		for {
+			entries, _ := os.ReadDir(dir)
+			if len(entries) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%d sandboxes left in %s", len(entries), dir)
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 	return c

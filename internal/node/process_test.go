@@ -2,9 +2,13 @@ package node_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -29,7 +33,11 @@ func TestMain(m *testing.M) {
 }
 
 // startProcess runs a server with the process runtime on dir ("" for a
-// new one).
+// new one). When the test ends, before the server stops, it waits until
+// the agent has removed the sandboxes of the pods the test deleted
+// (cleanupPods): a finished pod leaves the API at once, before the agent
+// removes its sandbox, and an isolated sandbox's network namespace is
+// mounted in the server's directory, which would then outlive the test.
 func startProcess(t *testing.T, dir string) (*servertest.Server, kubernetes.Interface) {
 	t.Helper()
 	opts := []servertest.Option{func(c *app.Config) {
@@ -39,7 +47,33 @@ func startProcess(t *testing.T, dir string) (*servertest.Server, kubernetes.Inte
 		opts = append(opts, servertest.WithDataDir(dir))
 	}
 	srv := servertest.Start(t, opts...)
+	// Registered after the server's own cleanup, so it runs first.
+	t.Cleanup(func() { waitSandboxesRemoved(t, filepath.Join(srv.Config.DataDir, "runtime")) })
 	return srv, srv.Clientset()
+}
+
+// waitSandboxesRemoved waits until the process runtime's state directory
+// dir holds no sandbox (a directory per pod).
+func waitSandboxesRemoved(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		entries, err := os.ReadDir(dir)
+		left := 0
+		for _, e := range entries {
+			if e.IsDir() {
+				left++
+			}
+		}
+		if left == 0 && (err == nil || errors.Is(err, fs.ErrNotExist)) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%d sandboxes left in %s (%v): delete the test's pods before it ends", left, dir, err)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // cleanupPods deletes every pod at once and waits until they are gone, so
