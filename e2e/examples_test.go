@@ -19,6 +19,7 @@ import (
 // reports for each object in examples/.
 var examplesApplied = []string{
 	"namespace/demo",
+	"limitrange/pod-defaults",
 	"network.networking.cci.io/demo-network",
 	"configmap/web-content",
 	"secret/web-credentials",

@@ -87,7 +87,7 @@ func NewConfig() *Config {
 		TLS:                true,
 		Storage:            "bolt",
 		Profile:            "cci",
-		Runtime:            "none",
+		Runtime:            "process",
 		MaxRequestBytes:    3 << 20,
 		MaxURIBytes:        8 << 10,
 		MaxHeaderBytes:     1 << 20,

@@ -26,6 +26,7 @@ func startIn(t *testing.T, dir string, log *slog.Logger) (*app.Server, error) {
 	cfg := app.NewConfig()
 	cfg.DataDir = dir
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Runtime = "none"
 	srv, err := app.Start(context.Background(), cfg, log)
 	if err == nil {
 		t.Cleanup(func() { _ = srv.Close(context.Background()) })

@@ -51,7 +51,7 @@ func startChild(t *testing.T, dir string) (kubernetes.Interface, *exec.Cmd) {
 func startChildConfig(t *testing.T, dir string, extra ...string) (*rest.Config, *exec.Cmd) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	args := append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "error"}, extra...)
+	args := append([]string{"serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--log-level", "error", "--runtime", "none"}, extra...)
 	cmd.Env = append(os.Environ(), childEnv+"="+strings.Join(args, " "))
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -141,6 +141,9 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 			return admission.NewQuota(cat.Store("", "resourcequotas"), log.With("component", "quota-admission")).Admit
 		},
 		PolicyAdmission: policy.admission,
+		LimitRanger: func(cat *kinds.Catalog) kinds.LimitRanger {
+			return admission.NewLimitRanger(cat.Store("", "limitranges"))
+		},
 	}, storeOf)
 	if err != nil {
 		return nil, err

@@ -71,8 +71,8 @@ func (a *Agent) resolve(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 	return out, nil
 }
 
-// environment is the container's environment in Kubernetes' order: envFrom
-// sources first, then env, later names overriding earlier ones; the
+// environment is the container's environment in Kubernetes' order:
+// HOSTNAME, then envFrom sources, then env, later names overriding earlier ones; the
 // service-discovery variables of Services come with the controllers issue.
 func (a *Agent) environment(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *podruntime.Sandbox) ([]string, error) {
 	var order []string
@@ -83,6 +83,9 @@ func (a *Agent) environment(ctx context.Context, pod *corev1.Pod, c *corev1.Cont
 		}
 		vals[k] = v
 	}
+	// As container runtimes do, HOSTNAME is the pod's host name unless
+	// the container's own variables say otherwise.
+	set("HOSTNAME", hostname(pod))
 	for _, src := range c.EnvFrom {
 		var data map[string]string
 		switch {

@@ -56,6 +56,9 @@ func StartLogged(t testing.TB, log *slog.Logger, opts ...Option) *Server {
 	cfg := app.NewConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
+	// Tests ask for a runtime when they need one (cfg.Runtime); the
+	// binary's default, process, would start pods of every test.
+	cfg.Runtime = "none"
 	for _, o := range opts {
 		o(cfg)
 	}

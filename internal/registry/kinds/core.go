@@ -134,9 +134,13 @@ func (b *builder) core() {
 		Version: "v1", Kind: "Pod", Plural: "pods", Singular: "pod", Namespaced: true, ShortNames: []string{"po"}, Categories: []string{"all"},
 		New: func() runtime.Object { return &corev1.Pod{} }, NewList: func() runtime.Object { return &corev1.PodList{} },
 		HasSpec: true, HasStatus: true,
-		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
+		AdmitWrite: b.admitLimits,
+		PrepareForCreate: func(ctx context.Context, obj runtime.Object) {
 			pod := obj.(*corev1.Pod)
 			defaultPodSpec(&pod.Spec)
+			if b.limits != nil {
+				b.limits.Default(ctx, pod)
+			}
 			if b.cfg.cci() {
 				cci.DefaultPodResources(&pod.Spec)
 			}
@@ -289,6 +293,7 @@ func (b *builder) core() {
 		Version: "v1", Kind: "PersistentVolumeClaim", Plural: "persistentvolumeclaims", Singular: "persistentvolumeclaim", Namespaced: true, ShortNames: []string{"pvc"},
 		New: func() runtime.Object { return &corev1.PersistentVolumeClaim{} }, NewList: func() runtime.Object { return &corev1.PersistentVolumeClaimList{} },
 		HasSpec: false, HasStatus: true,
+		AdmitWrite: b.admitLimits,
 		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
 			pvc := obj.(*corev1.PersistentVolumeClaim)
 			pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
@@ -376,6 +381,15 @@ func (b *builder) core() {
 	b.stored(&registry.Resource{
 		Version: "v1", Kind: "LimitRange", Plural: "limitranges", Singular: "limitrange", Namespaced: true, ShortNames: []string{"limits"},
 		New: func() runtime.Object { return &corev1.LimitRange{} }, NewList: func() runtime.Object { return &corev1.LimitRangeList{} },
+		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
+			defaultLimitRange(obj.(*corev1.LimitRange))
+		},
+		PrepareForUpdate: func(_ context.Context, obj, _ runtime.Object) {
+			defaultLimitRange(obj.(*corev1.LimitRange))
+		},
+		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
+			return validateLimitRange(obj.(*corev1.LimitRange))
+		},
 		Columns: []metav1.TableColumnDefinition{col("Created At", "date", "")},
 		Row: func(obj runtime.Object) []any {
 			l := obj.(*corev1.LimitRange)

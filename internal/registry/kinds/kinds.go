@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -57,6 +58,11 @@ type Config struct {
 	// (auth.EscalationGuard.Admit). Build calls it once, with the finished
 	// catalogue. Without it those writes are not checked.
 	PolicyAdmission func(*Catalog) func(ctx context.Context, obj, old runtime.Object) error
+	// LimitRanger, when set, builds the LimitRange admission of pods and
+	// persistent volume claims (admission.LimitRanger). Build calls it once,
+	// with the finished catalogue. Without it LimitRanges are stored and
+	// not applied.
+	LimitRanger func(*Catalog) LimitRanger
 	// Logger receives what the Stores report (damaged objects); nil
 	// discards it.
 	Logger *slog.Logger
@@ -96,7 +102,25 @@ type builder struct {
 	// serves.
 	admit       registry.Admission
 	admitPolicy func(ctx context.Context, obj, old runtime.Object) error
+	limits      LimitRanger
 	err         error
+}
+
+// LimitRanger is LimitRange admission: Default fills a new pod's missing
+// requests and limits (before validation), Admit refuses a new pod or
+// claim that breaks a min, max or ratio (403, after validation).
+type LimitRanger interface {
+	Default(ctx context.Context, pod *corev1.Pod)
+	Admit(ctx context.Context, obj runtime.Object) error
+}
+
+// admitLimits is the AdmitWrite of pods and claims: LimitRange admission
+// on creates (old is nil); updates pass, as resources do not change.
+func (b *builder) admitLimits(ctx context.Context, obj, old runtime.Object) error {
+	if old != nil || b.limits == nil {
+		return nil
+	}
+	return b.limits.Admit(ctx, obj)
 }
 
 // stored adds a stored resource served in its own version.
