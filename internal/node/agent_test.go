@@ -339,6 +339,17 @@ func TestLogs(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Accept-Ranges") != "bytes" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Errorf("plain GET: %d %v", resp.StatusCode, resp.Header)
 	}
+	// A log is text: a client that takes only JSON gets 406.
+	jreq := srv.Request(http.MethodGet, "/api/v1/namespaces/default/pods/talker/log", nil)
+	jreq.Header.Set("Accept", "application/json")
+	jresp, err := hc.Do(jreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jresp.Body.Close()
+	if jresp.StatusCode != http.StatusNotAcceptable {
+		t.Errorf("GET log with Accept: application/json: %d, want 406", jresp.StatusCode)
+	}
 	dresp, err := hc.Do(srv.Request(http.MethodDelete, "/api/v1/namespaces/default/pods/talker/log", nil))
 	if err != nil {
 		t.Fatal(err)
