@@ -97,6 +97,13 @@ func buildDiscovery(eps []*registry.Endpoint) (*discovery, error) {
 				}
 				rl.APIResources = append(rl.APIResources, ar)
 			}
+			if ep.Group == "" {
+				for sub, c := range connectSubresources[r.Plural] {
+					rl.APIResources = append(rl.APIResources, metav1.APIResource{
+						Name: r.Plural + "/" + sub, Namespaced: r.Namespaced, Kind: c.kind, Verbs: c.verbs,
+					})
+				}
+			}
 			for sub, sc := range ep.Creates {
 				ar := metav1.APIResource{
 					Name: r.Plural + "/" + sub, Namespaced: r.Namespaced, Kind: sc.Kind, Verbs: []string{"create"},
@@ -115,6 +122,30 @@ func buildDiscovery(eps []*registry.Endpoint) (*discovery, error) {
 		}
 	}
 	return d, nil
+}
+
+// connectSubresource is a core subresource served by a handler of its
+// own rather than the Store (logs, streams, proxies), as discovery lists
+// it: the options kind and the verbs of kube-apiserver's connecters.
+type connectSubresource struct {
+	kind  string
+	verbs []string
+}
+
+// connectSubresources are those subresources by core resource. They are
+// listed whatever the runtime, as in Kubernetes: without one they answer
+// 503, saying so.
+var connectSubresources = map[string]map[string]connectSubresource{
+	"pods": {
+		"attach":      {"PodAttachOptions", []string{"create", "get"}},
+		"exec":        {"PodExecOptions", []string{"create", "get"}},
+		"log":         {"Pod", []string{"get"}},
+		"portforward": {"PodPortForwardOptions", []string{"create", "get"}},
+		"proxy":       {"PodProxyOptions", []string{"create", "delete", "get", "patch", "update"}},
+	},
+	"services": {
+		"proxy": {"ServiceProxyOptions", []string{"create", "delete", "get", "patch", "update"}},
+	},
 }
 
 // versionLess orders Kubernetes versions: v1 > v1beta1 > v1alpha1, v2 > v1.

@@ -285,8 +285,9 @@ func TestFirstStartNamespaces(t *testing.T) {
 }
 
 // TestNodeDiscovery: kubectl finds nodes by short name and leases in
-// their group; pods/binding is listed as create-only, and the legacy
-// bindings as a namespaced create-only kind.
+// their group; pods/binding is listed as create-only, the legacy bindings
+// as a namespaced create-only kind, and logs, streams and proxies with
+// their options kinds.
 func TestNodeDiscovery(t *testing.T) {
 	srv := servertest.Start(t)
 	res, err := srv.Clientset().Discovery().ServerResourcesForGroupVersion("v1")
@@ -308,6 +309,18 @@ func TestNodeDiscovery(t *testing.T) {
 	}
 	if b := byName["bindings"]; b.Kind != "Binding" || strings.Join(b.Verbs, ",") != "create" || !b.Namespaced {
 		t.Fatalf("bindings: %+v", b)
+	}
+	// The subresources served by handlers of their own are listed as
+	// kube-apiserver lists them.
+	for name, want := range map[string]string{
+		"pods/log": "Pod get", "pods/exec": "PodExecOptions create,get", "pods/attach": "PodAttachOptions create,get",
+		"pods/portforward": "PodPortForwardOptions create,get", "pods/proxy": "PodProxyOptions create,delete,get,patch,update",
+		"services/proxy": "ServiceProxyOptions create,delete,get,patch,update",
+	} {
+		r := byName[name]
+		if got := r.Kind + " " + strings.Join(r.Verbs, ","); got != want || !r.Namespaced {
+			t.Errorf("%s: %q namespaced %v, want %q", name, got, r.Namespaced, want)
+		}
 	}
 	leases, err := srv.Clientset().Discovery().ServerResourcesForGroupVersion("coordination.k8s.io/v1")
 	if err != nil || len(leases.APIResources) != 1 || leases.APIResources[0].Name != "leases" || !leases.APIResources[0].Namespaced {
