@@ -165,8 +165,8 @@ func TestExplain(t *testing.T) {
 	}
 }
 
-// TestAuth: the admin from the kubeconfig may do anything and knows who it
-// is.
+// TestAuth: the admin from the kubeconfig may do anything, knows who it
+// is, and may act as another user with --as.
 func TestAuth(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
@@ -192,6 +192,23 @@ func TestAuth(t *testing.T) {
 		}
 		if !regexp.MustCompile(`(?m)^Groups\s+\[.*system:masters.*\]$`).MatchString(out) {
 			t.Errorf("want system:masters among the groups in:\n%s", out)
+		}
+	})
+	// --as: the admin may impersonate anyone, and the answers are then
+	// the impersonated user's, not the admin's.
+	t.Run("--as", func(t *testing.T) {
+		c.must(t, "create", "rolebinding", "carol-view", "--clusterrole=view", "--user=carol")
+		if got := c.must(t, "auth", "can-i", "list", "pods", "--as=carol"); got != "yes\n" {
+			t.Errorf("can-i list pods --as=carol = %q, want yes", got)
+		}
+		if r := c.run(t, "auth", "can-i", "delete", "pods", "--as=carol"); r.stdout != "no\n" {
+			t.Errorf("can-i delete pods --as=carol = %s, want no", r)
+		}
+		r := c.run(t, "delete", "configmap", "anything", "--as=carol")
+		wantContains(t, "kubectl delete --as=carol", r.stderr, `User "carol" cannot delete resource "configmaps"`)
+		out := c.must(t, "auth", "whoami", "--as=carol", "--as-group=team")
+		if !regexp.MustCompile(`(?m)^Username\s+carol$`).MatchString(out) || !regexp.MustCompile(`(?m)^Groups\s+\[team system:authenticated\]$`).MatchString(out) {
+			t.Errorf("whoami --as=carol --as-group=team:\n%s", out)
 		}
 	})
 }

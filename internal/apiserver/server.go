@@ -181,6 +181,7 @@ func (s *Server) Shutdown() {
 //	requests end here, never routed as API paths: 403 for a target that
 //	is not a pod or service the user may proxy to, 404, 503, 502, 504 as
 //	for pods/proxy, else the pod's answer (or 200 and a tunnel)
+//	impersonation (400, 403)
 //	rate limits (429: per-user rate, then requests in flight, then watches
 //	open per user)
 //	the budget of body bytes in flight (413 with Retry-After)
@@ -209,6 +210,7 @@ func (s *Server) Handler() http.Handler {
 	if c.RateQPS > 0 {
 		h = filters.WithRateLimit(h, filters.NewUserLimiter(c.RateQPS, c.RateBurst), s.errs.Write)
 	}
+	h = s.withImpersonation(h)
 	h = s.withForwardProxy(h)
 	h = s.withAuthentication(h)
 	h = filters.WithDrain(h, c.Drain, s.errs.Write)

@@ -68,6 +68,10 @@ func BootstrapClusterRoles() []*rbacv1.ClusterRole {
 				rule(read, "", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets", "services/proxy"),
 				rule(write, "", "pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"),
 				rule([]string{"create"}, "", "pods/eviction"),
+				// As Kubernetes' edit role: acting as a service account of
+				// the namespace, whose powers an editor can use anyway
+				// through its pods.
+				rule([]string{"impersonate"}, "", "serviceaccounts"),
 				rule(write, "", "services", "services/proxy", "configmaps", "secrets", "serviceaccounts",
 					"persistentvolumeclaims", "events"),
 				rule(write, "apps", "deployments", "deployments/scale", "statefulsets", "statefulsets/scale",
