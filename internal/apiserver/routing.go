@@ -32,8 +32,7 @@ import (
 type targetKind int
 
 const (
-	targetHealth    targetKind = iota // /healthz, /livez
-	targetReady                       // /readyz
+	targetHealth    targetKind = iota // /healthz, /livez, /readyz and their checks
 	targetVersion                     // /version
 	targetRoot                        // /
 	targetDiscovery                   // /api, /api/v1, /apis, /apis/G, /apis/G/V
@@ -148,10 +147,11 @@ func canonicalPath(p string) (string, bool) {
 func (s *Server) resolve(info *RequestInfo) (*target, error) {
 	p := info.Path
 	switch {
-	case p == "/healthz" || p == "/livez":
-		return &target{kind: targetHealth, allow: allowRead}, nil
-	case p == "/readyz":
-		return &target{kind: targetReady, allow: allowRead}, nil
+	case strings.HasPrefix(p, "/healthz") || strings.HasPrefix(p, "/livez") || strings.HasPrefix(p, "/readyz"):
+		if _, _, ok := healthPath(p); ok {
+			return &target{kind: targetHealth, allow: allowRead}, nil
+		}
+		return nil, errNotFoundPath()
 	case p == "/version":
 		return &target{kind: targetVersion, allow: allowRead}, nil
 	case p == "/":

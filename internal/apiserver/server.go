@@ -565,15 +565,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request, info *RequestInfo, t *target) error {
 	switch t.kind {
 	case targetHealth:
-		return writePlain(w, http.StatusOK, "ok")
-	case targetReady:
-		if err := s.readiness(); err != nil {
-			st := apierrors.NewServiceUnavailable(err.Error()).ErrStatus
-			st.Details = &metav1.StatusDetails{RetryAfterSeconds: 1}
-			WriteStatus(w, st)
-			return nil
-		}
-		return writePlain(w, http.StatusOK, "ok")
+		endpoint, check, _ := healthPath(info.Path)
+		return s.serveHealth(w, r, endpoint, check)
 	case targetVersion:
 		data, _ := json.Marshal(s.cfg.Version)
 		w.Header().Set("Content-Type", mediaJSON)

@@ -50,6 +50,18 @@ func TestStorageClosedAnswers503(t *testing.T) {
 	}
 	resp, body := c.do("GET", "/readyz", "", "")
 	wantStatus(t, resp, body, 503, "ServiceUnavailable", "1")
+	// Verbose, the failing check is named (its reason withheld, as
+	// kube-apiserver withholds it); the same check alone fails too.
+	resp, body = c.do("GET", "/readyz?verbose", srv.Token, "")
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "[-]storage failed: reason withheld\n") || !strings.HasSuffix(string(body), "readyz check failed\n") {
+		t.Errorf("/readyz?verbose with storage closed: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := c.do("GET", "/readyz/storage", srv.Token, ""); resp.StatusCode != 503 {
+		t.Errorf("/readyz/storage with storage closed: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := c.do("GET", "/readyz?exclude=storage", srv.Token, ""); resp.StatusCode != 200 {
+		t.Errorf("/readyz?exclude=storage with storage closed: %d %q", resp.StatusCode, body)
+	}
 }
 
 // TestStorageStalledAnswers503 stalls the configmaps in storage: requests
