@@ -121,11 +121,18 @@ func TestAPIResources(t *testing.T) {
 			t.Errorf("%s %s = %+v, want %+v", w.name, w.apiVersion, r, w.want)
 		}
 	}
-	// CCI has no nodes to pin a pod to, so no daemonsets.
-	for k := range got {
-		if k[0] == "daemonsets" {
-			t.Errorf("api-resources lists daemonsets (%s); CCI serves none", k[1])
+	// The kinds kubectl's defaults (apply --prune) expect are served under
+	// CCI too; CCI refuses to create daemon sets, and says why.
+	for _, k := range [][2]string{{"daemonsets", "apps/v1"}, {"replicationcontrollers", "v1"}, {"controllerrevisions", "apps/v1"},
+		{"poddisruptionbudgets", "policy/v1"}, {"networkpolicies", "networking.k8s.io/v1"}, {"priorityclasses", "scheduling.k8s.io/v1"}} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("%s %s missing from kubectl api-resources", k[0], k[1])
 		}
+	}
+	wantContains(t, "kubectl get priorityclasses", c.must(t, "get", "priorityclasses"), "system-node-critical", "system-cluster-critical")
+	ds := c.runWith(t, call{stdin: `{"apiVersion":"apps/v1","kind":"DaemonSet","metadata":{"name":"agent"},"spec":{"selector":{"matchLabels":{"a":"b"}},"template":{"metadata":{"labels":{"a":"b"}},"spec":{"containers":[{"name":"c","image":"busybox","resources":{"limits":{"cpu":"500m","memory":"1Gi"}}}]}}}}`}, "create", "-f", "-")
+	if ds.code == 0 || !strings.Contains(ds.stderr, "CCI does not support DaemonSets") {
+		t.Errorf("kubectl create of a DaemonSet under cci: %s", ds)
 	}
 }
 

@@ -25,10 +25,15 @@ import (
 //
 // Steps for a new object O in namespace N:
 //  1. Measure O (resourcequota.Usage), keeping the names it uses.
-//  2. List the quotas of N that limit any of those names. The list comes
-//     from the watch cache, which shows this server's own writes but may
-//     miss a quota created a moment ago elsewhere; such a quota has no
-//     status.used yet, and the controller's first count includes O.
+//  2. List the quotas of N that limit, or are about to limit, any of those
+//     names (in status.hard or spec.hard). The list comes from the watch
+//     cache, which may lag storage: it may miss a quota created a moment
+//     ago elsewhere, which has no status.used yet, so the controller's
+//     first count includes O; and it may show a quota without the status
+//     its controller has just written, which is why spec.hard counts too
+//     (judged by status.hard alone, a create right after the first count
+//     went uncharged and the quota was overrun: the count was already
+//     made).
 //  3. Read each quota from storage and check O against it
 //     (resourcequota.Charge): the first that refuses answers 403 Forbidden,
 //     and nothing has been charged.

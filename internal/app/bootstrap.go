@@ -63,6 +63,11 @@ func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
 	if err := create("storage.k8s.io", "storageclasses", sc); err != nil {
 		return err
 	}
+	for _, pc := range kinds.BuiltinPriorityClasses() {
+		if err := create("scheduling.k8s.io", "priorityclasses", pc); err != nil {
+			return err
+		}
+	}
 	for _, r := range auth.BootstrapClusterRoles() {
 		if err := create(rbacv1.GroupName, "clusterroles", r); err != nil {
 			return err

@@ -35,6 +35,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.rbac()
 	b.storageClasses()
 	b.cciKinds()
+	b.moreKinds()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}

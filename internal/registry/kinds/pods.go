@@ -224,8 +224,8 @@ func (b *builder) bindPod(ctx context.Context, pods *registry.Store, namespace, 
 }
 
 // evictPod serves pods/eviction (kubectl drain), as kube-apiserver's
-// EvictionREST does when no PodDisruptionBudget covers the pod (Cella does
-// not serve PodDisruptionBudgets yet): the pod is marked with the
+// EvictionREST does: the pod's PodDisruptionBudget, if any, must allow it
+// (checkDisruptionBudget: 429 otherwise); then the pod is marked with the
 // DisruptionTarget condition and deleted by the eviction's DeleteOptions,
 // gracefully when it runs. The answer is 201 with a Status.
 func (b *builder) evictPod(ctx context.Context, pods *registry.Store, namespace, name string, ev *policyv1.Eviction, o registry.WriteOptions) (runtime.Object, error) {
@@ -238,6 +238,13 @@ func (b *builder) evictPod(ctx context.Context, pods *registry.Store, namespace,
 	}
 	if len(opts.DryRun) > 0 {
 		o.DryRun = true
+	}
+	cur, err := pods.GetObject(ctx, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.checkDisruptionBudget(ctx, cur.(*corev1.Pod), o.DryRun); err != nil {
+		return nil, err
 	}
 	now := metav1.NewTime(b.cfg.Now().Truncate(time.Second))
 	if !o.DryRun {
