@@ -34,6 +34,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.coordination()
 	b.rbac()
 	b.storageClasses()
+	b.persistentVolumes()
 	b.cciKinds()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)

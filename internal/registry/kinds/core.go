@@ -289,9 +289,15 @@ func (b *builder) core() {
 		Version: "v1", Kind: "PersistentVolumeClaim", Plural: "persistentvolumeclaims", Singular: "persistentvolumeclaim", Namespaced: true, ShortNames: []string{"pvc"},
 		New: func() runtime.Object { return &corev1.PersistentVolumeClaim{} }, NewList: func() runtime.Object { return &corev1.PersistentVolumeClaimList{} },
 		HasSpec: false, HasStatus: true,
-		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
+		PrepareForCreate: func(ctx context.Context, obj runtime.Object) {
 			pvc := obj.(*corev1.PersistentVolumeClaim)
 			pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
+			if pvc.Spec.StorageClassName == nil && pvc.Annotations["volume.beta.kubernetes.io/storage-class"] == "" {
+				// Kubernetes' DefaultStorageClass admission (volumes.go).
+				if name := b.defaultStorageClass(ctx); name != "" {
+					pvc.Spec.StorageClassName = &name
+				}
+			}
 			if pvc.Spec.VolumeMode == nil {
 				m := corev1.PersistentVolumeFilesystem
 				pvc.Spec.VolumeMode = &m
