@@ -13,6 +13,8 @@
 //     free (kube-scheduler's "least allocated"); the name breaks ties.
 //  3. Bind to the best (POST pods/binding). The API answers 409 when the
 //     pod was bound meanwhile: nothing to do.
+//  0. A pod whose PersistentVolumeClaims are missing or not bound yet
+//     fits no node (volumes.go), and is tried again when a claim changes.
 //  4. When no node fits, set PodScheduled=False, reason Unschedulable, with
 //     kube-scheduler's message ("0/N nodes are available: ..."), record a
 //     FailedScheduling event, and try again when nodes or pods change
@@ -65,6 +67,7 @@ type Scheduler struct {
 	factory  informers.SharedInformerFactory
 	pods     cache.Indexer
 	nodes    cache.Indexer
+	claims   cache.Indexer // PersistentVolumeClaims (volumes.go)
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder events.EventRecorder
@@ -157,6 +160,7 @@ func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
 		AddFunc:    func(any) { s.requeuePending() },
 		UpdateFunc: func(any, any) { s.requeuePending() },
 	})
+	s.watchClaims(factory)
 	return s
 }
 
@@ -258,6 +262,9 @@ func (s *Scheduler) schedule(ctx context.Context, key string) (again bool, err e
 	s.mu.Unlock()
 	if bound {
 		return false, nil
+	}
+	if msg := s.unboundClaims(pod); msg != "" {
+		return true, s.unschedulable(ctx, pod, preFilterError(len(s.nodes.ListKeys()), msg))
 	}
 	node, reasons, total := s.pick(pod)
 	if node == "" {
