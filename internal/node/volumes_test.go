@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -117,13 +118,15 @@ func TestPersistentVolumeClaims(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "greeting")); err != nil || string(b) != "kept\n" {
 		t.Fatalf("the file in the volume's directory: %q, %v", b, err)
 	}
-	if _, err := pods.Create(ctx, claimPod("reader", "data", mountPath, "cat "+mountPath+"/greeting"), metav1.CreateOptions{}); err != nil {
+	reader := claimPod("reader", "data", mountPath, "cat "+mountPath+"/greeting; trap 'exit 0' TERM; while true; do sleep 0.1; done")
+	if _, err := pods.Create(ctx, reader, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	podWhere(t, cs, "reader", "succeeds", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
-	if b, err := pods.GetLogs("reader", &corev1.PodLogOptions{}).DoRaw(ctx); err != nil || string(b) != "kept\n" {
-		t.Fatalf("the reader's log: %q, %v", b, err)
-	}
+	eventually(t, "the reader shows what the writer wrote", func(ctx context.Context) (bool, error) {
+		// The log is not there until the container starts.
+		b, _ := pods.GetLogs("reader", &corev1.PodLogOptions{}).DoRaw(ctx)
+		return string(b) == "kept\n", nil
+	})
 
 	// kubectl get pvc,pv.
 	if got, want := columns(table(t, cs, "/api/v1/persistentvolumes")), "Name|Capacity|Access Modes|Reclaim Policy|Status|Claim|StorageClass|VolumeAttributesClass|Reason|Age"; got != want {
@@ -139,6 +142,18 @@ func TestPersistentVolumeClaims(t *testing.T) {
 	if err := claims.Delete(ctx, "data", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// The reader still uses the claim: pvc-protection keeps it, and so
+	// its volume, until the reader is gone.
+	if c, err := claims.Get(ctx, "data", metav1.GetOptions{}); err != nil || c.DeletionTimestamp == nil || !slices.Contains(c.Finalizers, "kubernetes.io/pvc-protection") {
+		t.Fatalf("the claim just deleted under a running pod: %+v, %v", c, err)
+	}
+	if err := pods.Delete(ctx, "reader", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the claim is gone", func(ctx context.Context) (bool, error) {
+		_, err := claims.Get(ctx, "data", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
 	eventually(t, "the volume is deleted", func(ctx context.Context) (bool, error) {
 		_, err := cs.CoreV1().PersistentVolumes().Get(ctx, pvName, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil

@@ -20,7 +20,10 @@
 //     pv.kubernetes.io/bound-by-controller, the storage-provisioner ones);
 //     then the claim's status Bound with the volume's capacity and access
 //     modes.
-//  4. For each volume whose claim is gone (no claim of that name and UID,
+//  4. A claim being deleted keeps the pvc-protection finalizer the API
+//     server gave it while a scheduled, unfinished pod names it; then the
+//     finalizer is removed and the claim goes.
+//  5. For each volume whose claim is gone (no claim of that name and UID,
 //     confirmed against the API, not the cache): with reclaim policy
 //     Delete and provisioned here, remove its directory and then the
 //     volume; otherwise mark it Released.
@@ -37,6 +40,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,6 +61,15 @@ import (
 
 // Provisioner is the provisioner name of Cella's local-path StorageClasses.
 const Provisioner = "cella.dev/local-path"
+
+// PVCProtectionFinalizer is the finalizer the API server puts on every
+// claim (Kubernetes' StorageObjectInUseProtection); this controller
+// removes it from a claim being deleted once no pod uses the claim.
+const PVCProtectionFinalizer = "kubernetes.io/pvc-protection"
+
+// inUseRecheck is how often a claim being deleted that a pod still uses
+// is looked at again.
+const inUseRecheck = 2 * time.Second
 
 // LegacyProvisioner is the provisioner the default class was created with
 // before volumes were provisioned; a class's provisioner cannot change, so
@@ -221,14 +234,18 @@ func ours(class *storagev1.StorageClass) bool {
 	return class.Provisioner == Provisioner || class.Provisioner == LegacyProvisioner
 }
 
-// syncClaim provisions and binds one claim (steps 1 to 3).
+// syncClaim provisions and binds one claim (steps 1 to 3), or lets one
+// being deleted go (step 4).
 func (c *Controller) syncClaim(ctx context.Context, key string) error {
 	obj, exists, err := c.claims.GetByKey(key)
 	if err != nil || !exists {
 		return err
 	}
 	pvc := obj.(*corev1.PersistentVolumeClaim)
-	if pvc.DeletionTimestamp != nil || pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
+	if pvc.DeletionTimestamp != nil {
+		return c.unprotect(ctx, pvc)
+	}
+	if pvc.Spec.StorageClassName == nil || *pvc.Spec.StorageClassName == "" {
 		return nil
 	}
 	if pvc.Status.Phase == corev1.ClaimBound && pvc.Spec.VolumeName != "" {
@@ -257,6 +274,39 @@ func (c *Controller) syncClaim(ctx context.Context, key string) error {
 		return err
 	}
 	return c.bind(ctx, pvc, pv, class.Provisioner)
+}
+
+// unprotect removes the pvc-protection finalizer from a claim being
+// deleted once no pod uses it: none that is scheduled and not finished
+// names it. While one does, the claim is looked at again after
+// inUseRecheck (pods are read from the API, not watched: this controller
+// keeps no cache of every pod for the rare claim being deleted).
+func (c *Controller) unprotect(ctx context.Context, pvc *corev1.PersistentVolumeClaim) error {
+	if !slices.Contains(pvc.Finalizers, PVCProtectionFinalizer) {
+		return nil
+	}
+	pods, err := c.client.CoreV1().Pods(pvc.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, p := range pods.Items {
+		if p.Spec.NodeName == "" || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == pvc.Name {
+				c.queue.AddAfter(claimKey+pvc.Namespace+"/"+pvc.Name, inUseRecheck)
+				return nil
+			}
+		}
+	}
+	pvc = pvc.DeepCopy()
+	pvc.Finalizers = slices.DeleteFunc(pvc.Finalizers, func(f string) bool { return f == PVCProtectionFinalizer })
+	_, err = c.client.CoreV1().PersistentVolumeClaims(pvc.Namespace).Update(ctx, pvc, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
 }
 
 // provision returns the claim's volume, creating it and its directory if
@@ -366,7 +416,7 @@ func (c *Controller) bind(ctx context.Context, pvc *corev1.PersistentVolumeClaim
 	return nil
 }
 
-// syncVolume reclaims one volume whose claim is gone (step 4).
+// syncVolume reclaims one volume whose claim is gone (step 5).
 func (c *Controller) syncVolume(ctx context.Context, name string) error {
 	obj, exists, err := c.volumes.GetByKey(name)
 	if err != nil || !exists {

@@ -188,3 +188,37 @@ func TestRestartAfterProvisioning(t *testing.T) {
 		t.Fatalf("volumes after the restart: %+v", pvs.Items)
 	}
 }
+
+// A claim being deleted keeps its pvc-protection finalizer while a
+// scheduled, unfinished pod names it, and loses it once none does.
+func TestClaimProtection(t *testing.T) {
+	now := metav1.Now()
+	pvc := claim("data", "u1", "standard")
+	pvc.DeletionTimestamp, pvc.Finalizers = &now, []string{PVCProtectionFinalizer}
+	user := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "user", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: "n", Volumes: []corev1.Volume{{Name: "v", VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+	client := fake.NewClientset(pvc, user)
+	c := New(Config{Client: client, Dir: t.TempDir()})
+	defer c.queue.ShutDown()
+	ctx := context.Background()
+	if err := c.unprotect(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	if got := getClaim(t, client, "data").Finalizers; len(got) != 1 {
+		t.Fatalf("finalizers while a pod uses the claim: %v", got)
+	}
+	user.Status.Phase = corev1.PodSucceeded
+	if _, err := client.CoreV1().Pods("default").UpdateStatus(ctx, user, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.unprotect(ctx, pvc); err != nil {
+		t.Fatal(err)
+	}
+	if got := getClaim(t, client, "data").Finalizers; len(got) != 0 {
+		t.Fatalf("finalizers once no pod uses the claim: %v", got)
+	}
+}

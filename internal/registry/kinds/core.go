@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -292,6 +293,11 @@ func (b *builder) core() {
 		PrepareForCreate: func(ctx context.Context, obj runtime.Object) {
 			pvc := obj.(*corev1.PersistentVolumeClaim)
 			pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
+			if !slices.Contains(pvc.Finalizers, PVCProtectionFinalizer) {
+				// Kubernetes' StorageObjectInUseProtection admission: the
+				// volume controller removes it once no pod uses the claim.
+				pvc.Finalizers = append(pvc.Finalizers, PVCProtectionFinalizer)
+			}
 			if pvc.Spec.StorageClassName == nil && pvc.Annotations["volume.beta.kubernetes.io/storage-class"] == "" {
 				// Kubernetes' DefaultStorageClass admission (volumes.go).
 				if name := b.defaultStorageClass(ctx); name != "" {

@@ -21,6 +21,10 @@ import (
 // class get (Kubernetes' DefaultStorageClass admission).
 const IsDefaultClassAnnotation = "storageclass.kubernetes.io/is-default-class"
 
+// PVCProtectionFinalizer keeps a claim that pods use from being removed
+// (Kubernetes' StorageObjectInUseProtection): every new claim gets it.
+const PVCProtectionFinalizer = "kubernetes.io/pvc-protection"
+
 // persistentVolumes serves core/v1 persistentvolumes as Kubernetes does:
 // cluster-scoped, short name pv, a status subresource that the volume
 // controller writes, Kubernetes' essential validation (one volume source,

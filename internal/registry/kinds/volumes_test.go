@@ -78,7 +78,8 @@ func TestPersistentVolumeRules(t *testing.T) {
 }
 
 // TestDefaultStorageClass: a claim without a class gets the newest class
-// annotated as the default; one that names a class, even "", keeps it.
+// annotated as the default; one that names a class, even "", keeps it;
+// every new claim carries the pvc-protection finalizer.
 func TestDefaultStorageClass(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := now
@@ -109,6 +110,8 @@ func TestDefaultStorageClass(t *testing.T) {
 	}
 	if c := claim("defaulted", nil); c.Spec.StorageClassName == nil || *c.Spec.StorageClassName != "newer" {
 		t.Fatalf("defaulted class = %v, want newer", c.Spec.StorageClassName)
+	} else if len(c.Finalizers) != 1 || c.Finalizers[0] != PVCProtectionFinalizer {
+		t.Fatalf("a new claim's finalizers: %v, want pvc-protection", c.Finalizers)
 	}
 	empty := ""
 	if c := claim("explicit-none", &empty); *c.Spec.StorageClassName != "" {
