@@ -200,13 +200,32 @@ func mountOf(t *testing.T, dir string) (fstype, opts string) {
 
 // TestMemoryEmptyDir: as root, an emptyDir of medium Memory is a tmpfs of
 // its sizeLimit, so writing past it fails with ENOSPC inside the pod, and
-// it is unmounted and removed with the pod.
+// it is unmounted and removed with the pod; one a stopped Cella left
+// behind for a pod that is gone is unmounted at the next start.
 func TestMemoryEmptyDir(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a memory-backed emptyDir is a tmpfs only when Cella runs as root: run the tests as root to check it")
 	}
-	srv, cs := startProcess(t, "")
+	// A tmpfs left by a Cella that stopped before it removed the
+	// directory of a pod that is gone: the next start unmounts and
+	// removes it.
+	dataDir := t.TempDir()
+	stale := filepath.Join(dataDir, "pods", "0a1b2c3d-gone", "volumes", "scratch")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", stale, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(stale, unix.MNT_DETACH) })
+
+	srv, cs := startProcess(t, dataDir)
 	defer cleanupPods(t, cs)
+	eventually(t, "the stale tmpfs is unmounted and its pod's directory removed", func(context.Context) (bool, error) {
+		fstype, _ := mountOf(t, stale)
+		_, err := os.Stat(filepath.Join(dataDir, "pods", "0a1b2c3d-gone"))
+		return fstype == "" && os.IsNotExist(err), nil
+	})
 	ctx := t.Context()
 	pods := cs.CoreV1().Pods("default")
 	p := shPod("mem", `dd if=/dev/zero of=/scratch/f bs=1M count=8 2>&1; echo "exit $?"; while true; do sleep 0.1; done`, corev1.RestartPolicyNever)
