@@ -13,12 +13,14 @@
 //     free (kube-scheduler's "least allocated"); the name breaks ties.
 //  3. Bind to the best (POST pods/binding). The API answers 409 when the
 //     pod was bound meanwhile: nothing to do.
-//  0. A pod whose PersistentVolumeClaims are missing or not bound yet
-//     fits no node (volumes.go), and is tried again when a claim changes.
 //  4. When no node fits, set PodScheduled=False, reason Unschedulable, with
 //     kube-scheduler's message ("0/N nodes are available: ..."), record a
 //     FailedScheduling event, and try again when nodes or pods change
 //     (and at least every 30 seconds).
+//
+// Before step 1, a pod whose PersistentVolumeClaims are missing or not
+// bound yet fits no node (volumes.go): step 4 with kube-scheduler's
+// PreFilter message, tried again when a claim changes.
 //
 // The pods a node runs are counted from the scheduler's own cache of bound
 // pods, plus the bindings it made and has not seen back yet, so two pods
