@@ -14,6 +14,7 @@ import (
 
 	netv1beta1 "cella.dev/cella/internal/apis/networking/v1beta1"
 	"cella.dev/cella/internal/auth"
+	"cella.dev/cella/internal/controller/volume"
 	"cella.dev/cella/internal/registry"
 	"cella.dev/cella/internal/registry/kinds"
 )
@@ -21,8 +22,8 @@ import (
 // bootstrap creates what a fresh Cella starts with: the default,
 // kube-system, kube-public and kube-node-lease namespaces (each with the
 // CCI flavor annotation, which the cci profile requires; kube-node-lease
-// holds the node agents' Leases), a default Network in default, a default
-// StorageClass and the built-in RBAC policy. Objects that already exist are
+// holds the node agents' Leases), a default Network in default, the default
+// StorageClass "standard" (local-path volumes) and the built-in RBAC policy. Objects that already exist are
 // left as they are, so a restart changes nothing, and a data directory made
 // before kube-node-lease existed gets it at its next start.
 func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
@@ -58,8 +59,18 @@ func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
 	if err := create(netv1beta1.GroupName, "networks", network); err != nil {
 		return err
 	}
-	isDefault := map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}
-	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "standard", Annotations: isDefault}, Provisioner: "cella.dev/local"}
+	// The default class: claims without a class get it (kinds'
+	// DefaultStorageClass defaulting) and the volume controller provisions
+	// its claims. Data directories made before volumes were provisioned
+	// have it with the provisioner cella.dev/local, which the controller
+	// serves as well (a provisioner cannot be changed).
+	deletePolicy, immediate := corev1.PersistentVolumeReclaimDelete, storagev1.VolumeBindingImmediate
+	sc := &storagev1.StorageClass{
+		ObjectMeta:        metav1.ObjectMeta{Name: "standard", Annotations: map[string]string{kinds.IsDefaultClassAnnotation: "true"}},
+		Provisioner:       volume.Provisioner,
+		ReclaimPolicy:     &deletePolicy,
+		VolumeBindingMode: &immediate,
+	}
 	if err := create("storage.k8s.io", "storageclasses", sc); err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/controller/namespace"
 	"cella.dev/cella/internal/controller/quota"
+	"cella.dev/cella/internal/controller/volume"
 	"cella.dev/cella/internal/metrics"
 	"cella.dev/cella/internal/netutil"
 	"cella.dev/cella/internal/openapi"
@@ -348,6 +349,15 @@ func (s *Server) startControllers() error {
 	go func() {
 		defer s.controllers.Done()
 		quotas.Run(ctx)
+	}()
+	volumes := volume.New(volume.Config{
+		Client: cs, Dir: filepath.Join(s.cfg.DataDir, "volumes"),
+		Logger: s.log.With("component", "persistentvolume-controller"),
+	})
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		volumes.Run(ctx)
 	}()
 	if s.runtime != nil {
 		return s.startPods(ctx, cs)

@@ -274,8 +274,9 @@ func (a *Agent) adopt(ctx context.Context) {
 		if err := a.rt.RemoveSandbox(ctx, sb.UID); err != nil {
 			a.log.Error("removing a sandbox", "uid", sb.UID, "err", err)
 		}
-		_ = os.RemoveAll(a.podDir(types.UID(sb.UID)))
+		a.removePodDir(types.UID(sb.UID))
 	}
+	a.sweepPodDirs()
 }
 
 // podDir is where the agent keeps a pod's volumes.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -125,7 +124,7 @@ func (w *podWorker) sync(ctx context.Context) (done bool, next time.Duration) {
 			w.a.log.Error("removing the sandbox of a deleted pod", "pod", w.log(), "err", err)
 			return false, time.Second
 		}
-		_ = os.RemoveAll(w.a.podDir(w.uid))
+		w.a.removePodDir(w.uid)
 		return true, 0
 	}
 	if pod.DeletionTimestamp != nil {
@@ -370,7 +369,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod) (bool, time.
 		return false, w.retry("remove sandbox", err)
 	}
 	w.sandbox = nil
-	_ = os.RemoveAll(w.a.podDir(pod.UID))
+	w.a.removePodDir(pod.UID)
 	zero := int64(0)
 	err := w.a.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID},

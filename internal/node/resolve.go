@@ -322,9 +322,11 @@ func expand(s string, vals map[string]string) string {
 }
 
 // volumes makes the volumes c mounts into directories under the pod's
-// directory and returns the mounts. Kinds: emptyDir, configMap, secret,
-// downwardAPI, projected (configMap, secret, downwardAPI sources) and
-// hostPath (where the profile allows it).
+// directory and returns the mounts. Kinds: emptyDir (medium Memory a
+// tmpfs where Cella runs as root), configMap, secret, downwardAPI,
+// projected (configMap, secret, downwardAPI sources), hostPath (where the
+// profile allows it) and persistentVolumeClaim (the bound volume's
+// directory, volumes.go).
 func (a *Agent) volumes(ctx context.Context, pod *corev1.Pod, c *corev1.Container, sb *podruntime.Sandbox) ([]podruntime.Mount, error) {
 	var mounts []podruntime.Mount
 	for _, vm := range c.VolumeMounts {
@@ -345,7 +347,8 @@ func (a *Agent) volumes(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 		if vm.SubPath != "" {
 			host = filepath.Join(dir, filepath.Clean("/"+vm.SubPath))
 		}
-		mounts = append(mounts, podruntime.Mount{HostPath: host, ContainerPath: vm.MountPath, ReadOnly: vm.ReadOnly})
+		readOnly := vm.ReadOnly || (vol.PersistentVolumeClaim != nil && vol.PersistentVolumeClaim.ReadOnly)
+		mounts = append(mounts, podruntime.Mount{HostPath: host, ContainerPath: vm.MountPath, ReadOnly: readOnly})
 	}
 	return mounts, nil
 }
@@ -375,7 +378,7 @@ func (a *Agent) volumeDir(ctx context.Context, pod *corev1.Pod, vol *corev1.Volu
 	case vol.HostPath != nil:
 		return vol.HostPath.Path, nil
 	case vol.EmptyDir != nil:
-		return dir, os.MkdirAll(dir, 0o777)
+		return dir, a.emptyDir(pod, vol, dir)
 	case vol.ConfigMap != nil, vol.Secret != nil, vol.DownwardAPI != nil, vol.Projected != nil:
 		files, err := a.projectedFiles(ctx, pod, vol, sb)
 		if err != nil {
@@ -383,8 +386,7 @@ func (a *Agent) volumeDir(ctx context.Context, pod *corev1.Pod, vol *corev1.Volu
 		}
 		return dir, write(files)
 	case vol.PersistentVolumeClaim != nil:
-		claim := filepath.Join(a.cfg.Dir, "..", "volumes", pod.Namespace, vol.PersistentVolumeClaim.ClaimName)
-		return claim, os.MkdirAll(claim, 0o777)
+		return a.claimDir(ctx, pod, vol.PersistentVolumeClaim.ClaimName)
 	}
 	return "", configErrorf("volume %q is of a kind this node does not support", vol.Name)
 }

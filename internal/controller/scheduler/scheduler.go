@@ -18,6 +18,10 @@
 //     FailedScheduling event, and try again when nodes or pods change
 //     (and at least every 30 seconds).
 //
+// Before step 1, a pod whose PersistentVolumeClaims are missing or not
+// bound yet fits no node (volumes.go): step 4 with kube-scheduler's
+// PreFilter message, tried again when a claim changes.
+//
 // The pods a node runs are counted from the scheduler's own cache of bound
 // pods, plus the bindings it made and has not seen back yet, so two pods
 // scheduled in a row do not both take the last room.
@@ -65,6 +69,7 @@ type Scheduler struct {
 	factory  informers.SharedInformerFactory
 	pods     cache.Indexer
 	nodes    cache.Indexer
+	claims   cache.Indexer // PersistentVolumeClaims (volumes.go)
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder events.EventRecorder
@@ -157,6 +162,7 @@ func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
 		AddFunc:    func(any) { s.requeuePending() },
 		UpdateFunc: func(any, any) { s.requeuePending() },
 	})
+	s.watchClaims(factory)
 	return s
 }
 
@@ -258,6 +264,9 @@ func (s *Scheduler) schedule(ctx context.Context, key string) (again bool, err e
 	s.mu.Unlock()
 	if bound {
 		return false, nil
+	}
+	if msg := s.unboundClaims(pod); msg != "" {
+		return true, s.unschedulable(ctx, pod, preFilterError(len(s.nodes.ListKeys()), msg))
 	}
 	node, reasons, total := s.pick(pod)
 	if node == "" {

@@ -30,7 +30,7 @@ const (
 
 // Probe runs one check of a running container: an exec probe as a process
 // with the container's environment and working directory, an httpGet or
-// tcpSocket probe against the pod's IP. gRPC probes are not supported yet.
+// tcpSocket or grpc probe against the pod's IP.
 func (r *Runtime) Probe(ctx context.Context, uid, name string, pr podruntime.Probe) (bool, string, error) {
 	p, c, err := r.lookupContainer(uid, name)
 	if err != nil {
@@ -58,7 +58,7 @@ func (r *Runtime) Probe(ctx context.Context, uid, name string, pr podruntime.Pro
 	case pr.TCPPort > 0:
 		ok, reason, err = probeTCP(pctx, ip, pr.TCPPort)
 	case pr.GRPCPort > 0:
-		return false, "", errors.New("gRPC probes are not supported yet by the process runtime")
+		ok, reason, err = probeGRPC(pctx, ip, pr.GRPCPort, pr.GRPCService, timeout)
 	default:
 		return false, "", fmt.Errorf("%w: a probe without a check", podruntime.ErrInvalid)
 	}

@@ -23,6 +23,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"cella.dev/cella/internal/podruntime"
 	"cella.dev/cella/internal/podruntime/process"
 )
@@ -480,9 +484,6 @@ func TestProbeDetails(t *testing.T) {
 	if _, _, err := rt.Probe(ctx, "p", "c", podruntime.Probe{Exec: []string{"no-such-probe-program"}}); err == nil {
 		t.Errorf("an exec probe of a missing program ran")
 	}
-	if _, _, err := rt.Probe(ctx, "p", "c", podruntime.Probe{GRPCPort: 9090}); err == nil || !strings.Contains(err.Error(), "not supported yet") {
-		t.Errorf("gRPC probe: %v; want not supported yet", err)
-	}
 
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Probe") != "yes" || r.Host != "example.test" || !strings.HasPrefix(r.UserAgent(), "kube-probe/") {
@@ -532,5 +533,44 @@ func TestAddressesAndInfo(t *testing.T) {
 	info := again.Info()
 	if info.Name != "process" || info.Isolated || !strings.Contains(info.Why, "plain host processes") {
 		t.Errorf("Info = %+v", info)
+	}
+}
+
+// A gRPC probe asks the standard health service on the pod's IP: SERVING
+// passes, another status fails naming it, a closed port fails to connect,
+// and the service the probe names is the one asked about.
+func TestProbeGRPC(t *testing.T) {
+	rt := newRuntime(t, t.TempDir())
+	sb := sandbox(t, rt, "p")
+	start(t, rt, "p", shell(t, "c", fmt.Sprintf(serveScript, "")), 0)
+	waitLog(t, rt, "p", "c", "serving\n")
+	ctx := t.Context()
+
+	ln := listen(t, sb.IP)
+	hs := health.NewServer()
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus("db", healthpb.HealthCheckResponse_NOT_SERVING)
+	closed := listen(t, sb.IP)
+	closed.Close()
+
+	for _, tc := range []struct {
+		name   string
+		probe  podruntime.Probe
+		ok     bool
+		reason string
+	}{
+		{"serving", podruntime.Probe{GRPCPort: port(ln)}, true, ""},
+		{"not serving", podruntime.Probe{GRPCPort: port(ln), GRPCService: "db"}, false, `service unhealthy (responded with "NOT_SERVING")`},
+		{"unknown service", podruntime.Probe{GRPCPort: port(ln), GRPCService: "nosuch"}, false, "error: health rpc probe failed: rpc error: code = NotFound"},
+		{"closed port", podruntime.Probe{GRPCPort: port(closed), Timeout: 500 * time.Millisecond}, false, "timeout: failed to connect service"},
+	} {
+		ok, reason, err := rt.Probe(ctx, "p", "c", tc.probe)
+		if ok != tc.ok || !strings.Contains(reason, tc.reason) || err != nil {
+			t.Errorf("%s: Probe = %v, %q, %v; want %v, %q", tc.name, ok, reason, err, tc.ok, tc.reason)
+		}
 	}
 }

@@ -34,6 +34,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.coordination()
 	b.rbac()
 	b.storageClasses()
+	b.persistentVolumes()
 	b.cciKinds()
 	b.moreKinds()
 	if b.err != nil {

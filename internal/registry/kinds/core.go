@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -294,9 +295,20 @@ func (b *builder) core() {
 		New: func() runtime.Object { return &corev1.PersistentVolumeClaim{} }, NewList: func() runtime.Object { return &corev1.PersistentVolumeClaimList{} },
 		HasSpec: false, HasStatus: true,
 		AdmitWrite: b.admitLimits,
-		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
+		PrepareForCreate: func(ctx context.Context, obj runtime.Object) {
 			pvc := obj.(*corev1.PersistentVolumeClaim)
 			pvc.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending}
+			if !slices.Contains(pvc.Finalizers, PVCProtectionFinalizer) {
+				// Kubernetes' StorageObjectInUseProtection admission: the
+				// volume controller removes it once no pod uses the claim.
+				pvc.Finalizers = append(pvc.Finalizers, PVCProtectionFinalizer)
+			}
+			if pvc.Spec.StorageClassName == nil && pvc.Annotations["volume.beta.kubernetes.io/storage-class"] == "" {
+				// Kubernetes' DefaultStorageClass admission (volumes.go).
+				if name := b.defaultStorageClass(ctx); name != "" {
+					pvc.Spec.StorageClassName = &name
+				}
+			}
 			if pvc.Spec.VolumeMode == nil {
 				m := corev1.PersistentVolumeFilesystem
 				pvc.Spec.VolumeMode = &m
