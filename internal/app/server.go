@@ -32,6 +32,7 @@ import (
 	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/controller/namespace"
 	"cella.dev/cella/internal/controller/quota"
+	"cella.dev/cella/internal/controller/serviceaccount"
 	"cella.dev/cella/internal/metrics"
 	"cella.dev/cella/internal/netutil"
 	"cella.dev/cella/internal/openapi"
@@ -339,6 +340,12 @@ func (s *Server) startControllers() error {
 	go func() {
 		defer s.controllers.Done()
 		collector.Run(ctx)
+	}()
+	accounts := serviceaccount.New(cs, s.log.With("component", "serviceaccount-controller"), s.serviceAccountOptions())
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		accounts.Run(ctx)
 	}()
 	quotas := quota.New(cs, mc, s.log.With("component", "resourcequota-controller"), quota.Options{})
 	s.controllers.Add(1)

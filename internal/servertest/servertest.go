@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -65,7 +66,53 @@ func StartLogged(t testing.TB, log *slog.Logger, opts ...Option) *Server {
 	}
 	s := &Server{Server: srv, Config: cfg, t: t}
 	t.Cleanup(func() { s.Stop() })
+	s.waitSettled()
 	return s
+}
+
+// settleTimeout bounds waitSettled: a server whose storage a test breaks
+// from the start never settles, and its test goes on regardless.
+const settleTimeout = 10 * time.Second
+
+// waitSettled waits until the serviceaccount controller has given the
+// namespaces of a fresh server their default ServiceAccount and
+// kube-root-ca.crt, so that tests comparing resourceVersions or counting
+// writes do not race those first writes.
+func (s *Server) waitSettled() {
+	cs, err := kubernetes.NewForConfig(s.RestConfig())
+	if err != nil {
+		s.t.Fatalf("clientset: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	settled := func() bool {
+		nss, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, ns := range nss.Items {
+			if ns.DeletionTimestamp != nil {
+				continue
+			}
+			if _, err := cs.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{}); err != nil {
+				return false
+			}
+			if len(s.CAPEM) == 0 {
+				continue
+			}
+			if _, err := cs.CoreV1().ConfigMaps(ns.Name).Get(ctx, "kube-root-ca.crt", metav1.GetOptions{}); err != nil {
+				return false
+			}
+		}
+		return true
+	}
+	for !settled() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Stop stops the server (the test's cleanup also does).
