@@ -86,19 +86,20 @@ func (s *Server) waitSettled() {
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	// Lists, not gets: a get of what is not there yet would be counted
-	// as a 404 in the metrics tests read.
+	// as a 404 in the metrics tests read. A list that fails (a test that
+	// damaged or broke storage) ends the wait: nothing will settle.
 	settled := func() bool {
 		nss, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
 		if err != nil {
-			return false
+			return true
 		}
 		sas, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=default"})
 		if err != nil {
-			return false
+			return true
 		}
 		cms, err := cs.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=kube-root-ca.crt"})
 		if err != nil {
-			return false
+			return true
 		}
 		has := map[string]int{}
 		for _, sa := range sas.Items {
