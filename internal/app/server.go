@@ -76,6 +76,8 @@ type Server struct {
 	// server's way to the node agent (pods.go).
 	runtime podruntime.Runtime
 	pods    podConnector
+	// issuer signs service account tokens (serviceaccounts.go).
+	issuer *auth.TokenIssuer
 
 	// backend is the bolt store under store; dataDir holds the data
 	// directory's lock until closeStorage.
@@ -150,6 +152,11 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, fmt.Errorf("creating the initial objects: %w", err)
 	}
 	s.dataDir.markInitialized(log)
+	issuer, err := newTokenIssuer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	serveTokenRequests(cat, issuer)
 
 	token, err := pki.EnsureToken(filepath.Join(cfg.DataDir, "admin-token"))
 	if err != nil {
@@ -163,10 +170,13 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		}
 		tokens = append(tokens, more...)
 	}
-	authn, err := auth.NewTokenAuthenticator(tokens)
+	static, err := auth.NewTokenAuthenticator(tokens)
 	if err != nil {
 		return nil, err
 	}
+	saAuthn := auth.NewServiceAccountAuthenticator(issuer, &objectSource{cat: cat})
+	authn := auth.Union{static, saAuthn}
+	s.issuer = issuer
 	authz := policy.authz
 	scheme, err := apis.NewScheme()
 	if err != nil {
