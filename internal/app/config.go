@@ -24,9 +24,9 @@ type Config struct {
 	// ServiceAccountIssuer is the iss of the service account tokens Cella
 	// signs and the one audience it accepts them for.
 	ServiceAccountIssuer string
-	Storage   string
-	Profile   string
-	Runtime   string
+	Storage              string
+	Profile              string
+	Runtime              string
 	// NodeName names the Node the agent registers ("" is the host name).
 	NodeName string
 	// MetricsResolution is how often the agent samples usage for
@@ -110,7 +110,7 @@ func NewConfig() *Config {
 		LogLevel:           "info",
 
 		ServiceAccountIssuer: auth.DefaultServiceAccountIssuer,
-		IdempotencyKeyTTL:  24 * time.Hour,
+		IdempotencyKeyTTL:    24 * time.Hour,
 
 		MaxInflightRequestBytes: 64 << 20,
 		BodyIdleTimeout:         30 * time.Second,

@@ -120,4 +120,3 @@ func (o *objectSource) Object(ctx context.Context, resource, namespace, name str
 func (s *Server) serviceAccountOptions() serviceaccount.Options {
 	return serviceaccount.Options{RootCA: s.CAPEM, SignToken: s.issuer.IssueLegacy}
 }
-
