@@ -21,12 +21,12 @@ type Config struct {
 	Listen    string
 	TLS       bool
 	TokenFile string
+	Storage   string
+	Profile   string
+	Runtime   string
 	// ServiceAccountIssuer is the iss of the service account tokens Cella
 	// signs and the one audience it accepts them for.
 	ServiceAccountIssuer string
-	Storage              string
-	Profile              string
-	Runtime              string
 	// NodeName names the Node the agent registers ("" is the host name).
 	NodeName string
 	// MetricsResolution is how often the agent samples usage for
@@ -108,9 +108,9 @@ func NewConfig() *Config {
 		MaxWatchesPerUser:  1000,
 		CompactionInterval: 5 * time.Minute,
 		LogLevel:           "info",
+		IdempotencyKeyTTL:  24 * time.Hour,
 
 		ServiceAccountIssuer: auth.DefaultServiceAccountIssuer,
-		IdempotencyKeyTTL:    24 * time.Hour,
 
 		MaxInflightRequestBytes: 64 << 20,
 		BodyIdleTimeout:         30 * time.Second,
