@@ -85,19 +85,20 @@ func (s *Server) waitSettled() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
-	// Lists, not gets: a get of what is not there yet would be counted
-	// as a 404 in the metrics tests read. A list that fails (a test that
-	// damaged or broke storage) ends the wait: nothing will settle.
+	// Lists from the watch cache (203), not gets: a get of what is not
+	// there yet would be counted as a 404, a full list as a 200, in the
+	// metrics tests read. A list that fails (a test that damaged or broke
+	// storage) ends the wait: nothing will settle.
 	settled := func() bool {
-		nss, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+		nss, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
 			return true
 		}
-		sas, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=default"})
+		sas, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{ResourceVersion: "0", FieldSelector: "metadata.name=default"})
 		if err != nil {
 			return true
 		}
-		cms, err := cs.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=kube-root-ca.crt"})
+		cms, err := cs.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{ResourceVersion: "0", FieldSelector: "metadata.name=kube-root-ca.crt"})
 		if err != nil {
 			return true
 		}
