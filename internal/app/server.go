@@ -183,6 +183,8 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, err
 	}
 	endpoints := append(cat.Endpoints, reviewEndpoints(authz)...)
+	tokenReviewers := auth.TokenReviewers{auth.StaticTokenReviewer{Tokens: static, Audiences: issuer.Audiences()}, saAuthn}
+	endpoints = append(endpoints, delegationEndpoints(tokenReviewers, authz)...)
 	var podUsage UsageSource
 	var nodeUsage NodeUsageSource
 	if cfg.Runtime != "none" {
@@ -230,6 +232,8 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	api, err := apiserver.New(apiserver.Config{
 		Pods: pods, ProxyTimeout: cfg.ProxyTimeout,
 		Metrics: mx.Handler(), Profiling: profiling,
+		// The key set's address is this server's, known once it listens.
+		IssuerDiscovery: issuer.DiscoveryHandler(func() string { return s.URL + "/openid/v1/jwks" }),
 		Observe: func(info *apiserver.RequestInfo, code int, elapsed time.Duration) {
 			mx.Observe(info.Verb, info.APIGroup, info.Resource, info.Subresource, code, elapsed)
 		},
