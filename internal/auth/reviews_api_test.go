@@ -123,7 +123,7 @@ func TestReviewDiscovery(t *testing.T) {
 	disc := srv.Clientset().Discovery()
 	for _, tc := range []struct {
 		gv, name, kind, group string
-		namespaced           bool
+		namespaced            bool
 	}{
 		{"authentication.k8s.io/v1", "tokenreviews", "TokenReview", "", false},
 		{"authentication.k8s.io/v1", "selfsubjectreviews", "SelfSubjectReview", "", false},
