@@ -2,12 +2,14 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -47,6 +49,9 @@ type TokenReviewer interface {
 type ServiceAccountAuthenticator struct {
 	issuer  *TokenIssuer
 	objects ObjectSource
+	// verified remembers tokens whose signature checked out, so a client
+	// that sends one token on every request pays for RSA once.
+	verified verifiedCache
 }
 
 var (
@@ -58,7 +63,7 @@ var (
 // issuer signs, looking the objects they name up in objects, which must
 // answer from memory.
 func NewServiceAccountAuthenticator(issuer *TokenIssuer, objects ObjectSource) *ServiceAccountAuthenticator {
-	return &ServiceAccountAuthenticator{issuer: issuer, objects: objects}
+	return &ServiceAccountAuthenticator{issuer: issuer, objects: objects, verified: verifiedCache{m: map[[sha256.Size]byte]verifiedToken{}}}
 }
 
 // Authenticate implements Authenticator for a bearer token meant for the
@@ -86,26 +91,14 @@ func (a *ServiceAccountAuthenticator) AuthenticateToken(ctx context.Context, tok
 	if !looksLikeJWT(token) {
 		return User{}, nil, false, nil
 	}
-	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		return User{}, nil, false, nil
+	v, mine, err := a.verify(token)
+	if !mine || err != nil {
+		return User{}, nil, false, err
 	}
-	var std jwt.Claims
-	if err := tok.UnsafeClaimsWithoutVerification(&std); err != nil {
-		return User{}, nil, false, nil
+	if v.legacy != nil {
+		return a.legacy(ctx, v.std, *v.legacy, token, audiences)
 	}
-	switch std.Issuer {
-	case a.issuer.issuer:
-	case LegacyIssuer:
-		return a.legacy(ctx, tok, token, audiences)
-	default:
-		// Some other issuer's JWT: not for this authenticator.
-		return User{}, nil, false, nil
-	}
-	var priv privateClaims
-	if err := tok.Claims(&a.issuer.key.PublicKey, &std, &priv); err != nil {
-		return User{}, nil, false, errors.New("service account token could not be verified")
-	}
+	std, priv := v.std, v.priv
 	now := a.issuer.now()
 	if err := std.Validate(jwt.Expected{Time: now}); err != nil {
 		if errors.Is(err, jwt.ErrExpired) {
@@ -161,6 +154,91 @@ func (a *ServiceAccountAuthenticator) AuthenticateToken(ctx context.Context, tok
 	return u, good, true, nil
 }
 
+// verify checks token's signature and returns its claims. mine is false
+// for a token this authenticator does not know (not a JWT of its issuers);
+// err says why one of its tokens is not valid. Tokens that verify are
+// remembered for verifiedTTL.
+func (a *ServiceAccountAuthenticator) verify(token string) (v verifiedToken, mine bool, err error) {
+	digest := sha256.Sum256([]byte(token))
+	now := a.issuer.now()
+	if v, ok := a.verified.get(digest, now); ok {
+		return v, true, nil
+	}
+	tok, err := jwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		return v, false, nil
+	}
+	if err := tok.UnsafeClaimsWithoutVerification(&v.std); err != nil {
+		return v, false, nil
+	}
+	switch v.std.Issuer {
+	case a.issuer.issuer:
+		err = tok.Claims(&a.issuer.key.PublicKey, &v.std, &v.priv)
+	case LegacyIssuer:
+		v.legacy = &legacyClaims{}
+		err = tok.Claims(&a.issuer.key.PublicKey, &v.std, v.legacy)
+	default:
+		// Some other issuer's JWT: not for this authenticator.
+		return v, false, nil
+	}
+	if err != nil {
+		return v, true, errors.New("service account token could not be verified")
+	}
+	a.verified.put(digest, v, now)
+	return v, true, nil
+}
+
+// verifiedTTL is how long a verified token is remembered; its claims
+// (expiry included) and the objects it names are still checked on every
+// use.
+const verifiedTTL = 10 * time.Second
+
+// maxVerified bounds the tokens remembered; past it the memory starts
+// over.
+const maxVerified = 4096
+
+// verifiedToken is what verify learnt from a token.
+type verifiedToken struct {
+	std    jwt.Claims
+	priv   privateClaims
+	legacy *legacyClaims
+	until  time.Time
+}
+
+// verifiedCache maps a token's SHA-256 to what verify learnt, never the
+// token itself. It is safe for concurrent use.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]verifiedToken // guarded by mu
+}
+
+func (c *verifiedCache) get(d [sha256.Size]byte, now time.Time) (verifiedToken, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[d]
+	if !ok || now.After(v.until) {
+		return verifiedToken{}, false
+	}
+	return v, true
+}
+
+func (c *verifiedCache) put(d [sha256.Size]byte, v verifiedToken, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxVerified {
+		for k, e := range c.m {
+			if now.After(e.until) {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= maxVerified {
+			clear(c.m)
+		}
+	}
+	v.until = now.Add(verifiedTTL)
+	c.m[d] = v
+}
+
 // check says whether the object ref names still exists with its uid and
 // is not past its deletion's grace, in kube-apiserver's words.
 func (a *ServiceAccountAuthenticator) check(ctx context.Context, resource, what, namespace string, ref ObjectRef, invalidBefore time.Time) error {
@@ -184,12 +262,7 @@ func (a *ServiceAccountAuthenticator) check(ctx context.Context, resource, what,
 // exists and holds it, and its ServiceAccount exists with the uid the
 // token names. Such tokens carry no audience; like every credential not
 // bound to one, they are good for the API server's audiences only.
-func (a *ServiceAccountAuthenticator) legacy(ctx context.Context, tok *jwt.JSONWebToken, raw string, audiences []string) (User, []string, bool, error) {
-	var std jwt.Claims
-	var lc legacyClaims
-	if err := tok.Claims(&a.issuer.key.PublicKey, &std, &lc); err != nil {
-		return User{}, nil, false, errors.New("service account token could not be verified")
-	}
+func (a *ServiceAccountAuthenticator) legacy(ctx context.Context, std jwt.Claims, lc legacyClaims, raw string, audiences []string) (User, []string, bool, error) {
 	good, err := a.issuer.apiAudiences(audiences)
 	if err != nil {
 		return User{}, nil, false, err
