@@ -30,7 +30,6 @@
 package serviceaccount
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -274,6 +273,3 @@ func (c *Controller) syncNamespace(ctx context.Context, name string) error {
 	}
 	return nil
 }
-
-// equalPEM reports whether two PEM bundles are the same bytes.
-func equalPEM(a, b []byte) bool { return bytes.Equal(a, b) }

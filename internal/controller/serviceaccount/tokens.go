@@ -1,6 +1,7 @@
 package serviceaccount
 
 import (
+	"bytes"
 	"context"
 
 	corev1 "k8s.io/api/core/v1"
@@ -89,7 +90,7 @@ func (c *Controller) syncSecret(ctx context.Context, key string) error {
 		return nil
 	}
 	needToken := len(s.Data[corev1.ServiceAccountTokenKey]) == 0
-	needCA := len(c.opts.RootCA) > 0 && !equalPEM(s.Data[corev1.ServiceAccountRootCAKey], c.opts.RootCA)
+	needCA := len(c.opts.RootCA) > 0 && !bytes.Equal(s.Data[corev1.ServiceAccountRootCAKey], c.opts.RootCA)
 	needNS := string(s.Data[corev1.ServiceAccountNamespaceKey]) != ns
 	needUID := s.Annotations[corev1.ServiceAccountUIDKey] == ""
 	if !needToken && !needCA && !needNS && !needUID {
