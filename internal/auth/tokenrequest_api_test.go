@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +188,12 @@ func TestTokenRequestBoundObject(t *testing.T) {
 	if c := payload(t, tr.Status.Token); c.Kubernetes.Secret == nil || c.Kubernetes.Secret.UID != string(sec.UID) {
 		t.Errorf("kubernetes.io claim = %+v, want secret s/%s", c.Kubernetes, sec.UID)
 	}
+	// The token dies with its secret.
+	if u := whoami(t, srv, tr.Status.Token); u.Username != "system:serviceaccount:default:default" {
+		t.Errorf("secret-bound token authenticates as %+v", u)
+	}
+	if err := cs.CoreV1().Secrets("default").Delete(ctx, "s", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, srv, tr.Status.Token, "/apis/authentication.k8s.io/v1", http.StatusUnauthorized)
 }
