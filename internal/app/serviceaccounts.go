@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -58,11 +59,27 @@ func serveTokenRequests(cat *kinds.Catalog, issuer *auth.TokenIssuer) {
 
 // objectSource answers auth.ObjectSource from the stores: from storage
 // when fresh, else from the watch caches (memory), as the authenticator
-// needs on every request.
+// needs on every request. What it decodes is kept by resourceVersion, so
+// a token used again costs a cache lookup, not a decode of the pod.
 type objectSource struct {
 	cat   *kinds.Catalog
 	fresh bool
+
+	mu sync.Mutex
+	// decoded holds the last ObjectInfo per object, by resourceVersion;
+	// guarded by mu, emptied when it reaches maxDecodedObjects.
+	decoded map[objectKey]decodedInfo
 }
+
+type objectKey struct{ resource, namespace, name string }
+
+type decodedInfo struct {
+	rev  int64
+	info auth.ObjectInfo
+}
+
+// maxDecodedObjects bounds objectSource's memory of decoded objects.
+const maxDecodedObjects = 10000
 
 var _ auth.ObjectSource = (*objectSource)(nil)
 
@@ -94,11 +111,21 @@ func (o *objectSource) Object(ctx context.Context, resource, namespace, name str
 	} else {
 		raw, _, err = st.GetStale(ctx, namespace, name)
 	}
+	key := objectKey{resource, namespace, name}
 	if apierrors.IsNotFound(err) {
+		o.mu.Lock()
+		delete(o.decoded, key)
+		o.mu.Unlock()
 		return auth.ObjectInfo{}, false, nil
 	}
 	if err != nil {
 		return auth.ObjectInfo{}, false, err
+	}
+	o.mu.Lock()
+	d, ok := o.decoded[key]
+	o.mu.Unlock()
+	if ok && d.rev == raw.ResourceVersion {
+		return d.info, true, nil
 	}
 	var f objectFields
 	if err := json.Unmarshal(raw.JSON, &f); err != nil {
@@ -111,6 +138,12 @@ func (o *objectSource) Object(ctx context.Context, resource, namespace, name str
 		t := dt.Time
 		info.Deleting = &t
 	}
+	o.mu.Lock()
+	if o.decoded == nil || len(o.decoded) >= maxDecodedObjects {
+		o.decoded = map[objectKey]decodedInfo{}
+	}
+	o.decoded[key] = decodedInfo{rev: raw.ResourceVersion, info: info}
+	o.mu.Unlock()
 	return info, true, nil
 }
 

@@ -29,8 +29,9 @@ type ObjectInfo struct {
 //
 // Object returns (ObjectInfo{}, false, nil) when the object does not
 // exist; resource is one of "serviceaccounts", "pods", "secrets" and
-// "nodes" (namespace "" for nodes). Implementations must be safe for
-// concurrent use. The source an authenticator uses is asked on every
+// "nodes" (namespace "" for nodes). What it returns may be shared
+// between calls: callers must not modify it. Implementations must be
+// safe for concurrent use. The source an authenticator uses is asked on every
 // request and must answer from memory (a watch cache or an informer),
 // never from storage.
 type ObjectSource interface {
