@@ -132,3 +132,30 @@ func TestNamespaceDeletionEmptiesIt(t *testing.T) {
 	createNamespace(t, cs, "doomed")
 	waitDefaults(t, cs, "doomed", srv.CAPEM)
 }
+
+// TestTokenSecretBeforeItsServiceAccount: a token Secret made before its
+// ServiceAccount is filled once the ServiceAccount appears, with its uid.
+func TestTokenSecretBeforeItsServiceAccount(t *testing.T) {
+	srv := servertest.Start(t)
+	cs := srv.Clientset()
+	ctx := t.Context()
+	_, err := cs.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "later-token", Annotations: map[string]string{corev1.ServiceAccountNameKey: "later"}},
+		Type:       corev1.SecretTypeServiceAccountToken,
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := cs.CoreV1().ServiceAccounts("default").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "later"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the secret is filled for the new ServiceAccount", func(ctx context.Context) (bool, error) {
+		s, err := cs.CoreV1().Secrets("default").Get(ctx, "later-token", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return len(s.Data[corev1.ServiceAccountTokenKey]) > 0 && s.Annotations[corev1.ServiceAccountUIDKey] == string(sa.UID) &&
+			string(s.Data[corev1.ServiceAccountRootCAKey]) == string(srv.CAPEM) && string(s.Data[corev1.ServiceAccountNamespaceKey]) == "default", nil
+	})
+}
