@@ -455,7 +455,8 @@ func TestConditionalClientGo(t *testing.T) {
 	if _, err := cms.Patch(ctx, "client", types.MergePatchType, []byte(`{"data":{"k":"patched"}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatalf("patch: %v", err)
 	}
-	if list, err := cms.List(ctx, metav1.ListOptions{}); err != nil || len(list.Items) != 1 {
+	// The namespace's kube-root-ca.crt, and "client".
+	if list, err := cms.List(ctx, metav1.ListOptions{}); err != nil || len(list.Items) != 2 {
 		t.Fatalf("list: %v", err)
 	}
 

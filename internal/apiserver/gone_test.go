@@ -53,7 +53,7 @@ func TestExpiredListIs410(t *testing.T) {
 		t.Fatalf("listing with the fresh token: %v %d items", err, len(rest.Items))
 	}
 	for _, it := range rest.Items {
-		if it.Name == "page-0" {
+		if it.Name == first.Items[0].Name {
 			t.Fatalf("the fresh token repeats the first page's item %s", it.Name)
 		}
 	}

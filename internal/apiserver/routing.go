@@ -42,6 +42,15 @@ const (
 	targetResource                    // a resource, collection or subresource
 )
 
+// targetIssuerDiscovery is the service account issuer's discovery: one of
+// these two paths.
+const (
+	targetIssuerDiscovery = targetResource + 1
+
+	pathOpenIDConfiguration = "/.well-known/openid-configuration"
+	pathJWKS                = "/openid/v1/jwks"
+)
+
 // target is a resolved path.
 type target struct {
 	kind targetKind
@@ -160,6 +169,8 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 		return &target{kind: targetProfiling, allow: allowRead}, nil
 	case p == "/metrics" && s.cfg.Metrics != nil:
 		return &target{kind: targetMetrics, allow: allowRead}, nil
+	case (p == pathOpenIDConfiguration || p == pathJWKS) && s.cfg.IssuerDiscovery != nil:
+		return &target{kind: targetIssuerDiscovery, allow: allowRead}, nil
 	case (p == "/openapi/v2" || p == "/openapi/v3" || strings.HasPrefix(p, "/openapi/v3/")) && s.cfg.OpenAPI != nil:
 		return &target{kind: targetOpenAPI, allow: allowRead}, nil
 	}

@@ -48,6 +48,10 @@ type Config struct {
 	Metrics http.Handler
 	// Profiling serves /debug/pprof/...; nil answers 404.
 	Profiling http.Handler
+	// IssuerDiscovery serves the service account issuer's OpenID
+	// discovery, /.well-known/openid-configuration and /openid/v1/jwks;
+	// nil answers 404.
+	IssuerDiscovery http.Handler
 	// Observe, when set, is called once per request after it is answered
 	// (for metrics).
 	Observe func(info *RequestInfo, code int, elapsed time.Duration)
@@ -578,6 +582,9 @@ func (s *Server) serveNonResource(w http.ResponseWriter, r *http.Request, info *
 	case targetMetrics:
 		s.cfg.Metrics.ServeHTTP(w, r)
 		return nil
+	case targetIssuerDiscovery:
+		s.cfg.IssuerDiscovery.ServeHTTP(w, r)
+		return nil
 	case targetOpenAPI:
 		s.cfg.OpenAPI.ServeHTTP(w, r)
 		return nil
@@ -612,6 +619,9 @@ func writePlain(w http.ResponseWriter, code int, body string) error {
 // serveRootPaths lists the served paths, like kube-apiserver's "/".
 func (s *Server) serveRootPaths(w http.ResponseWriter) error {
 	paths := []string{"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version", "/openapi/v2", "/openapi/v3", "/metrics"}
+	if s.cfg.IssuerDiscovery != nil {
+		paths = append(paths, pathOpenIDConfiguration, pathJWKS)
+	}
 	seen := map[string]bool{}
 	for _, ep := range s.cfg.Endpoints {
 		if ep.Group == "" {

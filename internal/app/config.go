@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"cella.dev/cella/internal/auth"
 	"cella.dev/cella/internal/storage"
 )
 
@@ -23,6 +24,9 @@ type Config struct {
 	Storage   string
 	Profile   string
 	Runtime   string
+	// ServiceAccountIssuer is the iss of the service account tokens Cella
+	// signs and the one audience it accepts them for.
+	ServiceAccountIssuer string
 	// NodeName names the Node the agent registers ("" is the host name).
 	NodeName string
 	// MetricsResolution is how often the agent samples usage for
@@ -106,6 +110,8 @@ func NewConfig() *Config {
 		LogLevel:           "info",
 		IdempotencyKeyTTL:  24 * time.Hour,
 
+		ServiceAccountIssuer: auth.DefaultServiceAccountIssuer,
+
 		MaxInflightRequestBytes: 64 << 20,
 		BodyIdleTimeout:         30 * time.Second,
 
@@ -121,6 +127,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.Listen, "listen", c.Listen, "Address to serve the API on (host:port; port 0 picks a free one).")
 	fs.BoolVar(&c.TLS, "tls", c.TLS, "Serve HTTPS with a self-signed CA kept in the data directory; false serves plain HTTP.")
 	fs.StringVar(&c.TokenFile, "token-file", c.TokenFile, "Static token file in Kubernetes' CSV format: token,user,uid,\"group1,group2\".")
+	fs.StringVar(&c.ServiceAccountIssuer, "service-account-issuer", c.ServiceAccountIssuer, "Issuer (iss) of the service account tokens Cella signs, and the audience the API accepts them for; published in /.well-known/openid-configuration.")
 	fs.StringVar(&c.Storage, "storage", c.Storage, "Storage backend: bolt (embedded, the default).")
 	fs.StringVar(&c.Profile, "profile", c.Profile, "Validation profile: cci (CCI's rules on top of Kubernetes') or kubernetes.")
 	fs.StringVar(&c.Runtime, "runtime", c.Runtime, "Pod runtime: process (each container a process on this machine), sim (a simulated lifecycle from pod annotations, no processes) or none (pods are stored and stay Pending).")
@@ -157,6 +164,9 @@ func (c *Config) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.DataDir == "" {
 		bad("--data-dir must not be empty")
+	}
+	if c.ServiceAccountIssuer == "" {
+		bad("--service-account-issuer must not be empty")
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("--listen %q: %v", c.Listen, err)

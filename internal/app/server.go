@@ -32,6 +32,7 @@ import (
 	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/controller/namespace"
 	"cella.dev/cella/internal/controller/quota"
+	"cella.dev/cella/internal/controller/serviceaccount"
 	"cella.dev/cella/internal/controller/volume"
 	"cella.dev/cella/internal/metrics"
 	"cella.dev/cella/internal/netutil"
@@ -76,6 +77,8 @@ type Server struct {
 	// server's way to the node agent (pods.go).
 	runtime podruntime.Runtime
 	pods    podConnector
+	// issuer signs service account tokens (serviceaccounts.go).
+	issuer *auth.TokenIssuer
 
 	// backend is the bolt store under store; dataDir holds the data
 	// directory's lock until closeStorage.
@@ -153,6 +156,11 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		return nil, fmt.Errorf("creating the initial objects: %w", err)
 	}
 	s.dataDir.markInitialized(log)
+	issuer, err := newTokenIssuer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	serveTokenRequests(cat, issuer)
 
 	token, err := pki.EnsureToken(filepath.Join(cfg.DataDir, "admin-token"))
 	if err != nil {
@@ -166,16 +174,21 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		}
 		tokens = append(tokens, more...)
 	}
-	authn, err := auth.NewTokenAuthenticator(tokens)
+	static, err := auth.NewTokenAuthenticator(tokens)
 	if err != nil {
 		return nil, err
 	}
+	saAuthn := auth.NewServiceAccountAuthenticator(issuer, &objectSource{cat: cat})
+	authn := auth.Union{static, saAuthn}
+	s.issuer = issuer
 	authz := policy.authz
 	scheme, err := apis.NewScheme()
 	if err != nil {
 		return nil, err
 	}
 	endpoints := append(cat.Endpoints, reviewEndpoints(authz)...)
+	tokenReviewers := auth.TokenReviewers{auth.StaticTokenReviewer{Tokens: static, Audiences: issuer.Audiences()}, saAuthn}
+	endpoints = append(endpoints, delegationEndpoints(tokenReviewers, authz)...)
 	var podUsage UsageSource
 	var nodeUsage NodeUsageSource
 	if cfg.Runtime != "none" {
@@ -223,6 +236,8 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	api, err := apiserver.New(apiserver.Config{
 		Pods: pods, ProxyTimeout: cfg.ProxyTimeout,
 		Metrics: mx.Handler(), Profiling: profiling,
+		// The key set's address is this server's, known once it listens.
+		IssuerDiscovery: issuer.DiscoveryHandler(func() string { return s.URL + "/openid/v1/jwks" }),
 		Observe: func(info *apiserver.RequestInfo, code int, elapsed time.Duration) {
 			mx.Observe(info.Verb, info.APIGroup, info.Resource, info.Subresource, code, elapsed)
 		},
@@ -343,6 +358,12 @@ func (s *Server) startControllers() error {
 	go func() {
 		defer s.controllers.Done()
 		collector.Run(ctx)
+	}()
+	accounts := serviceaccount.New(cs, s.log.With("component", "serviceaccount-controller"), s.serviceAccountOptions())
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		accounts.Run(ctx)
 	}()
 	quotas := quota.New(cs, mc, s.log.With("component", "resourcequota-controller"), quota.Options{})
 	s.controllers.Add(1)

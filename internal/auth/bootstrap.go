@@ -31,7 +31,11 @@ const (
 //     ClusterRole carrying the same labels;
 //   - system:basic-user: the self-review APIs behind kubectl auth;
 //   - system:discovery and system:public-info-viewer: discovery, OpenAPI,
-//     version and health paths.
+//     version and health paths;
+//   - system:service-account-issuer-discovery: the issuer's OpenID
+//     discovery document and keys;
+//   - system:auth-delegator: TokenReviews and SubjectAccessReviews, for
+//     servers that delegate authentication and authorization to Cella.
 //
 // As in Kubernetes, view reads no secrets and nothing that reaches into a
 // running pod; edit writes workloads but not status subresources, quotas,
@@ -67,7 +71,7 @@ func BootstrapClusterRoles() []*rbacv1.ClusterRole {
 				// pod subresources reach into running containers.
 				rule(read, "", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "secrets", "services/proxy"),
 				rule(write, "", "pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy"),
-				rule([]string{"create"}, "", "pods/eviction"),
+				rule([]string{"create"}, "", "pods/eviction", "serviceaccounts/token"),
 				// As Kubernetes' edit role: acting as a service account of
 				// the namespace, whose powers an editor can use anyway
 				// through its pods.
@@ -138,6 +142,20 @@ func BootstrapClusterRoles() []*rbacv1.ClusterRole {
 				NonResourceURLs: []string{"/version", "/version/", "/healthz", "/livez", "/readyz"},
 			}},
 		},
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "system:service-account-issuer-discovery"},
+			Rules: []rbacv1.PolicyRule{{
+				Verbs:           []string{"get"},
+				NonResourceURLs: []string{"/.well-known/openid-configuration", "/.well-known/openid-configuration/", "/openid/v1/jwks", "/openid/v1/jwks/"},
+			}},
+		},
+		{
+			ObjectMeta: metav1.ObjectMeta{Name: "system:auth-delegator"},
+			Rules: []rbacv1.PolicyRule{
+				rule([]string{"create"}, "authentication.k8s.io", "tokenreviews"),
+				rule([]string{"create"}, "authorization.k8s.io", "subjectaccessreviews"),
+			},
+		},
 	}
 	for _, r := range roles {
 		markBootstrap(&r.ObjectMeta)
@@ -149,13 +167,16 @@ func BootstrapClusterRoles() []*rbacv1.ClusterRole {
 // starts with, each named after its ClusterRole: cluster-admin to
 // system:masters; system:basic-user and system:discovery to every
 // authenticated user; system:public-info-viewer to everyone, authenticated
-// or not. Each call returns new objects.
+// or not; system:service-account-issuer-discovery to every service account
+// (Kubernetes' default: other clients get the keys by a binding of their
+// own). Each call returns new objects.
 func BootstrapClusterRoleBindings() []*rbacv1.ClusterRoleBinding {
 	bindings := []*rbacv1.ClusterRoleBinding{
 		bindGroups("cluster-admin", GroupMasters),
 		bindGroups("system:basic-user", GroupAuthenticated),
 		bindGroups("system:discovery", GroupAuthenticated),
 		bindGroups("system:public-info-viewer", GroupAuthenticated, GroupUnauthenticated),
+		bindGroups("system:service-account-issuer-discovery", GroupServiceAccounts),
 	}
 	for _, b := range bindings {
 		markBootstrap(&b.ObjectMeta)

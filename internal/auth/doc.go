@@ -1,8 +1,12 @@
 // Package auth answers the two questions every Cella request must pass:
 // who is calling (Authenticator) and may they do this (Authorizer).
 //
-// Authentication is by bearer token: the admin token and Kubernetes' static
-// token file format (TokenAuthenticator). Authorization is Kubernetes RBAC
+// Authentication is by bearer token, tried in turn (Union): the admin token
+// and Kubernetes' static token file format (TokenAuthenticator), then
+// service account tokens (ServiceAccountAuthenticator): JWTs the
+// TokenIssuer signs for the TokenRequest API and for legacy token Secrets,
+// valid while what they name exists with the uid they name. TokenIssuer
+// also serves the issuer's OpenID discovery documents. Authorization is Kubernetes RBAC
 // (RBACAuthorizer) read from Roles, ClusterRoles and their bindings through
 // RBACSource, which the API server implements over its store. The default
 // policy a fresh cluster starts with is BootstrapClusterRoles and

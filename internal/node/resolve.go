@@ -492,9 +492,16 @@ func (a *Agent) projectedFiles(ctx context.Context, pod *corev1.Pod, vol *corev1
 		case src.DownwardAPI != nil:
 			err = downward(src.DownwardAPI.Items, def)
 		case src.ServiceAccountToken != nil:
-			// Tokens come with the TokenRequest API (issue 9); until then
-			// the file is absent, and an event says so once per start.
-			a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "projected service account token %q: this Cella does not issue service account tokens yet", src.ServiceAccountToken.Path)
+			// A token bound to the pod, refreshed at 80% of its lifetime
+			// (satoken.go).
+			tok, refresh, terr := a.requestPodToken(ctx, pod, src.ServiceAccountToken)
+			if terr != nil {
+				a.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "projected service account token %q: %v", src.ServiceAccountToken.Path, terr)
+				err = terr
+				break
+			}
+			files[src.ServiceAccountToken.Path] = fileContent{tok, def}
+			a.refreshPodToken(pod, src.ServiceAccountToken, a.tokenPath(pod, vol, src.ServiceAccountToken), def, tok, refresh)
 		}
 		if err != nil {
 			return nil, err

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -68,7 +69,67 @@ func StartLogged(t testing.TB, log *slog.Logger, opts ...Option) *Server {
 	}
 	s := &Server{Server: srv, Config: cfg, t: t}
 	t.Cleanup(func() { s.Stop() })
+	s.waitSettled()
 	return s
+}
+
+// settleTimeout bounds waitSettled: a server whose storage a test breaks
+// from the start never settles, and its test goes on regardless.
+const settleTimeout = 10 * time.Second
+
+// waitSettled waits until the serviceaccount controller has given the
+// namespaces of a fresh server their default ServiceAccount and
+// kube-root-ca.crt, so that tests comparing resourceVersions or counting
+// writes do not race those first writes.
+func (s *Server) waitSettled() {
+	cs, err := kubernetes.NewForConfig(s.RestConfig())
+	if err != nil {
+		s.t.Fatalf("clientset: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	// Lists from the watch cache (203), not gets: a get of what is not
+	// there yet would be counted as a 404, a full list as a 200, in the
+	// metrics tests read. A list that fails (a test that damaged or broke
+	// storage) ends the wait: nothing will settle.
+	settled := func() bool {
+		nss, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return true
+		}
+		sas, err := cs.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{ResourceVersion: "0", FieldSelector: "metadata.name=default"})
+		if err != nil {
+			return true
+		}
+		cms, err := cs.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{ResourceVersion: "0", FieldSelector: "metadata.name=kube-root-ca.crt"})
+		if err != nil {
+			return true
+		}
+		has := map[string]int{}
+		for _, sa := range sas.Items {
+			has[sa.Namespace]++
+		}
+		for _, cm := range cms.Items {
+			has[cm.Namespace]++
+		}
+		want := 2
+		if len(s.CAPEM) == 0 {
+			want = 1
+		}
+		for _, ns := range nss.Items {
+			if ns.DeletionTimestamp == nil && has[ns.Name] < want {
+				return false
+			}
+		}
+		return true
+	}
+	for !settled() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Stop stops the server (the test's cleanup also does).

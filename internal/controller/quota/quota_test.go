@@ -104,7 +104,9 @@ func TestQuotaExceededIs403(t *testing.T) {
 	srv := servertest.Start(t)
 	cs := srv.Clientset()
 	ctx := t.Context()
-	createQuota(t, cs, "compute", resources("count/configmaps", "2", "pods", "1", "requests.cpu", "500m"))
+	// The namespace already holds kube-root-ca.crt, which counts, as in
+	// Kubernetes.
+	createQuota(t, cs, "compute", resources("count/configmaps", "3", "pods", "1", "requests.cpu", "500m"))
 
 	cms := cs.CoreV1().ConfigMaps(ns)
 	for _, name := range []string{"cm1", "cm2"} {
@@ -112,9 +114,9 @@ func TestQuotaExceededIs403(t *testing.T) {
 			t.Fatalf("creating %s under the limit: %v", name, err)
 		}
 	}
-	wantUsed(t, cs, "compute", "count/configmaps", "2")
+	wantUsed(t, cs, "compute", "count/configmaps", "3")
 
-	const wantMsg = `configmaps "cm3" is forbidden: exceeded quota: compute, requested: count/configmaps=1, used: count/configmaps=2, limited: count/configmaps=2`
+	const wantMsg = `configmaps "cm3" is forbidden: exceeded quota: compute, requested: count/configmaps=1, used: count/configmaps=3, limited: count/configmaps=3`
 	_, err := cms.Create(ctx, configMap("cm3"), metav1.CreateOptions{})
 	if !apierrors.IsForbidden(err) || err.Error() != wantMsg {
 		t.Fatalf("client-go create over the limit: %v\nwant Forbidden: %s", err, wantMsg)
@@ -144,7 +146,7 @@ func TestQuotaExceededIs403(t *testing.T) {
 	if _, err := cms.Get(ctx, "cm3", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("get cm3 after the refusal: %v, want NotFound", err)
 	}
-	wantUsed(t, cs, "compute", "count/configmaps", "2")
+	wantUsed(t, cs, "compute", "count/configmaps", "3")
 
 	// Validation comes first: an invalid object over the limit is 422.
 	if _, err := cms.Create(ctx, configMap("Not_A_Name"), metav1.CreateOptions{}); !apierrors.IsInvalid(err) {
@@ -207,8 +209,9 @@ func TestQuotaDeleteFreesRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	createQuota(t, cs, "objects", resources("configmaps", "2"))
-	wantUsed(t, cs, "objects", "configmaps", "2")
+	// With kube-root-ca.crt, three.
+	createQuota(t, cs, "objects", resources("configmaps", "3"))
+	wantUsed(t, cs, "objects", "configmaps", "3")
 	if _, err := cms.Create(ctx, configMap("cm3"), metav1.CreateOptions{}); !apierrors.IsForbidden(err) {
 		t.Fatalf("create over the limit: %v, want Forbidden", err)
 	}
@@ -222,12 +225,12 @@ func TestQuotaDeleteFreesRoom(t *testing.T) {
 			return false, err
 		}
 		u := q.Status.Used["configmaps"]
-		return u.Cmp(resource.MustParse("1")) == 0, nil
+		return u.Cmp(resource.MustParse("2")) == 0, nil
 	})
 	if _, err := cms.Create(ctx, configMap("cm3"), metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create after the delete freed room: %v", err)
 	}
-	wantUsed(t, cs, "objects", "configmaps", "2")
+	wantUsed(t, cs, "objects", "configmaps", "3")
 }
 
 func TestQuotaSpecChangeIsEnforced(t *testing.T) {
@@ -287,7 +290,8 @@ func TestQuotaConcurrentCreatesStayWithinLimit(t *testing.T) {
 	srv := servertest.Start(t)
 	cs := srv.Clientset()
 	ctx := t.Context()
-	createQuota(t, cs, "objects", resources("count/configmaps", "3"))
+	// kube-root-ca.crt and "first" take two of four slots.
+	createQuota(t, cs, "objects", resources("count/configmaps", "4"))
 	cms := cs.CoreV1().ConfigMaps(ns)
 	if _, err := cms.Create(ctx, configMap("first"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -310,10 +314,10 @@ func TestQuotaConcurrentCreatesStayWithinLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Items) != 3 {
-		t.Errorf("%d configmaps stored, want 3", len(list.Items))
+	if len(list.Items) != 4 {
+		t.Errorf("%d configmaps stored, want 4", len(list.Items))
 	}
-	wantUsed(t, cs, "objects", "count/configmaps", "3")
+	wantUsed(t, cs, "objects", "count/configmaps", "4")
 }
 
 func TestQuotaFailedWriteIsNotCharged(t *testing.T) {
@@ -337,6 +341,7 @@ func TestQuotaFailedWriteIsNotCharged(t *testing.T) {
 			t.Errorf("a losing create: %v, want AlreadyExists", err)
 		}
 	}
-	// Read at once: the count must be right without the controller.
-	wantUsed(t, cs, "objects", "count/configmaps", "1")
+	// Read at once: the count must be right without the controller
+	// (kube-root-ca.crt and "same").
+	wantUsed(t, cs, "objects", "count/configmaps", "2")
 }
