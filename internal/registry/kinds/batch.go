@@ -9,6 +9,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	batchv1beta1 "k8s.io/api/batch/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -45,11 +46,7 @@ func (b *builder) batch() {
 		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
 			j, o := obj.(*batchv1.Job), old.(*batchv1.Job)
 			errs := b.validateJobSpec(&j.Spec, field.NewPath("spec"))
-			errs = append(errs, immutableSelector(j.Spec.Selector, o.Spec.Selector)...)
-			if fmt.Sprint(j.Spec.Template) != fmt.Sprint(o.Spec.Template) {
-				errs = append(errs, field.Invalid(field.NewPath("spec", "template"), "", "field is immutable"))
-			}
-			return errs
+			return append(errs, validateJobSpecUpdate(&j.Spec, &o.Spec, field.NewPath("spec"))...)
 		},
 		Fields: func(obj runtime.Object) fields.Set {
 			j := obj.(*batchv1.Job)
@@ -196,6 +193,28 @@ func defaultJob(j *batchv1.Job) {
 	l := j.Spec.Template.Labels
 	l[jobControllerUIDLabel], l[legacyControllerUID] = uid, uid
 	l[jobNameLabel], l[legacyJobName] = j.Name, j.Name
+}
+
+// validateJobSpecUpdate checks the fields of a Job's spec that cannot
+// change once the Job exists, compared by semantic equality as
+// kube-apiserver compares them. Completions may change only for an Indexed
+// Job and only together with parallelism, keeping the two equal (elastic
+// Indexed Jobs). The scheduling directives Kubernetes lets a suspended Job
+// that never started change in its template are not yet allowed.
+func validateJobSpecUpdate(s, old *batchv1.JobSpec, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	elastic := s.CompletionMode != nil && *s.CompletionMode == batchv1.IndexedCompletion &&
+		s.Completions != nil && s.Parallelism != nil && *s.Completions == *s.Parallelism
+	if !elastic {
+		errs = append(errs, apivalidation.ValidateImmutableField(s.Completions, old.Completions, p.Child("completions"))...)
+	}
+	errs = append(errs, apivalidation.ValidateImmutableField(s.Selector, old.Selector, p.Child("selector"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(s.Template, old.Template, p.Child("template"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(s.CompletionMode, old.CompletionMode, p.Child("completionMode"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(s.PodFailurePolicy, old.PodFailurePolicy, p.Child("podFailurePolicy"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(s.BackoffLimitPerIndex, old.BackoffLimitPerIndex, p.Child("backoffLimitPerIndex"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(s.ManagedBy, old.ManagedBy, p.Child("managedBy"))...)
+	return append(errs, apivalidation.ValidateImmutableField(s.SuccessPolicy, old.SuccessPolicy, p.Child("successPolicy"))...)
 }
 
 func (b *builder) validateJobSpec(s *batchv1.JobSpec, p *field.Path) field.ErrorList {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -90,7 +91,7 @@ func (b *builder) core() {
 				if cm.Immutable == nil || !*cm.Immutable {
 					errs = append(errs, field.Forbidden(field.NewPath("immutable"), "field is immutable when `immutable` is set"))
 				}
-				if fmt.Sprint(cm.Data) != fmt.Sprint(o.Data) || fmt.Sprint(cm.BinaryData) != fmt.Sprint(o.BinaryData) {
+				if !equality.Semantic.DeepEqual(cm.Data, o.Data) || !equality.Semantic.DeepEqual(cm.BinaryData, o.BinaryData) {
 					errs = append(errs, field.Forbidden(field.NewPath("data"), "field is immutable when `immutable` is set"))
 				}
 			}
