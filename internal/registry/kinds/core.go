@@ -298,18 +298,8 @@ func (b *builder) core() {
 				pvc.Spec.VolumeMode = &m
 			}
 		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			pvc := obj.(*corev1.PersistentVolumeClaim)
-			var errs field.ErrorList
-			if len(pvc.Spec.AccessModes) == 0 {
-				errs = append(errs, field.Required(field.NewPath("spec", "accessModes"), "at least 1 access mode is required"))
-			}
-			if _, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
-				errs = append(errs, field.Required(field.NewPath("spec", "resources", "requests", "storage"), ""))
-			}
-			return errs
-		},
-		ValidateUpdate: func(context.Context, runtime.Object, runtime.Object) field.ErrorList { return nil },
+		Validate:       validatePVC,
+		ValidateUpdate: validatePVCUpdate(validatePVC),
 		Columns: []metav1.TableColumnDefinition{
 			col("Status", "string", ""), col("Volume", "string", ""), col("Capacity", "string", ""),
 			col("Access Modes", "string", ""), col("StorageClass", "string", ""), col("VolumeAttributesClass", "string", ""), ageColumn,
