@@ -74,3 +74,33 @@ func TestServerSideApply(t *testing.T) {
 		t.Errorf("kubectl still manages the ConfigMap after losing its only field:\n%s", out)
 	}
 }
+
+// TestApplySet: `kubectl apply --server-side --applyset --prune` records
+// its objects on the parent ConfigMap, and pruning deletes the object
+// that left the set.
+func TestApplySet(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.mustWith(t, call{stdin: "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: sets\n  annotations:\n    namespace.kubernetes.io/flavor: general-computing\n"}, "apply", "-f", "-")
+	write("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  namespace: sets\ndata:\n  k: v\n")
+	write("b.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: sets\ndata:\n  k: v\n")
+	env := call{env: []string{"KUBECTL_APPLYSET=true"}}
+	c.mustWith(t, env, "apply", "-n", "sets", "--server-side", "--applyset=configmap/set", "--prune", "-f", dir)
+	out := c.must(t, "get", "configmap", "set", "-n", "sets", "-o", "yaml")
+	wantContains(t, "ApplySet parent", out, "applyset.kubernetes.io/id", "applyset.kubernetes.io/contains-group-kinds")
+	if err := os.Remove(filepath.Join(dir, "b.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	out = c.mustWith(t, env, "apply", "-n", "sets", "--server-side", "--applyset=configmap/set", "--prune", "-f", dir)
+	wantContains(t, "prune through the ApplySet", out, "configmap/b pruned")
+	if r := c.run(t, "get", "configmap", "b", "-n", "sets"); r.code == 0 {
+		t.Errorf("configmap/b is still there after the prune:\n%s", r)
+	}
+}
