@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -292,5 +293,49 @@ func TestApplyCCIKindScaleAndDryRun(t *testing.T) {
 	ms := managers(d)
 	if *d.Spec.Replicas != 5 || !owns(ms["hpa/Apply/scale"], "replicas") || owns(ms["scaler/Update/scale"], "replicas") {
 		t.Fatalf("scale apply: replicas %d, %+v", *d.Spec.Replicas, d.ManagedFields)
+	}
+}
+
+// TestApplyChecks: an apply goes through the checks of any patch: RBAC's
+// patch verb (403 without it, also for an apply that would create), the
+// kind's validation (422) and preconditions of the object's immutable
+// fields.
+func TestApplyChecks(t *testing.T) {
+	srv := servertest.Start(t, servertest.WithUsers(t, servertest.User{Name: "reader", Token: "reader-token"}))
+	ctx := ctxT(t)
+	rbac := srv.Clientset().RbacV1()
+	if _, err := rbac.Roles("default").Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "cm-create"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "create"}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rbac.RoleBindings("default").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "reader"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "cm-create"},
+		Subjects: []rbacv1.Subject{{Kind: "User", Name: "reader", APIGroup: "rbac.authorization.k8s.io"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: checked\ndata:\n  a: \"1\"\n")
+	req := srv.RequestAs("reader-token", http.MethodPatch, "/api/v1/namespaces/default/configmaps/checked?fieldManager=m", body)
+	req.Header.Set("Content-Type", "application/apply-patch+yaml")
+	resp, err := srv.HTTPClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("apply without the patch verb: want 403, got %d", resp.StatusCode)
+	}
+
+	cms := srv.Clientset().CoreV1().ConfigMaps("default")
+	_, err = cms.Apply(ctx, corev1ac.ConfigMap("checked", "default").WithData(map[string]string{"bad key!": "x"}), metav1.ApplyOptions{FieldManager: "m"})
+	if !apierrors.IsInvalid(err) {
+		t.Fatalf("apply of an invalid ConfigMap: want 422, got %v", err)
+	}
+	secrets := srv.Clientset().CoreV1().Secrets("default")
+	if _, err := secrets.Apply(ctx, corev1ac.Secret("typed", "default").WithType(corev1.SecretTypeOpaque), metav1.ApplyOptions{FieldManager: "m"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = secrets.Apply(ctx, corev1ac.Secret("typed", "default").WithType(corev1.SecretTypeTLS), metav1.ApplyOptions{FieldManager: "m"})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "type: Invalid value") {
+		t.Fatalf("apply changing a Secret's type: want 422 naming type, got %v", err)
 	}
 }
