@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
+	"cella.dev/cella/internal/app"
 	"cella.dev/cella/internal/servertest"
 )
 
@@ -104,7 +105,14 @@ func comparable(u *unstructured.Unstructured) map[string]any {
 // semantic equality against what the step should give; and changes to
 // fields that cannot change are refused with 422 naming the field.
 func TestRoundTrip(t *testing.T) {
-	srv := servertest.Start(t)
+	for _, profile := range []string{"cci", "kubernetes"} {
+		t.Run(profile, func(t *testing.T) {
+			roundTripCatalogue(t, servertest.Start(t, func(c *app.Config) { c.Profile = profile }))
+		})
+	}
+}
+
+func roundTripCatalogue(t *testing.T, srv *servertest.Server) {
 	ctx := ctxT(t)
 	dyn, err := dynamic.NewForConfig(srv.RestConfig())
 	if err != nil {
