@@ -104,3 +104,20 @@ func TestApplySet(t *testing.T) {
 		t.Errorf("configmap/b is still there after the prune:\n%s", r)
 	}
 }
+
+// TestClientSideToServerSide: objects made by a client-side `kubectl
+// apply` move to server-side apply without conflicts (kubectl rewrites
+// their managedFields with a JSON patch), and kubectl then owns them as
+// its Apply manager.
+func TestClientSideToServerSide(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	dir, err := filepath.Abs(filepath.Join("..", "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.must(t, "apply", "-f", dir)
+	c.must(t, "apply", "--server-side", "-f", dir)
+	out := c.must(t, "get", "deployment", "web", "-n", "demo", "--show-managed-fields", "-o", "yaml")
+	wantContains(t, "managedFields after moving to server-side apply", out, "manager: kubectl", "operation: Apply")
+}

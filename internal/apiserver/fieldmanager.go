@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/managedfields"
@@ -222,16 +223,13 @@ func managerOrUserAgent(manager, userAgent string) string {
 		if !unicode.IsPrint(r) {
 			continue
 		}
-		if b.Len()+utf8.RuneLen(r) > fieldManagerMaxLength {
+		if b.Len()+utf8.RuneLen(r) > metavalidation.FieldManagerMaxLength {
 			break
 		}
 		b.WriteRune(r)
 	}
 	return b.String()
 }
-
-// fieldManagerMaxLength is kube-apiserver's bound on a fieldManager.
-const fieldManagerMaxLength = 128
 
 // tracker returns the registry's Track hook for a write through
 // subresource that is not an apply: the write becomes an Update operation
