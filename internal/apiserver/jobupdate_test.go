@@ -67,3 +67,34 @@ func TestJobUpdate(t *testing.T) {
 		})
 	}
 }
+
+// TestSuspendedJobScheduling: while a suspended Job has not started, its
+// template's scheduling directives may change (node selector,
+// tolerations, labels), as Kubernetes allows; the rest of the template
+// stays immutable.
+func TestSuspendedJobScheduling(t *testing.T) {
+	srv := servertest.Start(t)
+	ctx := ctxT(t)
+	jobs := srv.Clientset().BatchV1().Jobs("default")
+	suspend := true
+	job, err := jobs.Create(ctx, &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "held"},
+		Spec: batchv1.JobSpec{Suspend: &suspend, Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    runnablePod("p").Spec.Containers,
+		}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job.Spec.Template.Spec.NodeSelector = map[string]string{"zone": "a"}
+	job.Spec.Template.Spec.Tolerations = []corev1.Toleration{{Key: "k", Operator: corev1.TolerationOpExists}}
+	job.Spec.Template.Labels["extra"] = "x"
+	if job, err = jobs.Update(ctx, job, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("changing the scheduling of a suspended Job: %v", err)
+	}
+	job.Spec.Template.Spec.Containers[0].Image = "alpine"
+	if _, err := jobs.Update(ctx, job, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.template") {
+		t.Fatalf("changing the image of a suspended Job: want 422 naming spec.template, got %v", err)
+	}
+}
