@@ -129,6 +129,14 @@ func TestApplyOptions(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(st.Message, "metadata.managedFields must be nil") {
 		t.Fatalf("apply with managedFields: %d %q", resp.StatusCode, st.Message)
 	}
+	// A field the kind does not have is a 400, strict or not.
+	for _, q := range []string{"", "&fieldValidation=Strict"} {
+		resp, st = send(http.MethodPatch, path+"?fieldManager=m"+q, "application/apply-patch+yaml",
+			[]byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: opts\nbogus: 1\n"))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(st.Message, "bogus") {
+			t.Fatalf("apply of an unknown field (%q): %d %q", q, resp.StatusCode, st.Message)
+		}
+	}
 	// An apply to the status of a missing object is a 404.
 	resp, _ = send(http.MethodPatch, "/api/v1/namespaces/default/pods/missing/status?fieldManager=m", "application/apply-patch+yaml",
 		[]byte(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":"missing"},"status":{"message":"x"}}`))
