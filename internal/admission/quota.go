@@ -25,18 +25,15 @@ import (
 //
 // Steps for a new object O in namespace N:
 //  1. Measure O (resourcequota.Usage), keeping the names it uses.
-//  2. List the quotas of N that limit, or are about to limit, any of those
-//     names (in status.hard or spec.hard). The list comes from the watch
-//     cache, which may lag storage: it may miss a quota created a moment
-//     ago elsewhere, which has no status.used yet, so the controller's
-//     first count includes O; and it may show a quota without the status
-//     its controller has just written, which is why spec.hard counts too
-//     (judged by status.hard alone, a create right after the first count
-//     went uncharged and the quota was overrun: the count was already
-//     made).
-//  3. Read each quota from storage and check O against it
-//     (resourcequota.Charge): the first that refuses answers 403 Forbidden,
-//     and nothing has been charged.
+//  2. List the quotas of N that limit any of those names, by status.hard
+//     or, for a quota whose count the cache may not show yet, spec.hard.
+//     The list comes from the watch cache, which may lag behind storage
+//     and miss a quota created a moment ago elsewhere; such a quota has no
+//     status.used yet, and the controller's first count includes O.
+//  3. Read each quota from storage, drop those that limit none of O's
+//     names by status.hard (not counted yet, as in 2), and check O against
+//     the rest (resourcequota.Charge): the first that refuses answers 403
+//     Forbidden, and nothing has been charged.
 //  4. If an object of O's name already exists, answer 409 AlreadyExists:
 //     the write would fail, so nothing is charged.
 //  5. With dryRun, stop here.
@@ -91,6 +88,7 @@ func (a *Quota) Admit(ctx context.Context, s *registry.Store, obj runtime.Object
 	if err != nil || len(names) == 0 {
 		return nil, err
 	}
+	enforced := names[:0]
 	for _, qn := range names {
 		cur, err := a.quotas.GetObject(ctx, ns, qn)
 		if apierrors.IsNotFound(err) {
@@ -99,9 +97,18 @@ func (a *Quota) Admit(ctx context.Context, s *registry.Store, obj runtime.Object
 		if err != nil {
 			return nil, err
 		}
-		if _, err := resourcequota.Charge(cur.(*corev1.ResourceQuota), delta); err != nil {
+		q := cur.(*corev1.ResourceQuota)
+		if !resourcequota.Covers(q, delta) {
+			continue // not counted yet: the controller's first count includes O
+		}
+		if _, err := resourcequota.Charge(q, delta); err != nil {
 			return nil, apierrors.NewForbidden(gr, name, err)
 		}
+		enforced = append(enforced, qn)
+	}
+	names = enforced
+	if len(names) == 0 {
+		return nil, nil
 	}
 	if _, err := s.Get(ctx, ns, name); err == nil {
 		return nil, apierrors.NewAlreadyExists(gr, name)
@@ -152,11 +159,25 @@ func (a *Quota) covering(ctx context.Context, ns string, delta corev1.ResourceLi
 		if err != nil {
 			return nil, err
 		}
-		if q := obj.(*corev1.ResourceQuota); resourcequota.Covers(q, delta) {
+		// A quota the cache shows limiting none of delta's names by its
+		// status may be one whose first count the cache has not seen
+		// yet: its spec decides here, storage in step 3.
+		q := obj.(*corev1.ResourceQuota)
+		if resourcequota.Covers(q, delta) || coversBySpec(q, delta) {
 			names = append(names, q.Name)
 		}
 	}
 	return names, nil
+}
+
+// coversBySpec reports whether q's spec.hard limits a name in delta.
+func coversBySpec(q *corev1.ResourceQuota, delta corev1.ResourceList) bool {
+	for n := range delta {
+		if _, ok := q.Spec.Hard[n]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // quotaRefusal carries Charge's words out of an update function, so that

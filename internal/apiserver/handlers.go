@@ -504,6 +504,10 @@ func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	manager, err := writeManager(r, "CreateOptions")
+	if err != nil {
+		return err
+	}
 	idem, err := h.claimIdempotencyKey(r, head)
 	if err != nil {
 		return err
@@ -523,7 +527,7 @@ func (h *resourceHandler) create(w http.ResponseWriter, r *http.Request) error {
 	if answered, err := idem.replay(w, body, m.GetName()); answered || err != nil {
 		return err
 	}
-	created, err := h.ep.Store.Create(r.Context(), stored, registry.WriteOptions{DryRun: head.dry})
+	created, err := h.ep.Store.Create(r.Context(), stored, registry.WriteOptions{DryRun: head.dry, Track: h.tracker("", manager)})
 	if err != nil {
 		return err
 	}
@@ -557,6 +561,10 @@ func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	manager, err := writeManager(r, "UpdateOptions")
+	if err != nil {
+		return err
+	}
 	pin, err := h.checkWrite(w, r)
 	if err != nil {
 		return err
@@ -577,7 +585,7 @@ func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	updated, err := h.ep.Store.Update(r.Context(), h.namespaceFor(), h.info.Name, func(runtime.Object) (runtime.Object, error) {
 		return stored.DeepCopyObject(), nil
-	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: head.dry}, Subresource: h.info.Subresource, Preconditions: pin.preconditions()})
+	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: head.dry, Track: h.tracker(h.info.Subresource, manager)}, Subresource: h.info.Subresource, Preconditions: pin.preconditions()})
 	if err != nil {
 		return h.lateConflict(w, r, pin, err)
 	}
@@ -585,7 +593,7 @@ func (h *resourceHandler) update(w http.ResponseWriter, r *http.Request) error {
 }
 
 // patchMediaTypes are the body types of PATCH.
-var patchMediaTypes = []string{mediaJSONPatch, mediaMergePatch, mediaStrategicPatch}
+var patchMediaTypes = []string{mediaJSONPatch, mediaMergePatch, mediaStrategicPatch, mediaApplyPatch}
 
 // patch serves PATCH of an object or its status.
 func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
@@ -601,11 +609,17 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 	mt := requestMediaType(r)
 	switch mt {
 	case mediaJSONPatch, mediaMergePatch, mediaStrategicPatch:
+	case mediaApplyPatch:
+		return h.apply(w, r, dry, fv)
 	default:
 		return unsupportedMediaType(mt, patchMediaTypes)
 	}
+	manager, _, err := patchOptions(r, false)
+	if err != nil {
+		return err
+	}
 	if mt == mediaStrategicPatch && h.ep.Group != "" && !strings.HasSuffix(h.ep.Group, ".k8s.io") && !isBuiltinGroup(h.ep.Group) {
-		return unsupportedMediaType(mt, []string{mediaJSONPatch, mediaMergePatch})
+		return unsupportedMediaType(mt, []string{mediaJSONPatch, mediaMergePatch, mediaApplyPatch})
 	}
 	pin, err := h.checkWrite(w, r)
 	if err != nil {
@@ -667,7 +681,7 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 			return nil, err
 		}
 		return h.ep.FromServedObject(obj)
-	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry}, Subresource: h.info.Subresource, Preconditions: pin.preconditions()})
+	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry, Track: h.tracker(h.info.Subresource, manager)}, Subresource: h.info.Subresource, Preconditions: pin.preconditions()})
 	if err != nil {
 		return h.lateConflict(w, r, pin, err)
 	}

@@ -23,6 +23,7 @@ const (
 	mediaJSONPatch      = "application/json-patch+json"
 	mediaMergePatch     = "application/merge-patch+json"
 	mediaStrategicPatch = "application/strategic-merge-patch+json"
+	mediaApplyPatch     = "application/apply-patch+yaml"
 )
 
 // outputKind is the shape of a response body.

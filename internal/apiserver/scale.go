@@ -40,6 +40,18 @@ func (h *resourceHandler) serveScale(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	mt := requestMediaType(r)
+	if h.info.Verb == "patch" && mt == mediaApplyPatch {
+		return h.applyScale(w, r, dry)
+	}
+	var manager string
+	if h.info.Verb == "patch" {
+		manager, _, err = patchOptions(r, false)
+	} else {
+		manager, err = writeManager(r, "UpdateOptions")
+	}
+	if err != nil {
+		return err
+	}
 	body, err := h.readBody(r)
 	if err != nil {
 		return err
@@ -82,7 +94,7 @@ func (h *resourceHandler) serveScale(w http.ResponseWriter, r *http.Request) err
 		}
 		sf.Set(cur, want.Spec.Replicas)
 		return cur, nil
-	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry}})
+	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry, Track: h.tracker("scale", manager)}})
 	if err != nil {
 		return err
 	}

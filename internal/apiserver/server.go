@@ -109,7 +109,9 @@ type Server struct {
 	log     *slog.Logger
 	errs    ErrorWriter
 	decoder *bodyDecoder
-	disc    *discovery
+	// fields keeps metadata.managedFields on every write (fieldmanager.go).
+	fields *fieldManagers
+	disc   *discovery
 	// routes maps "group/version/resource" to its endpoint.
 	routes map[string]*registry.Endpoint
 	// idem remembers creates sent with an Idempotency-Key.
@@ -140,6 +142,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		errs:     ErrorWriter{Logger: cfg.Logger},
 		decoder:  newBodyDecoder(cfg.Scheme),
+		fields:   newFieldManagers(cfg.Scheme, cfg.Endpoints),
 		routes:   map[string]*registry.Endpoint{},
 		idem:     newMemoryIdempotencyStore(orDefault(cfg.IdempotencyTTL, defaultIdempotencyTTL), maxIdempotencyKeys, cfg.Now),
 		shutdown: make(chan struct{}),

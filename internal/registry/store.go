@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metavalidation "k8s.io/apimachinery/pkg/api/validation"
@@ -368,7 +369,24 @@ func (s *Store) FieldSet(obj runtime.Object) fields.Set {
 type WriteOptions struct {
 	// DryRun runs every check and returns the result without storing it.
 	DryRun bool
+	// ManagedFields says that the caller maintains metadata.managedFields
+	// (the API handlers' field managers, fieldmanager.go in apiserver):
+	// the object's are stored as they are, through the main resource and
+	// its subresources alike. Otherwise a create starts with none and an
+	// update keeps the stored ones.
+	ManagedFields bool
+	// Track, when set, records the write in metadata.managedFields, and
+	// implies ManagedFields. It is called once the object is prepared
+	// (PrepareForCreate or PrepareForUpdate, so defaults and normalized
+	// fields are seen as kube-apiserver's field managers see them after
+	// decoding) and before it is validated, with the stored object before
+	// the write (nil for a create; it must not be changed) and the
+	// prepared one, and returns the object to go on with.
+	Track func(live, obj runtime.Object) (runtime.Object, error)
 }
+
+// keepsManagedFields reports whether the caller maintains managedFields.
+func (o WriteOptions) keepsManagedFields() bool { return o.ManagedFields || o.Track != nil }
 
 // Create stores a new object. The namespace must already be set on obj for
 // namespaced kinds.
@@ -396,7 +414,9 @@ func (s *Store) Create(ctx context.Context, obj runtime.Object, o WriteOptions) 
 	m.SetDeletionGracePeriodSeconds(nil)
 	m.SetResourceVersion("")
 	m.SetSelfLink("")
-	m.SetManagedFields(nil)
+	if !o.keepsManagedFields() {
+		m.SetManagedFields(nil)
+	}
 	if r.HasSpec {
 		m.SetGeneration(1)
 	} else {
@@ -404,6 +424,14 @@ func (s *Store) Create(ctx context.Context, obj runtime.Object, o WriteOptions) 
 	}
 	if r.PrepareForCreate != nil {
 		r.PrepareForCreate(ctx, obj)
+	}
+	if o.Track != nil {
+		if obj, err = o.Track(nil, obj); err != nil {
+			return nil, err
+		}
+		if m, err = meta.Accessor(obj); err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
 	}
 	if errs := s.validateCreate(ctx, obj, m); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), m.GetName(), errs)
@@ -524,7 +552,15 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 			// kind: it applies to the current object.
 			m.SetResourceVersion(curMeta.GetResourceVersion())
 		}
-		s.prepareForUpdate(ctx, obj, old, o.Subresource)
+		s.prepareForUpdate(ctx, obj, old, o.Subresource, o.keepsManagedFields())
+		if o.Track != nil {
+			if obj, err = o.Track(old, obj); err != nil {
+				return nil, err
+			}
+			if m, err = meta.Accessor(obj); err != nil {
+				return nil, apierrors.NewBadRequest(err.Error())
+			}
+		}
 		if errs := s.validateUpdate(ctx, obj, old); len(errs) > 0 {
 			return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), name, errs)
 		}
@@ -638,11 +674,20 @@ func (s *Store) readForUpdate(ctx context.Context, key, name string, p *metav1.P
 }
 
 // prepareForUpdate keeps what the caller may not change through this
-// endpoint and bumps the generation.
-func (s *Store) prepareForUpdate(ctx context.Context, obj, old runtime.Object, subresource string) {
+// endpoint and bumps the generation. The object's managedFields are kept
+// when the caller maintains them (keepManaged), else the stored ones.
+func (s *Store) prepareForUpdate(ctx context.Context, obj, old runtime.Object, subresource string, keepManaged bool) {
 	r := s.Resource
 	m, _ := meta.Accessor(obj)
 	om, _ := meta.Accessor(old)
+	if keepManaged {
+		managed := m.GetManagedFields()
+		defer func() {
+			// The subresource cases below replace obj by a copy of old.
+			m, _ := meta.Accessor(obj)
+			m.SetManagedFields(managed)
+		}()
+	}
 	// System fields are the server's.
 	m.SetUID(om.GetUID())
 	m.SetCreationTimestamp(om.GetCreationTimestamp())
@@ -722,7 +767,7 @@ func specChanged(obj, old runtime.Object) bool {
 		case "TypeMeta", "ObjectMeta", "Status":
 			continue
 		}
-		if !reflect.DeepEqual(v.Field(i).Interface(), ov.Field(i).Interface()) {
+		if !equality.Semantic.DeepEqual(v.Field(i).Interface(), ov.Field(i).Interface()) {
 			return true
 		}
 	}

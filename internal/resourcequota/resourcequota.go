@@ -213,18 +213,11 @@ func NonZero(l corev1.ResourceList) corev1.ResourceList {
 	return out
 }
 
-// Covers reports whether q limits, or is about to limit, any name in
-// delta: a name of status.hard (enforced) or of spec.hard (enforced once
-// the quota controller has counted it). A caller looking at a copy that
-// may lag, such as the watch cache's, must not miss a quota whose status
-// the controller has just written: it reads the quota again and lets
-// Charge decide.
+// Covers reports whether q enforces a limit (status.hard) on any name in
+// delta.
 func Covers(q *corev1.ResourceQuota, delta corev1.ResourceList) bool {
 	for n := range delta {
 		if _, ok := q.Status.Hard[n]; ok {
-			return true
-		}
-		if _, ok := q.Spec.Hard[n]; ok {
 			return true
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -266,8 +267,5 @@ func (b *builder) validateTemplate(t *corev1.PodTemplateSpec, p *field.Path) fie
 }
 
 func immutableSelector(sel, old *metav1.LabelSelector) field.ErrorList {
-	if fmt.Sprint(sel) != fmt.Sprint(old) {
-		return field.ErrorList{field.Invalid(field.NewPath("spec", "selector"), sel, "field is immutable")}
-	}
-	return nil
+	return apivalidation.ValidateImmutableField(sel, old, field.NewPath("spec", "selector"))
 }

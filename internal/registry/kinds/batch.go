@@ -9,6 +9,8 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	batchv1beta1 "k8s.io/api/batch/v1beta1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -45,11 +47,7 @@ func (b *builder) batch() {
 		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
 			j, o := obj.(*batchv1.Job), old.(*batchv1.Job)
 			errs := b.validateJobSpec(&j.Spec, field.NewPath("spec"))
-			errs = append(errs, immutableSelector(j.Spec.Selector, o.Spec.Selector)...)
-			if fmt.Sprint(j.Spec.Template) != fmt.Sprint(o.Spec.Template) {
-				errs = append(errs, field.Invalid(field.NewPath("spec", "template"), "", "field is immutable"))
-			}
-			return errs
+			return append(errs, validateJobSpecUpdate(&j.Spec, &o.Spec, suspendedUnstarted(o), field.NewPath("spec"))...)
 		},
 		Fields: func(obj runtime.Object) fields.Set {
 			j := obj.(*batchv1.Job)
@@ -196,6 +194,55 @@ func defaultJob(j *batchv1.Job) {
 	l := j.Spec.Template.Labels
 	l[jobControllerUIDLabel], l[legacyControllerUID] = uid, uid
 	l[jobNameLabel], l[legacyJobName] = j.Name, j.Name
+}
+
+// validateJobSpecUpdate checks the fields of a Job's spec that cannot
+// change once the Job exists, compared by semantic equality as
+// kube-apiserver compares them. Completions may change only for an Indexed
+// Job and only together with parallelism, keeping the two equal (elastic
+// Indexed Jobs). While a suspended Job has not started (mutableScheduling),
+// its template's scheduling directives may change: node selector and
+// affinity, tolerations, scheduling gates, labels and annotations.
+func validateJobSpecUpdate(s, old *batchv1.JobSpec, mutableScheduling bool, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	elastic := s.CompletionMode != nil && *s.CompletionMode == batchv1.IndexedCompletion &&
+		s.Completions != nil && s.Parallelism != nil && *s.Completions == *s.Parallelism
+	if !elastic {
+		errs = append(errs, apivalidation.ValidateImmutableField(s.Completions, old.Completions, p.Child("completions"))...)
+	}
+	errs = append(errs, apivalidation.ValidateImmutableField(s.Selector, old.Selector, p.Child("selector"))...)
+	oldTemplate := &old.Template
+	if mutableScheduling {
+		oldTemplate = old.Template.DeepCopy()
+		t := &s.Template
+		oldTemplate.Labels, oldTemplate.Annotations = t.Labels, t.Annotations
+		oldTemplate.Spec.NodeSelector, oldTemplate.Spec.Tolerations = t.Spec.NodeSelector, t.Spec.Tolerations
+		oldTemplate.Spec.SchedulingGates = t.Spec.SchedulingGates
+		switch a, oa := t.Spec.Affinity, oldTemplate.Spec.Affinity; {
+		case a == nil && oa != nil:
+			// Clearing the affinity is allowed when node affinity was all it held.
+			oa.NodeAffinity = nil
+			if equality.Semantic.DeepEqual(*oa, corev1.Affinity{}) {
+				oldTemplate.Spec.Affinity = nil
+			}
+		case a != nil && oa == nil:
+			oldTemplate.Spec.Affinity = &corev1.Affinity{NodeAffinity: a.NodeAffinity}
+		case a != nil && oa != nil:
+			oa.NodeAffinity = a.NodeAffinity
+		}
+	}
+	errs = append(errs, apivalidation.ValidateImmutableField(s.Template, *oldTemplate, p.Child("template"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(s.CompletionMode, old.CompletionMode, p.Child("completionMode"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(s.PodFailurePolicy, old.PodFailurePolicy, p.Child("podFailurePolicy"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(s.BackoffLimitPerIndex, old.BackoffLimitPerIndex, p.Child("backoffLimitPerIndex"))...)
+	errs = append(errs, apivalidation.ValidateImmutableField(s.ManagedBy, old.ManagedBy, p.Child("managedBy"))...)
+	return append(errs, apivalidation.ValidateImmutableField(s.SuccessPolicy, old.SuccessPolicy, p.Child("successPolicy"))...)
+}
+
+// suspendedUnstarted reports whether a Job is suspended and has never
+// started, when Kubernetes lets its scheduling directives change.
+func suspendedUnstarted(j *batchv1.Job) bool {
+	return j.Spec.Suspend != nil && *j.Spec.Suspend && j.Status.StartTime == nil
 }
 
 func (b *builder) validateJobSpec(s *batchv1.JobSpec, p *field.Path) field.ErrorList {

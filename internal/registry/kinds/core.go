@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -91,7 +92,7 @@ func (b *builder) core() {
 				if cm.Immutable == nil || !*cm.Immutable {
 					errs = append(errs, field.Forbidden(field.NewPath("immutable"), "field is immutable when `immutable` is set"))
 				}
-				if fmt.Sprint(cm.Data) != fmt.Sprint(o.Data) || fmt.Sprint(cm.BinaryData) != fmt.Sprint(o.BinaryData) {
+				if !equality.Semantic.DeepEqual(cm.Data, o.Data) || !equality.Semantic.DeepEqual(cm.BinaryData, o.BinaryData) {
 					errs = append(errs, field.Forbidden(field.NewPath("data"), "field is immutable when `immutable` is set"))
 				}
 			}
@@ -314,18 +315,8 @@ func (b *builder) core() {
 				pvc.Spec.VolumeMode = &m
 			}
 		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			pvc := obj.(*corev1.PersistentVolumeClaim)
-			var errs field.ErrorList
-			if len(pvc.Spec.AccessModes) == 0 {
-				errs = append(errs, field.Required(field.NewPath("spec", "accessModes"), "at least 1 access mode is required"))
-			}
-			if _, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]; !ok {
-				errs = append(errs, field.Required(field.NewPath("spec", "resources", "requests", "storage"), ""))
-			}
-			return errs
-		},
-		ValidateUpdate: func(context.Context, runtime.Object, runtime.Object) field.ErrorList { return nil },
+		Validate:       validatePVC,
+		ValidateUpdate: validatePVCUpdate(validatePVC),
 		Columns: []metav1.TableColumnDefinition{
 			col("Status", "string", ""), col("Volume", "string", ""), col("Capacity", "string", ""),
 			col("Access Modes", "string", ""), col("StorageClass", "string", ""), col("VolumeAttributesClass", "string", ""), ageColumn,
