@@ -39,10 +39,10 @@ var roundTripExamples = map[string]string{
 	"/v1/configmaps":                                   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rt\ndata:\n  a: \"1\"\n",
 	"/v1/endpoints":                                    "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: rt\nsubsets:\n- addresses:\n  - ip: 10.0.0.1\n  ports:\n  - port: 80\n",
 	"/v1/events":                                       "apiVersion: v1\nkind: Event\nmetadata:\n  name: rt\ninvolvedObject:\n  kind: ConfigMap\n  name: rt\n  namespace: default\nreason: Tested\nmessage: round trip\ntype: Normal\n",
-	"/v1/limitranges":                                  "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: rt\nspec:\n  limits:\n  - type: Container\n    max: {cpu: \"2\"}\n",
+	"/v1/limitranges":                                  "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: rt\nspec:\n  limits:\n  - type: Container\n    max: {cpu: \"2\"}\n    default: {cpu: \"2\"}\n    defaultRequest: {cpu: \"2\"}\n",
 	"/v1/namespaces":                                   "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: rt\n  annotations: {namespace.kubernetes.io/flavor: general-computing}\n",
 	"/v1/nodes":                                        "apiVersion: v1\nkind: Node\nmetadata:\n  name: rt\n",
-	"/v1/persistentvolumeclaims":                       "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: rt\nspec:\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 1Gi}\n",
+	"/v1/persistentvolumeclaims":                       "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: rt\nspec:\n  storageClassName: manual\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 1Gi}\n",
 	"/v1/pods":                                         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: rt\nspec:\n  nodeSelector: {roundtrip: never}\n  containers:\n" + containerYAML(2),
 	"/v1/resourcequotas":                               "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: rt\nspec:\n  hard: {pods: \"100\"}\n",
 	"/v1/secrets":                                      "apiVersion: v1\nkind: Secret\nmetadata:\n  name: rt\ntype: Opaque\ndata:\n  a: MQ==\n",
@@ -67,20 +67,29 @@ var roundTripExamples = map[string]string{
 	"storage.k8s.io/v1/storageclasses":                 "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: rt\nprovisioner: example.com/rt\n",
 	"networking.cci.io/v1beta1/networks":               "apiVersion: networking.cci.io/v1beta1\nkind: Network\nmetadata:\n  name: rt\nspec:\n  attachedVPC: vpc\n  networkID: nid\n  subnetID: sid\n  cidr: 10.90.0.0/24\n",
 	"crd.yangtse.cni/v1/eippools":                      "apiVersion: crd.yangtse.cni/v1\nkind: EIPPool\nmetadata:\n  name: rt\nspec:\n  amount: 2\n",
+	"/v1/persistentvolumes":                            "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: rt\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  storageClassName: manual\n  hostPath: {path: /tmp/rt}\n",
+	"/v1/replicationcontrollers":                       "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: rt\nspec:\n  selector: {app: rt-rc}\n  template:\n    metadata:\n      labels: {app: rt-rc}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
+	"apps/v1/controllerrevisions":                      "apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: rt\nrevision: 1\ndata: {a: 1}\n",
+	"apps/v1/daemonsets":                               "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: rt\nspec:\n  selector:\n    matchLabels: {app: rt-ds}\n  template:\n    metadata:\n      labels: {app: rt-ds}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
+	"networking.k8s.io/v1/networkpolicies":             "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: rt\nspec:\n  podSelector: {matchLabels: {app: rt}}\n  policyTypes: [Ingress]\n",
+	"policy/v1/poddisruptionbudgets":                   "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: rt\nspec:\n  minAvailable: 1\n  selector: {matchLabels: {app: rt}}\n",
+	"scheduling.k8s.io/v1/priorityclasses":             "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: rt\nvalue: 1000\npreemptionPolicy: PreemptLowerPriority\n",
 	"batch.volcano.sh/v1alpha1/jobs":                   "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata:\n  name: rt-volcano\nspec:\n  tasks:\n  - name: work\n    replicas: 1\n    template:\n      spec:\n        restartPolicy: Never\n        containers:\n" + containerYAML(8),
 }
 
 // roundTripImmutable are merge patches of fields that cannot change once
 // an object exists, with the field each must be refused for (422).
 var roundTripImmutable = map[string][]struct{ patch, field string }{
-	"/v1/secrets":                        {{`{"type":"kubernetes.io/tls"}`, "type"}},
-	"/v1/services":                       {{`{"spec":{"clusterIP":"10.0.0.99"}}`, "spec.clusterIP"}},
-	"apps/v1/deployments":                {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
-	"apps/v1/replicasets":                {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
-	"apps/v1/statefulsets":               {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
-	"batch/v1/jobs":                      {{`{"spec":{"completionMode":"Indexed"}}`, "spec.completionMode"}, {`{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"alpine"}]}}}}`, "spec.template"}},
-	"/v1/persistentvolumeclaims":         {{`{"spec":{"accessModes":["ReadWriteMany"]}}`, "spec"}},
-	"networking.cci.io/v1beta1/networks": nil,
+	"scheduling.k8s.io/v1/priorityclasses": {{`{"value":2000}`, "value"}},
+	"apps/v1/controllerrevisions":          {{`{"data":{"a":2}}`, "data"}},
+	"/v1/secrets":                          {{`{"type":"kubernetes.io/tls"}`, "type"}},
+	"/v1/services":                         {{`{"spec":{"clusterIP":"10.0.0.99"}}`, "spec.clusterIP"}},
+	"apps/v1/deployments":                  {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
+	"apps/v1/replicasets":                  {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
+	"apps/v1/statefulsets":                 {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
+	"batch/v1/jobs":                        {{`{"spec":{"completionMode":"Indexed"}}`, "spec.completionMode"}, {`{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"alpine"}]}}}}`, "spec.template"}},
+	"/v1/persistentvolumeclaims":           {{`{"spec":{"accessModes":["ReadWriteMany"]}}`, "spec"}},
+	"networking.cci.io/v1beta1/networks":   nil,
 }
 
 // customGroups are the groups whose kinds have no patch strategies, so
@@ -141,10 +150,38 @@ func roundTripCatalogue(t *testing.T, srv *servertest.Server) {
 			if r.Namespaced {
 				ri = dyn.Resource(gv.WithResource(r.Name)).Namespace("default")
 			}
+			if roundTripRefused[srv.Config.Profile][key] {
+				t.Run(key, func(t *testing.T) { refusedCreate(t, ctx, ri, example) })
+				continue
+			}
 			t.Run(key, func(t *testing.T) {
 				roundTrip(t, ctx, ri, gv, key, example)
 			})
 		}
+	}
+}
+
+// roundTripRefused are the kinds a profile serves for reads and refuses
+// to create (403), by profile.
+var roundTripRefused = map[string]map[string]bool{
+	"cci": {"apps/v1/daemonsets": true},
+}
+
+// refusedCreate checks that the example is refused with 403 and a reason.
+func refusedCreate(t *testing.T, ctx context.Context, ri dynamic.ResourceInterface, example string) {
+	obj := &unstructured.Unstructured{}
+	js, err := yaml.YAMLToJSON([]byte(example))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := obj.UnmarshalJSON(js); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ri.Create(ctx, obj, metav1.CreateOptions{}); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "CCI does not support") {
+		t.Fatalf("create under the cci profile: %v, want 403 saying CCI does not support it", err)
+	}
+	if _, err := ri.List(ctx, metav1.ListOptions{}); err != nil {
+		t.Fatalf("list of a kind CCI refuses to create: %v", err)
 	}
 }
 
