@@ -164,3 +164,37 @@ func TestPodsAgainstSim(t *testing.T) {
 		}
 	}
 }
+
+// TestPodsPaced: with PodsRate the pods operation creates its pods no
+// faster than that, so the last one starts no sooner than (n-1)/rate
+// after the first.
+func TestPodsPaced(t *testing.T) {
+	srv := servertest.Start(t, func(c *app.Config) { c.Runtime = "sim" })
+	rc, err := bench.RestConfigFromKubeconfig(srv.Kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	cfg.Ops = []string{bench.OpPods}
+	cfg.Pods = 6
+	cfg.PodsRate = 20
+	cfg.Namespace = "bench-paced"
+	rep, err := bench.Run(t.Context(), cfg, rc, nil)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	res := rep.Results[0]
+	if res.Errors != 0 || res.Latency.Count != cfg.Pods {
+		t.Fatalf("pods: %d errors (first %q), %d timed; want %d Running", res.Errors, res.FirstError, res.Latency.Count, cfg.Pods)
+	}
+	if least := 250 * time.Millisecond; res.Elapsed < least {
+		t.Errorf("the run took %v; 6 pods at 20/s cannot all run before %v", res.Elapsed, least)
+	}
+	if !strings.Contains(res.Notes, "created at 20/s") {
+		t.Errorf("notes %q do not give the rate", res.Notes)
+	}
+	cfg.PodsRate = -1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--pods-rate") {
+		t.Errorf("Validate with a negative rate: %v", err)
+	}
+}

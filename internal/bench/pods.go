@@ -121,6 +121,9 @@ func (b *bench) runPods(ctx context.Context) (Result, error) {
 				if i >= n || ctx.Err() != nil {
 					return
 				}
+				if !b.paceCreate(ctx, base, i) {
+					return
+				}
 				sent[i].Store(int64(time.Since(base)) + 1)
 				rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 				_, err := pods.Create(rctx, benchPod(podName(i), b.cfg.PodCommand, !b.cfg.PodsUnsized), metav1.CreateOptions{})
@@ -148,7 +151,31 @@ func (b *bench) runPods(ctx context.Context) (Result, error) {
 		}
 	}
 	b1, b2 := toBound.Summary(), boundToRunning.Summary()
-	res.Notes = fmt.Sprintf("%d pods, create to Running; rate over the whole run; create to bound p50 %v p99 %v, bound to Running p50 %v p99 %v",
-		n, b1.P50.Round(time.Millisecond), b1.P99.Round(time.Millisecond), b2.P50.Round(time.Millisecond), b2.P99.Round(time.Millisecond))
+	paced := ""
+	if b.cfg.PodsRate > 0 {
+		paced = fmt.Sprintf(", created at %g/s", b.cfg.PodsRate)
+	}
+	res.Notes = fmt.Sprintf("%d pods%s, create to Running; rate over the whole run; create to bound p50 %v p99 %v, bound to Running p50 %v p99 %v",
+		n, paced, b1.P50.Round(time.Millisecond), b1.P99.Round(time.Millisecond), b2.P50.Round(time.Millisecond), b2.P99.Round(time.Millisecond))
 	return res, ctx.Err()
+}
+
+// paceCreate waits, with Config.PodsRate set, until pod i's turn to be
+// created, base being when the operation began; false means ctx ended.
+func (b *bench) paceCreate(ctx context.Context, base time.Time, i int) bool {
+	if b.cfg.PodsRate <= 0 {
+		return true
+	}
+	d := time.Until(base.Add(time.Duration(float64(i) / b.cfg.PodsRate * float64(time.Second))))
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
