@@ -309,7 +309,7 @@ func (s *Scheduler) schedule(ctx context.Context, key string) (b *binding, again
 		return nil, false, nil
 	}
 	if msg := s.unboundClaims(pod); msg != "" {
-		return true, s.unschedulable(ctx, pod, preFilterError(len(s.nodes.ListKeys()), msg))
+		return nil, true, s.unschedulable(ctx, pod, preFilterError(len(s.nodes.ListKeys()), msg))
 	}
 	node, reasons, total := s.pick(pod)
 	if node == "" {
