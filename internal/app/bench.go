@@ -111,6 +111,7 @@ func addBenchFlags(fs *pflag.FlagSet, c *bench.Config, f *benchFlags) {
 	fs.IntVar(&c.Pods, "pods", c.Pods, "Pods the pods operation starts.")
 	fs.StringSliceVar(&c.PodCommand, "pod-command", c.PodCommand, "Command the pods of the pods operation run.")
 	fs.BoolVar(&c.PodsUnsized, "pods-unsized", c.PodsUnsized, "Give the pods of the pods operation no resources (BestEffort; needs a server with --profile kubernetes).")
+	fs.Float64Var(&c.PodsRate, "pods-rate", c.PodsRate, "Pods per second the pods operation creates, to measure start latency below the server's capacity (0 = as fast as the workers go).")
 	fs.IntVar(&c.Concurrency, "concurrency", c.Concurrency, "Concurrent workers per operation.")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "How long each operation runs (for watch: how long it creates objects).")
 	fs.IntVar(&c.Requests, "requests", c.Requests, "Most requests per operation (for watch: creates); 0 = no cap.")

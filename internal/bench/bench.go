@@ -138,6 +138,12 @@ type Config struct {
 	// process-runtime run on a small machine needs it (and a server with
 	// --profile kubernetes, which does not require resources).
 	PodsUnsized bool
+	// PodsRate, when positive, paces the pods operation's creates to that
+	// many per second (pod i is created no sooner than i/PodsRate after the
+	// first), so that start latency is measured at a load the server keeps
+	// up with rather than behind a queue; 0 creates as fast as the workers
+	// go.
+	PodsRate float64
 	// RSSObjects, when positive, replaces the operations: the run creates
 	// that many ConfigMaps and stops, leaving them and the namespace in
 	// place for measuring the server's memory.
@@ -203,6 +209,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Pods < 1 {
 		bad("--pods must be at least 1")
+	}
+	if !(c.PodsRate >= 0) {
+		bad("--pods-rate must not be negative")
 	}
 	if len(c.PodCommand) == 0 {
 		bad("--pod-command must name a command")

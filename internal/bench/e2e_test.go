@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"cella.dev/cella/internal/app"
 	"cella.dev/cella/internal/bench"
 	"cella.dev/cella/internal/servertest"
 )
@@ -131,5 +132,70 @@ func TestRunHTTP1AndRSS(t *testing.T) {
 	}
 	if len(list.Items) != 30 {
 		t.Errorf("namespace %s holds %d ConfigMaps after --rss-objects 30, want 30 left in place", cfg.Namespace, len(list.Items))
+	}
+}
+
+// TestPodsAgainstSim: the pods operation starts its pods on a server that
+// runs them (the sim runtime), times each to Running, and splits the
+// latency at the moment the watch shows the pod bound.
+func TestPodsAgainstSim(t *testing.T) {
+	srv := servertest.Start(t, func(c *app.Config) { c.Runtime = "sim" })
+	rc, err := bench.RestConfigFromKubeconfig(srv.Kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	cfg.Ops = []string{bench.OpPods}
+	cfg.Pods = 10
+	cfg.Namespace = "bench-pods"
+	rep, err := bench.Run(t.Context(), cfg, rc, nil)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(rep.Results) != 1 {
+		t.Fatalf("%d results, want the pods operation's", len(rep.Results))
+	}
+	res := rep.Results[0]
+	if res.Errors != 0 || res.Latency.Count != cfg.Pods {
+		t.Fatalf("pods: %d errors (first %q), %d timed; want %d Running", res.Errors, res.FirstError, res.Latency.Count, cfg.Pods)
+	}
+	for _, want := range []string{"create to bound p50 ", "bound to Running p50 "} {
+		if !strings.Contains(res.Notes, want) {
+			t.Errorf("notes %q do not give %q", res.Notes, want)
+		}
+	}
+}
+
+// TestPodsPaced: with PodsRate the pods operation creates its pods no
+// faster than that, so the last one starts no sooner than (n-1)/rate
+// after the first.
+func TestPodsPaced(t *testing.T) {
+	srv := servertest.Start(t, func(c *app.Config) { c.Runtime = "sim" })
+	rc, err := bench.RestConfigFromKubeconfig(srv.Kubeconfig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := tinyConfig()
+	cfg.Ops = []string{bench.OpPods}
+	cfg.Pods = 6
+	cfg.PodsRate = 20
+	cfg.Namespace = "bench-paced"
+	rep, err := bench.Run(t.Context(), cfg, rc, nil)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	res := rep.Results[0]
+	if res.Errors != 0 || res.Latency.Count != cfg.Pods {
+		t.Fatalf("pods: %d errors (first %q), %d timed; want %d Running", res.Errors, res.FirstError, res.Latency.Count, cfg.Pods)
+	}
+	if least := 250 * time.Millisecond; res.Elapsed < least {
+		t.Errorf("the run took %v; 6 pods at 20/s cannot all run before %v", res.Elapsed, least)
+	}
+	if !strings.Contains(res.Notes, "created at 20/s") {
+		t.Errorf("notes %q do not give the rate", res.Notes)
+	}
+	cfg.PodsRate = -1
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--pods-rate") {
+		t.Errorf("Validate with a negative rate: %v", err)
 	}
 }

@@ -47,6 +47,14 @@ type podWorker struct {
 	isolationReported bool
 	// deadlineExceeded is set once activeDeadlineSeconds has passed.
 	deadlineExceeded bool
+	// written is the pod as the API returned it after the worker's latest
+	// status write, and superseded the resourceVersions that write and the
+	// ones before it replaced. The informer's copy lags the worker's own
+	// writes: while it still has a superseded version, written is the
+	// newer, and the worker syncs from it rather than write the same
+	// status again on a stale version (a 409, a GET and a second write).
+	written    *corev1.Pod
+	superseded map[string]bool
 
 	mu    sync.Mutex
 	timer *time.Timer // guarded by mu
@@ -116,6 +124,9 @@ func (w *podWorker) log() string { return w.namespace + "/" + w.name }
 // worker; next, when positive, is when to look again without a signal.
 func (w *podWorker) sync(ctx context.Context) (done bool, next time.Duration) {
 	pod := w.a.pod(w.uid)
+	if pod != nil {
+		pod = w.fresher(pod)
+	}
 	if pod == nil {
 		// Deleted from the API (at once, or after the graceful stop below):
 		// nothing of it may run on.
@@ -405,22 +416,61 @@ func (w *podWorker) checkDeadline(ctx context.Context, pod *corev1.Pod) time.Dur
 	return 0
 }
 
+// fresher returns the newer of pod, the informer's copy, and the pod the
+// worker's own status writes last returned.
+func (w *podWorker) fresher(pod *corev1.Pod) *corev1.Pod {
+	if w.written == nil {
+		return pod
+	}
+	if w.superseded[pod.ResourceVersion] {
+		return w.written
+	}
+	// The informer has caught up with the worker's writes, or someone
+	// wrote after them: its copy is the newest.
+	w.written, w.superseded = nil, nil
+	return pod
+}
+
+// wrote records that the API answered a status write with p, which
+// supersedes the versions from.
+func (w *podWorker) wrote(p *corev1.Pod, from ...string) {
+	if w.superseded == nil {
+		w.superseded = map[string]bool{}
+	}
+	for _, rv := range from {
+		w.superseded[rv] = true
+	}
+	w.written = p
+}
+
+// needsWrite reports whether st differs from the status of cur.
+func needsWrite(cur *corev1.Pod, st corev1.PodStatus) bool {
+	return !equality.Semantic.DeepEqual(cur.Status, mergeForeignConditions(st, cur.Status))
+}
+
 // writeStatus writes st as the pod's status when it differs from what the
 // API has, retrying conflicts on a fresh read.
 func (w *podWorker) writeStatus(ctx context.Context, pod *corev1.Pod, st corev1.PodStatus) {
-	if equality.Semantic.DeepEqual(pod.Status, mergeForeignConditions(st, pod.Status)) {
+	if !needsWrite(pod, st) {
 		return
 	}
 	pods := w.a.client.CoreV1().Pods(pod.Namespace)
 	p := pod.DeepCopy()
 	for range 5 {
 		p.Status = mergeForeignConditions(st, p.Status)
-		_, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
+		got, err := pods.UpdateStatus(ctx, p, metav1.UpdateOptions{})
 		switch {
 		case err == nil:
+			w.wrote(got, pod.ResourceVersion, p.ResourceVersion)
 			return
 		case apierrors.IsConflict(err):
+			from := p.ResourceVersion
 			if p, err = pods.Get(ctx, pod.Name, metav1.GetOptions{}); err != nil || p.UID != pod.UID {
+				return
+			}
+			if !needsWrite(p, st) {
+				// Written already, by a write the copy at hand predates.
+				w.wrote(p, pod.ResourceVersion, from)
 				return
 			}
 		case apierrors.IsNotFound(err):

@@ -12,7 +12,11 @@
 //  2. Score those left by the share of CPU and memory they would still have
 //     free (kube-scheduler's "least allocated"); the name breaks ties.
 //  3. Bind to the best (POST pods/binding). The API answers 409 when the
-//     pod was bound meanwhile: nothing to do.
+//     pod was bound meanwhile: nothing to do. As in kube-scheduler, the
+//     pod is assumed on its node (counted) at once and the binding runs
+//     on its own goroutine, so the next pod is placed while the API makes
+//     the binding durable; up to maxBinding bindings are in flight, and
+//     one that fails uncounts its pod and queues it again.
 //  4. When no node fits, set PodScheduled=False, reason Unschedulable, with
 //     kube-scheduler's message ("0/N nodes are available: ..."), record a
 //     FailedScheduling event, and try again when nodes or pods change
@@ -62,6 +66,12 @@ const Name = corev1.DefaultSchedulerName
 // without any change that could make it fit.
 const retryUnschedulable = 30 * time.Second
 
+// maxBinding bounds the bindings in flight. Each is a durable write; many
+// at once share the store's commits (group commit) instead of queueing
+// behind one another, which is what bounds a scheduler that binds one pod
+// at a time.
+const maxBinding = 64
+
 // Scheduler binds pending pods to nodes.
 type Scheduler struct {
 	client   kubernetes.Interface
@@ -74,6 +84,10 @@ type Scheduler struct {
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder events.EventRecorder
 	events   events.EventBroadcaster
+	// binding holds a token per binding in flight (at most maxBinding);
+	// bindings counts their goroutines, which Run joins.
+	binding  chan struct{}
+	bindings sync.WaitGroup
 
 	mu sync.Mutex
 	// counted holds, by pod key, what each pod that takes room on a node
@@ -139,6 +153,7 @@ func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
 		events:   broadcaster,
 		recorder: broadcaster.NewRecorder(schemeForEvents(), Name),
+		binding:  make(chan struct{}, maxBinding),
 		counted:  map[string]placed{},
 		used:     map[string]usage{},
 	}
@@ -185,16 +200,36 @@ func (s *Scheduler) Run(ctx context.Context) {
 	}()
 	for s.next(ctx) {
 	}
+	s.bindings.Wait()
 	wg.Wait()
 }
 
+// next places the next pod of the queue. The key stays processing (the
+// queue hands it to no one else) until its binding, if any, has ended.
 func (s *Scheduler) next(ctx context.Context) bool {
 	key, quit := s.queue.Get()
 	if quit {
 		return false
 	}
+	b, again, err := s.schedule(ctx, key)
+	if b == nil {
+		s.done(ctx, key, again, err)
+		return true
+	}
+	s.binding <- struct{}{}
+	s.bindings.Add(1)
+	go func() {
+		defer s.bindings.Done()
+		defer func() { <-s.binding }()
+		s.done(ctx, key, false, s.bind(ctx, key, b))
+	}()
+	return true
+}
+
+// done ends the processing of key: err queues it again with back-off,
+// again after retryUnschedulable.
+func (s *Scheduler) done(ctx context.Context, key string, again bool, err error) {
 	defer s.queue.Done(key)
-	again, err := s.schedule(ctx, key)
 	switch {
 	case err != nil:
 		if ctx.Err() == nil {
@@ -207,7 +242,6 @@ func (s *Scheduler) next(ctx context.Context) bool {
 	default:
 		s.queue.Forget(key)
 	}
-	return true
 }
 
 // pending reports whether the scheduler should place p.
@@ -249,49 +283,69 @@ func (s *Scheduler) requeuePending() {
 	}
 }
 
-// schedule places one pod; again says it fits nowhere yet.
-func (s *Scheduler) schedule(ctx context.Context, key string) (again bool, err error) {
+// binding is a pod the scheduler assumed on a node and has yet to bind.
+type binding struct {
+	pod  *corev1.Pod
+	node string
+}
+
+// schedule places one pod: it returns the binding to make, with the pod
+// already counted on its node, or again when it fits nowhere yet. It runs
+// on the scheduling loop only, so that each pod is placed knowing where
+// the ones before it went.
+func (s *Scheduler) schedule(ctx context.Context, key string) (b *binding, again bool, err error) {
 	obj, exists, err := s.pods.GetByKey(key)
 	if err != nil || !exists {
-		return false, err
+		return nil, false, err
 	}
 	pod := obj.(*corev1.Pod)
 	if !pending(pod) {
-		return false, nil
+		return nil, false, nil
 	}
 	s.mu.Lock()
 	_, bound := s.counted[key]
 	s.mu.Unlock()
 	if bound {
-		return false, nil
+		return nil, false, nil
 	}
 	if msg := s.unboundClaims(pod); msg != "" {
-		return true, s.unschedulable(ctx, pod, preFilterError(len(s.nodes.ListKeys()), msg))
+		return nil, true, s.unschedulable(ctx, pod, preFilterError(len(s.nodes.ListKeys()), msg))
 	}
 	node, reasons, total := s.pick(pod)
 	if node == "" {
-		return true, s.unschedulable(ctx, pod, fitError(total, reasons))
+		return nil, true, s.unschedulable(ctx, pod, fitError(total, reasons))
 	}
 	s.mu.Lock()
 	s.countLocked(key, &placed{node: node, use: requestsOf(pod)})
 	s.mu.Unlock()
-	err = s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
+	return &binding{pod: pod, node: node}, false, nil
+}
+
+// bind writes b through pods/binding; when that fails the pod is no longer
+// counted on the node.
+func (s *Scheduler) bind(ctx context.Context, key string, b *binding) error {
+	pod := b.pod
+	err := s.client.CoreV1().Pods(pod.Namespace).Bind(ctx, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID},
-		Target:     corev1.ObjectReference{Kind: "Node", Name: node},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: b.node},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		s.mu.Lock()
-		s.countLocked(key, nil)
+		// Unless the cache shows the pod bound already (a 409 because
+		// it was), in which case podChanged counts it where it is.
+		if obj, ok, _ := s.pods.GetByKey(key); !ok || obj.(*corev1.Pod).Spec.NodeName == "" {
+			s.countLocked(key, nil)
+		}
 		s.mu.Unlock()
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			// Bound or deleted meanwhile: the informer will tell.
-			return false, nil
+			return nil
 		}
-		return false, err
+		return err
 	}
 	s.recorder.Eventf(pod, nil, corev1.EventTypeNormal, "Scheduled", "Binding",
-		"Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
-	return false, nil
+		"Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, b.node)
+	return nil
 }
 
 // pick returns the best node for pod, or "" with, for each reason a node

@@ -1,7 +1,6 @@
 package process
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
+
+	"cella.dev/cella/internal/mountinfo"
 )
 
 // An isolated container starts in two steps. The shim makes the
@@ -301,24 +301,15 @@ func setupMounts(spec *shimSpec) error {
 // detachNamespaces detaches the namespaces bind-mounted on files (other
 // pods' network namespaces) from the init's mount namespace.
 func detachNamespaces() error {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	var points []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "id parent dev root mountpoint options [optional...] - fstype source super"
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields := strings.Fields(pre)
-		if !ok || len(fields) < 5 || !strings.HasPrefix(post, "nsfs ") {
-			continue
+	for _, m := range mounts {
+		if m.FSType == "nsfs" {
+			points = append(points, m.Point)
 		}
-		points = append(points, unescapeMountPath(fields[4]))
-	}
-	if err := sc.Err(); err != nil {
-		return err
 	}
 	for _, p := range points {
 		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
@@ -326,26 +317,6 @@ func detachNamespaces() error {
 		}
 	}
 	return nil
-}
-
-// unescapeMountPath undoes the octal escapes (\040 for a space) of a path
-// in mountinfo.
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // devices are the device nodes of a container's /dev, as runc makes them.

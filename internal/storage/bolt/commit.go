@@ -151,7 +151,9 @@ func (s *Store) takeBatch(batch []*op) []*op {
 // own, commits it (bolt writes the pages, fdatasyncs, writes the meta page,
 // fdatasyncs), and only then publishes the events and acknowledges the
 // callers. If the transaction fails, every op in it fails and the revision
-// does not move.
+// does not move; except that on a full disk the deletes of a failed batch
+// are tried again by themselves, since one write in the batch that needed
+// new pages must not keep deletes, which free space, from committing.
 func (s *Store) commit(batch []*op) {
 	taken := batch[:0:0]
 	for _, o := range batch {
@@ -167,27 +169,49 @@ func (s *Store) commit(batch []*op) {
 			close(o.done)
 		}
 	}()
+	if err := s.commitOps(taken); !errors.Is(err, storage.ErrNoSpace) {
+		return
+	}
+	var deletes []*op
+	for _, o := range taken {
+		if o.kind == opDelete {
+			deletes = append(deletes, o)
+		}
+	}
+	if len(deletes) == 0 {
+		return
+	}
+	if len(deletes) < len(taken) {
+		_ = s.commitOps(deletes)
+	}
+}
 
-	events, rev, err := s.apply(taken)
+// commitOps applies ops in one transaction and sets each op's result; it
+// returns the error every op got, if the transaction failed.
+func (s *Store) commitOps(ops []*op) error {
+	for _, o := range ops {
+		o.kv, o.err = storage.KeyValue{}, nil // a retry starts afresh
+	}
+	events, rev, err := s.apply(ops)
 	if err != nil {
 		if isNoSpace(err) {
 			err = fmt.Errorf("%w: commit: %v", storage.ErrNoSpace, err)
 			// Once is enough: while the disk stays full every write fails
 			// alike, and /readyz says so.
 			if s.noSpace.Swap(&err) == nil {
-				s.log.Error("commit failed: the disk is full; writes fail until space is freed", "path", s.path, "ops", len(taken), "err", err)
+				s.log.Error("commit failed: the disk is full; writes fail until space is freed", "path", s.path, "ops", len(ops), "err", err)
 			}
 		} else {
-			s.log.Error("commit failed", "ops", len(taken), "err", err)
+			s.log.Error("commit failed", "ops", len(ops), "err", err)
 			err = fmt.Errorf("%w: commit: %v", storage.ErrUnavailable, err)
 		}
-		for _, o := range taken {
+		for _, o := range ops {
 			o.kv, o.err = storage.KeyValue{}, err
 		}
-		return
+		return err
 	}
 	if len(events) == 0 {
-		return
+		return nil
 	}
 	if s.noSpace.Swap(nil) != nil {
 		s.log.Info("commits succeed again after the disk was full", "path", s.path)
@@ -196,6 +220,7 @@ func (s *Store) commit(batch []*op) {
 	s.statCommits.Add(1)
 	s.statWrites.Add(int64(len(events)))
 	s.hub.publish(events)
+	return nil
 }
 
 // apply runs ops in one transaction and commits it if any op succeeded. It

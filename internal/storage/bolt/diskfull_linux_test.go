@@ -63,3 +63,44 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("Create once space is freed: %v", err)
 	}
 }
+
+// TestDiskFullBatchedDelete: on a full disk, a delete committed in the
+// same batch as a create that needs new pages still succeeds (deletes are
+// tried again alone), and the create fails with storage.ErrNoSpace.
+func TestDiskFullBatchedDelete(t *testing.T) {
+	dir := storagetest.MountTmpfs(t, 2<<20)
+	path := filepath.Join(dir, "cella.db")
+	s, err := Open(path, testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	for i := range 50 {
+		if _, err := s.Create(ctx, fmt.Sprintf("/small/%02d", i), bytes.Repeat([]byte{'s'}, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	filler := filepath.Join(dir, "filler")
+	storagetest.FillDisk(t, filler)
+
+	// Both ops go into the queue under one lock before the committer is
+	// woken, so they are taken as one batch.
+	big := &op{kind: opCreate, key: "/big", value: bytes.Repeat([]byte{'b'}, 512<<10), done: make(chan struct{})}
+	del := &op{kind: opDelete, key: "/small/00", done: make(chan struct{})}
+	s.qmu.Lock()
+	s.queue = append(s.queue, big, del)
+	s.qmu.Unlock()
+	s.wake()
+	<-big.done
+	<-del.done
+	if !errors.Is(big.err, storage.ErrNoSpace) {
+		t.Fatalf("the big create on a full disk: %v, want storage.ErrNoSpace", big.err)
+	}
+	if del.err != nil {
+		t.Fatalf("a delete batched with it: %v, want it committed", del.err)
+	}
+	if _, err := s.Get(ctx, "/small/00"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Get of the deleted key: %v, want ErrNotFound", err)
+	}
+}
