@@ -32,6 +32,7 @@ var _ storage.Interface = (*Store)(nil)
 // Defaults for the zero fields of Options.
 const (
 	DefaultMaxBatchSize           = 1000
+	DefaultReserveBytes           = 256 << 10
 	DefaultWatcherBufferSize      = 1024
 	DefaultProgressNotifyInterval = 5 * time.Second
 	DefaultInitialMmapSize        = 256 << 20
@@ -50,6 +51,10 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBatchSize caps the writes applied in one transaction.
 	MaxBatchSize int
+	// ReserveBytes is the size of the reserve file kept next to the store
+	// and given back when the disk is full, so that deletes still commit
+	// (reserve.go). Zero means DefaultReserveBytes; negative, none.
+	ReserveBytes int64
 	// WatcherBufferSize is how many undelivered events a watcher may hold
 	// before it is ended with storage.ErrCompacted. Writers never wait for
 	// watchers.
@@ -101,6 +106,9 @@ func (o *Options) validate() error {
 	if o.MaxBatchSize == 0 {
 		o.MaxBatchSize = DefaultMaxBatchSize
 	}
+	if o.ReserveBytes == 0 {
+		o.ReserveBytes = DefaultReserveBytes
+	}
 	if o.WatcherBufferSize == 0 {
 		o.WatcherBufferSize = DefaultWatcherBufferSize
 	}
@@ -151,6 +159,11 @@ type Store struct {
 	// of disk space, and nil once a commit succeeds; only the committer
 	// stores it (see DiskFull).
 	noSpace atomic.Pointer[error]
+	// reserveMissing says the reserve (reserve.go) is not there;
+	// lastReserveTry is when it was last given back or made (committer
+	// only, after Open).
+	reserveMissing atomic.Bool
+	lastReserveTry time.Time
 
 	// compactMu serializes Compact calls.
 	compactMu sync.Mutex
@@ -214,6 +227,7 @@ func Open(path string, opts Options) (*Store, error) {
 	s.rev.Store(rev)
 	s.compacted.Store(compacted)
 	s.hub = newHub(s, rev)
+	s.makeReserve()
 	go s.commitLoop()
 	if upgraded != 0 {
 		log.Info("upgraded the file format", "path", path, "from", upgraded, "to", formatVersion)

@@ -152,8 +152,9 @@ func (s *Store) takeBatch(batch []*op) []*op {
 // fdatasyncs), and only then publishes the events and acknowledges the
 // callers. If the transaction fails, every op in it fails and the revision
 // does not move; except that on a full disk the deletes of a failed batch
-// are tried again by themselves, since one write in the batch that needed
-// new pages must not keep deletes, which free space, from committing.
+// are tried again by themselves (one write that needed new pages must not
+// keep deletes, which free space, from committing), and if they fail
+// alone, once more after the store's reserve is given back (reserve.go).
 func (s *Store) commit(batch []*op) {
 	taken := batch[:0:0]
 	for _, o := range batch {
@@ -181,7 +182,11 @@ func (s *Store) commit(batch []*op) {
 	if len(deletes) == 0 {
 		return
 	}
+	err := storage.ErrNoSpace
 	if len(deletes) < len(taken) {
+		err = s.commitOps(deletes)
+	}
+	if errors.Is(err, storage.ErrNoSpace) && s.releaseReserve() {
 		_ = s.commitOps(deletes)
 	}
 }
@@ -220,6 +225,7 @@ func (s *Store) commitOps(ops []*op) error {
 	s.statCommits.Add(1)
 	s.statWrites.Add(int64(len(events)))
 	s.hub.publish(events)
+	s.retryReserve()
 	return nil
 }
 
