@@ -1,0 +1,400 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"cella.dev/cella/internal/app"
+)
+
+// helmTimeout bounds one helm invocation. No call here waits for anything
+// (Helm 4's default waits for hooks only, and the chart has none), so a
+// call is a few dozen requests against a loopback server.
+const helmTimeout = 2 * time.Minute
+
+// helmBuild finds the helm binary once per test process, on the first
+// Helm test, so that the other e2e tests never wait for its build.
+var helmBuild = sync.OnceValues(findHelm)
+
+// findHelm returns $HELM when set, and otherwise builds the pinned Helm
+// with scripts/build-helm.sh, which prints the binary's path as its last
+// line.
+func findHelm() (string, error) {
+	if p := os.Getenv("HELM"); p != "" {
+		return exec.LookPath(p)
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "scripts", "build-helm.sh"))
+	cmd.Dir = root
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building helm: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	bin := lines[len(lines)-1]
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("build-helm.sh printed %q: %v", bin, err)
+	}
+	return bin, nil
+}
+
+// helmClient is a helm pointed at one cluster, with its cache,
+// configuration and data (repositories, plugins) in a directory of the
+// test's own, so nothing on the host leaks in.
+type helmClient struct {
+	bin string
+	env []string
+}
+
+// newHelm returns a helm for c, building it first if this is the first
+// Helm test of the process.
+func newHelm(t *testing.T, c *cluster) *helmClient {
+	t.Helper()
+	bin, err := helmBuild()
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	env := make([]string, 0, len(c.env)+3)
+	for _, kv := range c.env {
+		if !strings.HasPrefix(kv, "HELM_") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env,
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"))
+	return &helmClient{bin: bin, env: env}
+}
+
+// helmResult is what one helm call did.
+type helmResult struct{ result }
+
+func (r helmResult) String() string {
+	return "helm" + strings.TrimPrefix(r.result.String(), "kubectl")
+}
+
+// run runs helm with args and returns what it did; it never fails the test
+// by itself.
+func (h *helmClient) run(t testing.TB, args ...string) helmResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), helmTimeout)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, h.bin, args...)
+	cmd.Env = h.env
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	r := helmResult{result{args: args, stdout: stdout.String(), stderr: stderr.String()}}
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		r.code = -1
+		r.stderr += fmt.Sprintf("\n(killed after %s)\n", helmTimeout)
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	default:
+		t.Fatalf("running helm: %v", err)
+	}
+	return r
+}
+
+// must runs helm and fails the test unless it exits 0; it returns stdout.
+func (h *helmClient) must(t testing.TB, args ...string) string {
+	t.Helper()
+	r := h.run(t, args...)
+	if r.code != 0 {
+		t.Fatalf("want exit code 0:\n%s", r)
+	}
+	return r.stdout
+}
+
+// helmKinds lists, as `kubectl get -o name` prints them, the objects the
+// demo chart makes for a release named demo.
+var helmKinds = []string{
+	"configmap/demo-content",
+	"deployment.apps/demo",
+	"ingress.networking.k8s.io/demo",
+	"job.batch/demo-hello",
+	"poddisruptionbudget.policy/demo",
+	"role.rbac.authorization.k8s.io/demo",
+	"rolebinding.rbac.authorization.k8s.io/demo",
+	"secret/demo-credentials",
+	"service/demo",
+	"serviceaccount/demo",
+}
+
+// helmObjectKinds is the resource list `kubectl get` takes to list the
+// chart's objects.
+const helmObjectKinds = "configmaps,deployments.apps,ingresses.networking.k8s.io,jobs.batch,poddisruptionbudgets.policy,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io,secrets,services,serviceaccounts"
+
+// TestHelm takes a release of the chart in testdata/charts/demo through
+// its life with Helm 4's defaults (server-side apply, no waiting but for
+// hooks) under both profiles: install, upgrade, history, rollback, status,
+// uninstall, and checks with kubectl after each step what is on the
+// server.
+func TestHelm(t *testing.T) {
+	t.Parallel()
+	chart, err := filepath.Abs(filepath.Join("testdata", "charts", "demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, profile := range []string{"cci", "kubernetes"} {
+		t.Run(profile, func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t, func(cfg *app.Config) { cfg.Profile = profile })
+			h := newHelm(t, c)
+			const ns = "shop"
+			// Under cci a namespace names its flavor, and its workloads
+			// need a Network; the kubernetes profile takes either.
+			c.mustWith(t, call{stdin: `
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+  annotations:
+    namespace.kubernetes.io/flavor: general-computing
+---
+apiVersion: networking.cci.io/v1beta1
+kind: Network
+metadata:
+  name: shop-network
+  namespace: shop
+spec:
+  attachedVPC: shop-vpc
+  networkID: shop-network-id
+  subnetID: shop-subnet-id
+  cidr: 10.91.0.0/24
+`}, "apply", "-f", "-")
+			helmLifecycle(t, c, h, chart, ns)
+		})
+	}
+}
+
+// helmLifecycle is TestHelm's walk through one release's life in ns.
+func helmLifecycle(t *testing.T, c *cluster, h *helmClient, chart, ns string) {
+	objects := func() []string {
+		t.Helper()
+		out := c.must(t, "get", helmObjectKinds, "-n", ns, "-l", "app.kubernetes.io/instance=demo", "-o", "name")
+		got := lines(out)
+		slices.Sort(got)
+		return got
+	}
+	// state reads the two values the upgrade changes.
+	state := func() (replicas int64, greeting string) {
+		t.Helper()
+		var d struct {
+			Spec struct{ Replicas int64 }
+		}
+		c.getJSON(t, &d, "deployment", "demo", "-n", ns)
+		greeting = c.must(t, "get", "configmap", "demo-content", "-n", ns, "-o", "jsonpath={.data.greeting}")
+		return d.Spec.Replicas, greeting
+	}
+	wantState := func(step string, replicas int64, greeting string) {
+		t.Helper()
+		r, g := state()
+		if r != replicas || g != greeting {
+			t.Errorf("after %s: replicas %d, greeting %q; want %d, %q", step, r, g, replicas, greeting)
+		}
+	}
+	// releases reads the secrets Helm keeps its releases in, by revision.
+	releases := func() map[string]map[string]string {
+		t.Helper()
+		var list struct {
+			Items []struct {
+				Metadata struct {
+					Name   string
+					Labels map[string]string
+				}
+				Type string
+				Data map[string]string
+			}
+		}
+		c.getJSON(t, &list, "secrets", "-n", ns, "-l", "owner=helm,name=demo")
+		got := map[string]map[string]string{}
+		for _, s := range list.Items {
+			if s.Type != "helm.sh/release.v1" {
+				t.Errorf("release secret %s has type %q, want helm.sh/release.v1", s.Metadata.Name, s.Type)
+			}
+			if _, err := base64.StdEncoding.DecodeString(s.Data["release"]); err != nil || len(s.Data["release"]) == 0 {
+				t.Errorf("release secret %s: data.release is not base64 (%v)", s.Metadata.Name, err)
+			}
+			got[s.Metadata.Name] = s.Metadata.Labels
+		}
+		return got
+	}
+	// wantServerSideApply checks that Helm applied the deployment
+	// server-side: its fields are owned by an Apply entry of manager helm,
+	// and the release records the method.
+	wantServerSideApply := func(step string) {
+		t.Helper()
+		var d struct {
+			Metadata struct {
+				ManagedFields []struct{ Manager, Operation string }
+			}
+		}
+		c.getJSON(t, &d, "deployment", "demo", "-n", ns, "--show-managed-fields")
+		ok := slices.ContainsFunc(d.Metadata.ManagedFields, func(m struct{ Manager, Operation string }) bool {
+			return m.Manager == "helm" && m.Operation == "Apply"
+		})
+		if !ok {
+			t.Errorf("after %s: no Apply entry of manager helm in the deployment's managedFields %+v", step, d.Metadata.ManagedFields)
+		}
+		var md struct{ ApplyMethod string }
+		if err := json.Unmarshal([]byte(h.must(t, "get", "metadata", "demo", "-n", ns, "-o", "json")), &md); err != nil {
+			t.Fatalf("helm get metadata -o json: %v", err)
+		}
+		if md.ApplyMethod != "ssa" {
+			t.Errorf("after %s: helm get metadata says applyMethod %q, want ssa", step, md.ApplyMethod)
+		}
+	}
+	type revision struct {
+		Revision    int
+		Status      string
+		Description string
+	}
+	history := func() []revision {
+		t.Helper()
+		var hs []revision
+		if err := json.Unmarshal([]byte(h.must(t, "history", "demo", "-n", ns, "-o", "json")), &hs); err != nil {
+			t.Fatalf("helm history -o json: %v", err)
+		}
+		return hs
+	}
+
+	t.Run("install", func(t *testing.T) {
+		out := h.must(t, "install", "demo", chart, "-n", ns)
+		wantContains(t, "helm install", out, "NAME: demo", "STATUS: deployed", "REVISION: 1", `demo serves "hello" with 2 replicas.`)
+		if got := objects(); !slices.Equal(got, helmKinds) {
+			t.Fatalf("after install the release's objects are\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(helmKinds, "\n"))
+		}
+		wantState("install", 2, "hello")
+		wantServerSideApply("install")
+		rel := releases()
+		want := map[string]string{"owner": "helm", "name": "demo", "status": "deployed", "version": "1"}
+		if l := rel["sh.helm.release.v1.demo.v1"]; !mapContains(l, want) {
+			t.Errorf("release secrets after install %v, want sh.helm.release.v1.demo.v1 labelled %v", rel, want)
+		}
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("upgrade", func(t *testing.T) {
+		out := h.must(t, "upgrade", "demo", chart, "-n", ns, "--set", "replicas=3", "--set", "greeting=bonjour")
+		wantContains(t, "helm upgrade", out, `Release "demo" has been upgraded.`, "STATUS: deployed", "REVISION: 2", `demo serves "bonjour" with 3 replicas.`)
+		wantState("upgrade", 3, "bonjour")
+		wantServerSideApply("upgrade")
+		if got := objects(); !slices.Equal(got, helmKinds) {
+			t.Errorf("after upgrade the release's objects are\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(helmKinds, "\n"))
+		}
+	})
+
+	t.Run("history", func(t *testing.T) {
+		want := []revision{
+			{1, "superseded", "Install complete"},
+			{2, "deployed", "Upgrade complete"},
+		}
+		if got := history(); !slices.Equal(got, want) {
+			t.Errorf("helm history = %+v, want %+v", got, want)
+		}
+		rel := releases()
+		if len(rel) != 2 || rel["sh.helm.release.v1.demo.v1"]["status"] != "superseded" || rel["sh.helm.release.v1.demo.v2"]["status"] != "deployed" {
+			t.Errorf("release secrets after upgrade: %v", rel)
+		}
+	})
+
+	t.Run("rollback", func(t *testing.T) {
+		out := h.must(t, "rollback", "demo", "1", "-n", ns)
+		wantContains(t, "helm rollback", out, "Rollback was a success!")
+		wantState("rollback", 2, "hello")
+		wantServerSideApply("rollback")
+		want := []revision{
+			{1, "superseded", "Install complete"},
+			{2, "superseded", "Upgrade complete"},
+			{3, "deployed", "Rollback to 1"},
+		}
+		if got := history(); !slices.Equal(got, want) {
+			t.Errorf("helm history after rollback = %+v, want %+v", got, want)
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		var st struct {
+			Name    string
+			Version int
+			Info    struct{ Status string }
+		}
+		if err := json.Unmarshal([]byte(h.must(t, "status", "demo", "-n", ns, "-o", "json")), &st); err != nil {
+			t.Fatalf("helm status -o json: %v", err)
+		}
+		if st.Name != "demo" || st.Version != 3 || st.Info.Status != "deployed" {
+			t.Errorf("helm status = %+v, want demo revision 3 deployed", st)
+		}
+		out := h.must(t, "status", "demo", "-n", ns)
+		wantContains(t, "helm status", out, "STATUS: deployed", "REVISION: 3")
+		var ls []struct{ Name, Status, Revision string }
+		if err := json.Unmarshal([]byte(h.must(t, "list", "-n", ns, "-o", "json")), &ls); err != nil {
+			t.Fatalf("helm list -o json: %v", err)
+		}
+		if len(ls) != 1 || ls[0].Name != "demo" || ls[0].Status != "deployed" || ls[0].Revision != "3" {
+			t.Errorf("helm list = %+v, want demo revision 3 deployed", ls)
+		}
+	})
+
+	t.Run("uninstall", func(t *testing.T) {
+		out := h.must(t, "uninstall", "demo", "-n", ns)
+		wantContains(t, "helm uninstall", out, `release "demo" uninstalled`)
+		// Deletion is asynchronous where an object has finalizers, so poll.
+		deadline := time.Now().Add(time.Minute)
+		for {
+			got := objects()
+			if len(got) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after uninstall the release's objects are still there:\n%s", strings.Join(got, "\n"))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if rel := releases(); len(rel) != 0 {
+			t.Errorf("release secrets after uninstall: %v", rel)
+		}
+		r := h.run(t, "status", "demo", "-n", ns)
+		if r.code == 0 || !strings.Contains(r.stderr, "release: not found") {
+			t.Errorf("helm status after uninstall:\n%s", r)
+		}
+	})
+}
+
+// mapContains reports whether m holds every key of want with its value.
+func mapContains(m, want map[string]string) bool {
+	for k, v := range want {
+		if m[k] != v {
+			return false
+		}
+	}
+	return true
+}
