@@ -270,6 +270,18 @@ func helmLifecycle(t *testing.T, c *cluster, h *helmClient, chart, ns string) {
 			t.Errorf("after %s: helm get metadata says applyMethod %q, want ssa", step, md.ApplyMethod)
 		}
 	}
+	// wantHooks checks the hooks of the step that rendered revision: its
+	// pre-hook stays, recording the revision; its post-hook is gone, as
+	// its delete policy asks once it has succeeded.
+	wantHooks := func(step, revision string) {
+		t.Helper()
+		if got := c.must(t, "get", "configmap", "demo-pre-hook", "-n", ns, "-o", "jsonpath={.data.revision}"); got != revision {
+			t.Errorf("after %s: the pre-hook records revision %q, want %q", step, got, revision)
+		}
+		if r := c.run(t, "get", "configmap", "demo-post-hook", "-n", ns); r.code == 0 || !strings.Contains(r.stderr, "NotFound") {
+			t.Errorf("after %s: the post-hook is still there:\n%s", step, r)
+		}
+	}
 	type revision struct {
 		Revision    int
 		Status      string
@@ -292,6 +304,7 @@ func helmLifecycle(t *testing.T, c *cluster, h *helmClient, chart, ns string) {
 		}
 		wantState("install", 2, "hello")
 		wantServerSideApply("install")
+		wantHooks("install", "1")
 		rel := releases()
 		want := map[string]string{"owner": "helm", "name": "demo", "status": "deployed", "version": "1"}
 		if l := rel["sh.helm.release.v1.demo.v1"]; !mapContains(l, want) {
@@ -307,6 +320,7 @@ func helmLifecycle(t *testing.T, c *cluster, h *helmClient, chart, ns string) {
 		wantContains(t, "helm upgrade", out, `Release "demo" has been upgraded.`, "STATUS: deployed", "REVISION: 2", `demo serves "bonjour" with 3 replicas.`)
 		wantState("upgrade", 3, "bonjour")
 		wantServerSideApply("upgrade")
+		wantHooks("upgrade", "2")
 		if got := objects(); !slices.Equal(got, helmKinds) {
 			t.Errorf("after upgrade the release's objects are\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(helmKinds, "\n"))
 		}
@@ -331,6 +345,9 @@ func helmLifecycle(t *testing.T, c *cluster, h *helmClient, chart, ns string) {
 		wantContains(t, "helm rollback", out, "Rollback was a success!")
 		wantState("rollback", 2, "hello")
 		wantServerSideApply("rollback")
+		// A rollback runs the hooks of the revision it goes back to, as
+		// that revision rendered them.
+		wantHooks("rollback", "1")
 		want := []revision{
 			{1, "superseded", "Install complete"},
 			{2, "superseded", "Upgrade complete"},
@@ -354,7 +371,10 @@ func helmLifecycle(t *testing.T, c *cluster, h *helmClient, chart, ns string) {
 			t.Errorf("helm status = %+v, want demo revision 3 deployed", st)
 		}
 		out := h.must(t, "status", "demo", "-n", ns)
-		wantContains(t, "helm status", out, "STATUS: deployed", "REVISION: 3")
+		// Helm 4 lists the release's objects as the server's tables
+		// print them.
+		wantContains(t, "helm status", out, "STATUS: deployed", "REVISION: 3", "RESOURCES:",
+			"==> v1/Deployment", "==> v1/PodDisruptionBudget", "==> v1/Ingress", "==> v1/RoleBinding")
 		var ls []struct{ Name, Status, Revision string }
 		if err := json.Unmarshal([]byte(h.must(t, "list", "-n", ns, "-o", "json")), &ls); err != nil {
 			t.Fatalf("helm list -o json: %v", err)
