@@ -165,7 +165,6 @@ func TestHelm(t *testing.T) {
 		t.Run(profile, func(t *testing.T) {
 			t.Parallel()
 			c := newCluster(t, func(cfg *app.Config) { cfg.Profile = profile })
-			h := newHelm(t, c)
 			const ns = "shop"
 			// Under cci a namespace names its flavor, and its workloads
 			// need a Network; the kubernetes profile takes either.
@@ -188,225 +187,253 @@ spec:
   subnetID: shop-subnet-id
   cidr: 10.91.0.0/24
 `}, "apply", "-f", "-")
-			helmLifecycle(t, c, h, chart, ns)
+			helmLifecycle(t, &release{c: c, h: newHelm(t, c), ns: ns}, chart)
 		})
 	}
 }
 
-// helmLifecycle is TestHelm's walk through one release's life in ns.
-func helmLifecycle(t *testing.T, c *cluster, h *helmClient, chart, ns string) {
-	objects := func() []string {
-		t.Helper()
-		out := c.must(t, "get", helmObjectKinds, "-n", ns, "-l", "app.kubernetes.io/instance=demo", "-o", "name")
-		got := lines(out)
-		slices.Sort(got)
-		return got
+// release is the release demo of the demo chart in one namespace of one
+// cluster. Its methods read it back, each failing the test it is given.
+type release struct {
+	c  *cluster
+	h  *helmClient
+	ns string
+}
+
+// objects lists, sorted and as `kubectl get -o name` names them, the
+// objects that carry the release's labels.
+func (r *release) objects(t *testing.T) []string {
+	t.Helper()
+	got := lines(r.c.must(t, "get", helmObjectKinds, "-n", r.ns, "-l", "app.kubernetes.io/instance=demo", "-o", "name"))
+	slices.Sort(got)
+	return got
+}
+
+func (r *release) wantObjects(t *testing.T, step string, want []string) {
+	t.Helper()
+	if got := r.objects(t); !slices.Equal(got, want) {
+		t.Errorf("after %s the release's objects are\n%s\nwant\n%s", step, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	// state reads the two values the upgrade changes.
-	state := func() (replicas int64, greeting string) {
-		t.Helper()
-		var d struct {
-			Spec struct{ Replicas int64 }
-		}
-		c.getJSON(t, &d, "deployment", "demo", "-n", ns)
-		greeting = c.must(t, "get", "configmap", "demo-content", "-n", ns, "-o", "jsonpath={.data.greeting}")
-		return d.Spec.Replicas, greeting
+}
+
+// state is what the test's upgrade changes: the deployment's replicas and
+// the greeting and banner keys of the ConfigMap (banner "" when the key is
+// absent, as it is when the release leaves it out).
+type state struct {
+	replicas         int64
+	greeting, banner string
+}
+
+func (r *release) wantState(t *testing.T, step string, want state) {
+	t.Helper()
+	var d struct {
+		Spec struct{ Replicas int64 }
 	}
-	wantState := func(step string, replicas int64, greeting string) {
-		t.Helper()
-		r, g := state()
-		if r != replicas || g != greeting {
-			t.Errorf("after %s: replicas %d, greeting %q; want %d, %q", step, r, g, replicas, greeting)
-		}
+	r.c.getJSON(t, &d, "deployment", "demo", "-n", r.ns)
+	var cm struct{ Data map[string]string }
+	r.c.getJSON(t, &cm, "configmap", "demo-content", "-n", r.ns)
+	got := state{d.Spec.Replicas, cm.Data["greeting"], cm.Data["banner"]}
+	if _, ok := cm.Data["banner"]; ok && want.banner == "" {
+		t.Errorf("after %s: the ConfigMap still holds banner %q", step, got.banner)
 	}
-	// releases reads the secrets Helm keeps its releases in, by revision.
-	releases := func() map[string]map[string]string {
-		t.Helper()
-		var list struct {
-			Items []struct {
-				Metadata struct {
-					Name   string
-					Labels map[string]string
-				}
-				Type string
-				Data map[string]string
-			}
-		}
-		c.getJSON(t, &list, "secrets", "-n", ns, "-l", "owner=helm,name=demo")
-		got := map[string]map[string]string{}
-		for _, s := range list.Items {
-			if s.Type != "helm.sh/release.v1" {
-				t.Errorf("release secret %s has type %q, want helm.sh/release.v1", s.Metadata.Name, s.Type)
-			}
-			if _, err := base64.StdEncoding.DecodeString(s.Data["release"]); err != nil || len(s.Data["release"]) == 0 {
-				t.Errorf("release secret %s: data.release is not base64 (%v)", s.Metadata.Name, err)
-			}
-			got[s.Metadata.Name] = s.Metadata.Labels
-		}
-		return got
+	if got != want {
+		t.Errorf("after %s: %+v, want %+v", step, got, want)
 	}
-	// wantServerSideApply checks that Helm applied the deployment
-	// server-side: its fields are owned by an Apply entry of manager helm,
-	// and the release records the method.
-	wantServerSideApply := func(step string) {
-		t.Helper()
-		var d struct {
+}
+
+// secrets reads the secrets Helm keeps the release's revisions in, and
+// returns their labels by name.
+func (r *release) secrets(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	var list struct {
+		Items []struct {
 			Metadata struct {
-				ManagedFields []struct{ Manager, Operation string }
+				Name   string
+				Labels map[string]string
 			}
-		}
-		c.getJSON(t, &d, "deployment", "demo", "-n", ns, "--show-managed-fields")
-		ok := slices.ContainsFunc(d.Metadata.ManagedFields, func(m struct{ Manager, Operation string }) bool {
-			return m.Manager == "helm" && m.Operation == "Apply"
-		})
-		if !ok {
-			t.Errorf("after %s: no Apply entry of manager helm in the deployment's managedFields %+v", step, d.Metadata.ManagedFields)
-		}
-		var md struct{ ApplyMethod string }
-		if err := json.Unmarshal([]byte(h.must(t, "get", "metadata", "demo", "-n", ns, "-o", "json")), &md); err != nil {
-			t.Fatalf("helm get metadata -o json: %v", err)
-		}
-		if md.ApplyMethod != "ssa" {
-			t.Errorf("after %s: helm get metadata says applyMethod %q, want ssa", step, md.ApplyMethod)
+			Type string
+			Data map[string]string
 		}
 	}
-	// wantHooks checks the hooks of the step that rendered revision: its
-	// pre-hook stays, recording the revision; its post-hook is gone, as
-	// its delete policy asks once it has succeeded.
-	wantHooks := func(step, revision string) {
-		t.Helper()
-		if got := c.must(t, "get", "configmap", "demo-pre-hook", "-n", ns, "-o", "jsonpath={.data.revision}"); got != revision {
-			t.Errorf("after %s: the pre-hook records revision %q, want %q", step, got, revision)
+	r.c.getJSON(t, &list, "secrets", "-n", r.ns, "-l", "owner=helm,name=demo")
+	got := map[string]map[string]string{}
+	for _, s := range list.Items {
+		if s.Type != "helm.sh/release.v1" {
+			t.Errorf("release secret %s has type %q, want helm.sh/release.v1", s.Metadata.Name, s.Type)
 		}
-		if r := c.run(t, "get", "configmap", "demo-post-hook", "-n", ns); r.code == 0 || !strings.Contains(r.stderr, "NotFound") {
-			t.Errorf("after %s: the post-hook is still there:\n%s", step, r)
+		if _, err := base64.StdEncoding.DecodeString(s.Data["release"]); err != nil || len(s.Data["release"]) == 0 {
+			t.Errorf("release secret %s: data.release is not base64 (%v)", s.Metadata.Name, err)
 		}
+		got[s.Metadata.Name] = s.Metadata.Labels
 	}
-	type revision struct {
-		Revision    int
-		Status      string
-		Description string
+	return got
+}
+
+// wantServerSideApply checks that Helm applied the deployment server-side:
+// its fields are owned by an Apply entry of manager helm, and the release
+// records the method.
+func (r *release) wantServerSideApply(t *testing.T, step string) {
+	t.Helper()
+	type entry struct{ Manager, Operation string }
+	var d struct {
+		Metadata struct{ ManagedFields []entry }
 	}
-	history := func() []revision {
-		t.Helper()
-		var hs []revision
-		if err := json.Unmarshal([]byte(h.must(t, "history", "demo", "-n", ns, "-o", "json")), &hs); err != nil {
-			t.Fatalf("helm history -o json: %v", err)
-		}
-		return hs
+	r.c.getJSON(t, &d, "deployment", "demo", "-n", r.ns, "--show-managed-fields")
+	if !slices.Contains(d.Metadata.ManagedFields, entry{"helm", "Apply"}) {
+		t.Errorf("after %s: no Apply entry of manager helm in the deployment's managedFields %+v", step, d.Metadata.ManagedFields)
 	}
-
-	t.Run("install", func(t *testing.T) {
-		out := h.must(t, "install", "demo", chart, "-n", ns)
-		wantContains(t, "helm install", out, "NAME: demo", "STATUS: deployed", "REVISION: 1", `demo serves "hello" with 2 replicas.`)
-		if got := objects(); !slices.Equal(got, helmKinds) {
-			t.Fatalf("after install the release's objects are\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(helmKinds, "\n"))
-		}
-		wantState("install", 2, "hello")
-		wantServerSideApply("install")
-		wantHooks("install", "1")
-		rel := releases()
-		want := map[string]string{"owner": "helm", "name": "demo", "status": "deployed", "version": "1"}
-		if l := rel["sh.helm.release.v1.demo.v1"]; !mapContains(l, want) {
-			t.Errorf("release secrets after install %v, want sh.helm.release.v1.demo.v1 labelled %v", rel, want)
-		}
-	})
-	if t.Failed() {
-		return
+	var md struct{ ApplyMethod string }
+	if err := json.Unmarshal([]byte(r.h.must(t, "get", "metadata", "demo", "-n", r.ns, "-o", "json")), &md); err != nil {
+		t.Fatalf("helm get metadata -o json: %v", err)
 	}
+	if md.ApplyMethod != "ssa" {
+		t.Errorf("after %s: helm get metadata says applyMethod %q, want ssa", step, md.ApplyMethod)
+	}
+}
 
-	t.Run("upgrade", func(t *testing.T) {
-		out := h.must(t, "upgrade", "demo", chart, "-n", ns, "--set", "replicas=3", "--set", "greeting=bonjour")
-		wantContains(t, "helm upgrade", out, `Release "demo" has been upgraded.`, "STATUS: deployed", "REVISION: 2", `demo serves "bonjour" with 3 replicas.`)
-		wantState("upgrade", 3, "bonjour")
-		wantServerSideApply("upgrade")
-		wantHooks("upgrade", "2")
-		if got := objects(); !slices.Equal(got, helmKinds) {
-			t.Errorf("after upgrade the release's objects are\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(helmKinds, "\n"))
-		}
-	})
+// wantHooks checks the hooks of the step that rendered revision: its
+// pre-hook stays, recording the revision; its post-hook is gone, as its
+// delete policy asks once it has succeeded.
+func (r *release) wantHooks(t *testing.T, step, revision string) {
+	t.Helper()
+	if got := r.c.must(t, "get", "configmap", "demo-pre-hook", "-n", r.ns, "-o", "jsonpath={.data.revision}"); got != revision {
+		t.Errorf("after %s: the pre-hook records revision %q, want %q", step, got, revision)
+	}
+	if res := r.c.run(t, "get", "configmap", "demo-post-hook", "-n", r.ns); res.code == 0 || !strings.Contains(res.stderr, "NotFound") {
+		t.Errorf("after %s: the post-hook is still there:\n%s", step, res)
+	}
+}
 
-	t.Run("history", func(t *testing.T) {
-		want := []revision{
-			{1, "superseded", "Install complete"},
-			{2, "deployed", "Upgrade complete"},
-		}
-		if got := history(); !slices.Equal(got, want) {
-			t.Errorf("helm history = %+v, want %+v", got, want)
-		}
-		rel := releases()
-		if len(rel) != 2 || rel["sh.helm.release.v1.demo.v1"]["status"] != "superseded" || rel["sh.helm.release.v1.demo.v2"]["status"] != "deployed" {
-			t.Errorf("release secrets after upgrade: %v", rel)
-		}
-	})
+// revision is one row of `helm history -o json`.
+type revision struct {
+	Revision    int
+	Status      string
+	Description string
+}
 
-	t.Run("rollback", func(t *testing.T) {
-		out := h.must(t, "rollback", "demo", "1", "-n", ns)
-		wantContains(t, "helm rollback", out, "Rollback was a success!")
-		wantState("rollback", 2, "hello")
-		wantServerSideApply("rollback")
-		// A rollback runs the hooks of the revision it goes back to, as
-		// that revision rendered them.
-		wantHooks("rollback", "1")
-		want := []revision{
-			{1, "superseded", "Install complete"},
-			{2, "superseded", "Upgrade complete"},
-			{3, "deployed", "Rollback to 1"},
-		}
-		if got := history(); !slices.Equal(got, want) {
-			t.Errorf("helm history after rollback = %+v, want %+v", got, want)
-		}
-	})
+func (r *release) wantHistory(t *testing.T, step string, want []revision) {
+	t.Helper()
+	var got []revision
+	if err := json.Unmarshal([]byte(r.h.must(t, "history", "demo", "-n", r.ns, "-o", "json")), &got); err != nil {
+		t.Fatalf("helm history -o json: %v", err)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("helm history after %s = %+v, want %+v", step, got, want)
+	}
+}
 
-	t.Run("status", func(t *testing.T) {
-		var st struct {
-			Name    string
-			Version int
-			Info    struct{ Status string }
-		}
-		if err := json.Unmarshal([]byte(h.must(t, "status", "demo", "-n", ns, "-o", "json")), &st); err != nil {
-			t.Fatalf("helm status -o json: %v", err)
-		}
-		if st.Name != "demo" || st.Version != 3 || st.Info.Status != "deployed" {
-			t.Errorf("helm status = %+v, want demo revision 3 deployed", st)
-		}
-		out := h.must(t, "status", "demo", "-n", ns)
-		// Helm 4 lists the release's objects as the server's tables
-		// print them.
-		wantContains(t, "helm status", out, "STATUS: deployed", "REVISION: 3", "RESOURCES:",
-			"==> v1/Deployment", "==> v1/PodDisruptionBudget", "==> v1/Ingress", "==> v1/RoleBinding")
-		var ls []struct{ Name, Status, Revision string }
-		if err := json.Unmarshal([]byte(h.must(t, "list", "-n", ns, "-o", "json")), &ls); err != nil {
-			t.Fatalf("helm list -o json: %v", err)
-		}
-		if len(ls) != 1 || ls[0].Name != "demo" || ls[0].Status != "deployed" || ls[0].Revision != "3" {
-			t.Errorf("helm list = %+v, want demo revision 3 deployed", ls)
-		}
-	})
-
-	t.Run("uninstall", func(t *testing.T) {
-		out := h.must(t, "uninstall", "demo", "-n", ns)
-		wantContains(t, "helm uninstall", out, `release "demo" uninstalled`)
-		// Deletion is asynchronous where an object has finalizers, so poll.
-		deadline := time.Now().Add(time.Minute)
-		for {
-			got := objects()
-			if len(got) == 0 {
-				break
+// helmLifecycle is TestHelm's walk through the life of r. Each step
+// needs the one before it, so the walk stops at the first that fails.
+func helmLifecycle(t *testing.T, r *release, chart string) {
+	h, ns := r.h, r.ns
+	steps := []struct {
+		name string
+		f    func(t *testing.T)
+	}{
+		{"install", func(t *testing.T) {
+			out := h.must(t, "install", "demo", chart, "-n", ns)
+			wantContains(t, "helm install", out, "NAME: demo", "STATUS: deployed", "REVISION: 1", `demo serves "hello" with 2 replicas.`)
+			r.wantObjects(t, "install", helmKinds)
+			r.wantState(t, "install", state{2, "hello", ""})
+			r.wantServerSideApply(t, "install")
+			r.wantHooks(t, "install", "1")
+			rel := r.secrets(t)
+			want := map[string]string{"owner": "helm", "name": "demo", "status": "deployed", "version": "1"}
+			if l := rel["sh.helm.release.v1.demo.v1"]; len(rel) != 1 || !mapContains(l, want) {
+				t.Errorf("release secrets after install %v, want only sh.helm.release.v1.demo.v1, labelled %v", rel, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after uninstall the release's objects are still there:\n%s", strings.Join(got, "\n"))
+		}},
+		{"upgrade", func(t *testing.T) {
+			out := h.must(t, "upgrade", "demo", chart, "-n", ns,
+				"--set", "replicas=3", "--set", "greeting=bonjour", "--set", "banner=sale", "--set", "ingress.enabled=false")
+			wantContains(t, "helm upgrade", out, `Release "demo" has been upgraded.`, "STATUS: deployed", "REVISION: 2", `demo serves "bonjour" with 3 replicas.`)
+			r.wantState(t, "upgrade", state{3, "bonjour", "sale"})
+			// The ingress left the chart, so Helm deleted it.
+			r.wantObjects(t, "upgrade", slices.DeleteFunc(slices.Clone(helmKinds), func(o string) bool { return strings.HasPrefix(o, "ingress.") }))
+			r.wantServerSideApply(t, "upgrade")
+			r.wantHooks(t, "upgrade", "2")
+		}},
+		{"history", func(t *testing.T) {
+			r.wantHistory(t, "upgrade", []revision{
+				{1, "superseded", "Install complete"},
+				{2, "deployed", "Upgrade complete"},
+			})
+			rel := r.secrets(t)
+			if len(rel) != 2 || rel["sh.helm.release.v1.demo.v1"]["status"] != "superseded" || rel["sh.helm.release.v1.demo.v2"]["status"] != "deployed" {
+				t.Errorf("release secrets after upgrade: %v", rel)
 			}
-			time.Sleep(200 * time.Millisecond)
+		}},
+		{"rollback", func(t *testing.T) {
+			out := h.must(t, "rollback", "demo", "1", "-n", ns)
+			wantContains(t, "helm rollback", out, "Rollback was a success!")
+			// Back to revision 1: the ingress is created again, and the
+			// banner, which only revision 2 applied, is gone.
+			r.wantState(t, "rollback", state{2, "hello", ""})
+			r.wantObjects(t, "rollback", helmKinds)
+			r.wantServerSideApply(t, "rollback")
+			// A rollback runs the hooks of the revision it goes back to,
+			// as that revision rendered them.
+			r.wantHooks(t, "rollback", "1")
+			r.wantHistory(t, "rollback", []revision{
+				{1, "superseded", "Install complete"},
+				{2, "superseded", "Upgrade complete"},
+				{3, "deployed", "Rollback to 1"},
+			})
+		}},
+		{"status", func(t *testing.T) {
+			var st struct {
+				Name    string
+				Version int
+				Info    struct{ Status string }
+			}
+			if err := json.Unmarshal([]byte(h.must(t, "status", "demo", "-n", ns, "-o", "json")), &st); err != nil {
+				t.Fatalf("helm status -o json: %v", err)
+			}
+			if st.Name != "demo" || st.Version != 3 || st.Info.Status != "deployed" {
+				t.Errorf("helm status = %+v, want demo revision 3 deployed", st)
+			}
+			// Helm 4 lists the release's objects as the server's tables
+			// print them.
+			wantContains(t, "helm status", h.must(t, "status", "demo", "-n", ns), "STATUS: deployed", "REVISION: 3", "RESOURCES:",
+				"==> v1/Deployment", "==> v1/PodDisruptionBudget", "==> v1/Ingress", "==> v1/RoleBinding")
+			var ls []struct{ Name, Status, Revision string }
+			if err := json.Unmarshal([]byte(h.must(t, "list", "-n", ns, "-o", "json")), &ls); err != nil {
+				t.Fatalf("helm list -o json: %v", err)
+			}
+			if len(ls) != 1 || ls[0].Name != "demo" || ls[0].Status != "deployed" || ls[0].Revision != "3" {
+				t.Errorf("helm list = %+v, want demo revision 3 deployed", ls)
+			}
+		}},
+		{"uninstall", func(t *testing.T) {
+			out := h.must(t, "uninstall", "demo", "-n", ns)
+			wantContains(t, "helm uninstall", out, `release "demo" uninstalled`)
+			// Deletion is asynchronous where an object has finalizers, so
+			// poll.
+			deadline := time.Now().Add(time.Minute)
+			for {
+				got := r.objects(t)
+				if len(got) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("after uninstall the release's objects are still there:\n%s", strings.Join(got, "\n"))
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if rel := r.secrets(t); len(rel) != 0 {
+				t.Errorf("release secrets after uninstall: %v", rel)
+			}
+			res := h.run(t, "status", "demo", "-n", ns)
+			if res.code == 0 || !strings.Contains(res.stderr, "release: not found") {
+				t.Errorf("helm status after uninstall:\n%s", res)
+			}
+		}},
+	}
+	for _, s := range steps {
+		if !t.Run(s.name, s.f) {
+			return
 		}
-		if rel := releases(); len(rel) != 0 {
-			t.Errorf("release secrets after uninstall: %v", rel)
-		}
-		r := h.run(t, "status", "demo", "-n", ns)
-		if r.code == 0 || !strings.Contains(r.stderr, "release: not found") {
-			t.Errorf("helm status after uninstall:\n%s", r)
-		}
-	})
+	}
 }
 
 // mapContains reports whether m holds every key of want with its value.
