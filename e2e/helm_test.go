@@ -164,11 +164,42 @@ func TestHelm(t *testing.T) {
 	for _, profile := range []string{"cci", "kubernetes"} {
 		t.Run(profile, func(t *testing.T) {
 			t.Parallel()
-			c := newCluster(t, func(cfg *app.Config) { cfg.Profile = profile })
-			const ns = "shop"
-			// Under cci a namespace names its flavor, and its workloads
-			// need a Network; the kubernetes profile takes either.
-			c.mustWith(t, call{stdin: `
+			helmLifecycle(t, newRelease(t, profile), chart)
+		})
+	}
+}
+
+// TestHelmFromClientSide moves a release that Helm 3 installed, with
+// client-side apply, to Helm 4's server-side apply: Helm 4 turns each
+// object's Update entry into its Apply entry and applies the chart again,
+// which changes nothing. The Job, whose selector and pod labels the server
+// generated, is where a server that lets the creator own them fails: the
+// apply would remove both, and both are immutable.
+func TestHelmFromClientSide(t *testing.T) {
+	t.Parallel()
+	chart, err := filepath.Abs(filepath.Join("testdata", "charts", "demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRelease(t, "cci")
+	wantContains(t, "helm install --server-side=false", r.h.must(t, "install", "demo", chart, "-n", r.ns, "--server-side=false"), "STATUS: deployed")
+	var md struct{ ApplyMethod string }
+	if err := json.Unmarshal([]byte(r.h.must(t, "get", "metadata", "demo", "-n", r.ns, "-o", "json")), &md); err != nil || md.ApplyMethod != "csa" {
+		t.Fatalf("helm get metadata after a client-side install: %v, applyMethod %q, want csa", err, md.ApplyMethod)
+	}
+	wantContains(t, "helm upgrade --server-side=true", r.h.must(t, "upgrade", "demo", chart, "-n", r.ns, "--server-side=true"), "STATUS: deployed", "REVISION: 2")
+	r.wantServerSideApply(t, "the move to server-side apply")
+	r.wantObjects(t, "the move to server-side apply", helmKinds)
+	r.wantState(t, "the move to server-side apply", state{2, "hello", ""})
+}
+
+// newRelease starts a server with profile and prepares the namespace shop
+// for the release demo: under cci a namespace names its flavor, and its
+// workloads need a Network; the kubernetes profile takes either.
+func newRelease(t *testing.T, profile string) *release {
+	t.Helper()
+	c := newCluster(t, func(cfg *app.Config) { cfg.Profile = profile })
+	c.mustWith(t, call{stdin: `
 apiVersion: v1
 kind: Namespace
 metadata:
@@ -187,9 +218,7 @@ spec:
   subnetID: shop-subnet-id
   cidr: 10.91.0.0/24
 `}, "apply", "-f", "-")
-			helmLifecycle(t, &release{c: c, h: newHelm(t, c), ns: ns}, chart)
-		})
-	}
+	return &release{c: c, h: newHelm(t, c), ns: "shop"}
 }
 
 // release is the release demo of the demo chart in one namespace of one
