@@ -13,9 +13,10 @@
 //
 //	create: metadata fill (uid, creationTimestamp, generation) -> PrepareForCreate
 //	        (may mutate) -> the write's field manager (WriteOptions.Track) ->
-//	        GenerateForCreate (may mutate) -> Validate (must not) -> ValidateObjectMeta -> AdmitWrite
-//	        (RBAC escalation) -> Admission (ResourceQuota; may charge, undone if the
-//	        write fails) -> encode -> storage
+//	        GenerateForCreate (may mutate) -> Validate (must not) ->
+//	        ValidateObjectMeta -> AdmitWrite (RBAC escalation) -> Admission
+//	        (ResourceQuota; may charge, undone if the write fails) -> encode ->
+//	        storage
 //	update: preconditions -> PrepareForUpdate (may mutate; keeps status or spec
 //	        depending on the subresource) -> generation bump -> ValidateUpdate ->
 //	        AdmitWrite -> storage

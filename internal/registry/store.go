@@ -380,9 +380,9 @@ type WriteOptions struct {
 	// (PrepareForCreate or PrepareForUpdate, so defaults and normalized
 	// fields are seen as kube-apiserver's field managers see them after
 	// decoding), before a create's GenerateForCreate (what the server
-	// generates is nobody's) and before it is validated, with the stored object before
-	// the write (nil for a create; it must not be changed) and the
-	// prepared one, and returns the object to go on with.
+	// generates is nobody's) and before it is validated, with the stored
+	// object before the write (nil for a create; it must not be changed)
+	// and the prepared one, and returns the object to go on with.
 	Track func(live, obj runtime.Object) (runtime.Object, error)
 }
 
