@@ -21,9 +21,10 @@ import (
 	"cella.dev/cella/internal/app"
 )
 
-// helmTimeout bounds one helm invocation. No call here waits for anything
-// (Helm 4's default waits for hooks only, and the chart has none), so a
-// call is a few dozen requests against a loopback server.
+// helmTimeout bounds one helm invocation. Helm 4's default waits for hooks
+// only, and the chart's hooks are ConfigMaps, ready once they exist (or
+// gone once deleted), so a call is a few dozen requests and a short watch
+// against a loopback server.
 const helmTimeout = 2 * time.Minute
 
 // helmBuild finds the helm binary once per test process, on the first
