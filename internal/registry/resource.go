@@ -12,9 +12,11 @@
 // Write order, as in kube-apiserver's BeforeCreate/BeforeUpdate:
 //
 //	create: metadata fill (uid, creationTimestamp, generation) -> PrepareForCreate
-//	        (may mutate) -> Validate (must not) -> ValidateObjectMeta -> AdmitWrite
-//	        (RBAC escalation) -> Admission (ResourceQuota; may charge, undone if the
-//	        write fails) -> encode -> storage
+//	        (may mutate) -> the write's field manager (WriteOptions.Track) ->
+//	        GenerateForCreate (may mutate) -> Validate (must not) ->
+//	        ValidateObjectMeta -> AdmitWrite (RBAC escalation) -> Admission
+//	        (ResourceQuota; may charge, undone if the write fails) -> encode ->
+//	        storage
 //	update: preconditions -> PrepareForUpdate (may mutate; keeps status or spec
 //	        depending on the subresource) -> generation bump -> ValidateUpdate ->
 //	        AdmitWrite -> storage
@@ -62,6 +64,15 @@ type Resource struct {
 
 	// PrepareForCreate normalises a new object (defaults, initial status).
 	PrepareForCreate func(ctx context.Context, obj runtime.Object)
+	// GenerateForCreate fills what the server generates for a new object,
+	// as opposed to the defaults PrepareForCreate fills: it runs after the
+	// write's field manager has recorded the write, so that the creator
+	// does not come to own these fields, as kube-apiserver generates them
+	// after its handlers' field managers ran (a Job's selector and the
+	// labels that tie its pods to it). A client that later applies the
+	// object without them (a client-side apply moved to server-side
+	// apply) then leaves them alone instead of removing them.
+	GenerateForCreate func(ctx context.Context, obj runtime.Object)
 	// Validate checks a new object. It must not mutate it.
 	Validate func(ctx context.Context, obj runtime.Object) field.ErrorList
 	// PrepareForUpdate normalises an updated object given the stored one.

@@ -379,9 +379,10 @@ type WriteOptions struct {
 	// implies ManagedFields. It is called once the object is prepared
 	// (PrepareForCreate or PrepareForUpdate, so defaults and normalized
 	// fields are seen as kube-apiserver's field managers see them after
-	// decoding) and before it is validated, with the stored object before
-	// the write (nil for a create; it must not be changed) and the
-	// prepared one, and returns the object to go on with.
+	// decoding), before a create's GenerateForCreate (what the server
+	// generates is nobody's) and before it is validated, with the stored
+	// object before the write (nil for a create; it must not be changed)
+	// and the prepared one, and returns the object to go on with.
 	Track func(live, obj runtime.Object) (runtime.Object, error)
 }
 
@@ -432,6 +433,9 @@ func (s *Store) Create(ctx context.Context, obj runtime.Object, o WriteOptions) 
 		if m, err = meta.Accessor(obj); err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
+	}
+	if r.GenerateForCreate != nil {
+		r.GenerateForCreate(ctx, obj)
 	}
 	if errs := s.validateCreate(ctx, obj, m); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), m.GetName(), errs)

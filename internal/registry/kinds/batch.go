@@ -36,10 +36,11 @@ func (b *builder) batch() {
 		HasSpec: true, HasStatus: true,
 		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
 			j := obj.(*batchv1.Job)
-			defaultJob(j)
+			defaultJobSpec(&j.Spec)
 			j.Status = batchv1.JobStatus{}
 		},
-		PrepareForUpdate: func(_ context.Context, obj, _ runtime.Object) { defaultJobSpec(&obj.(*batchv1.Job).Spec) },
+		GenerateForCreate: func(_ context.Context, obj runtime.Object) { generateJobSelector(obj.(*batchv1.Job)) },
+		PrepareForUpdate:  func(_ context.Context, obj, _ runtime.Object) { defaultJobSpec(&obj.(*batchv1.Job).Spec) },
 		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 			j := obj.(*batchv1.Job)
 			return b.validateJobSpec(&j.Spec, field.NewPath("spec"))
@@ -179,10 +180,11 @@ func defaultJobSpec(s *batchv1.JobSpec) {
 	defaultPodSpec(&s.Template.Spec)
 }
 
-// defaultJob fills defaults and, unless the user chose a manual selector,
-// the generated selector and template labels that tie pods to the job.
-func defaultJob(j *batchv1.Job) {
-	defaultJobSpec(&j.Spec)
+// generateJobSelector fills, unless the user chose a manual selector, the
+// generated selector and template labels that tie pods to the job. They
+// are the server's, not the creator's: kube-apiserver's Job strategy
+// generates them after the write's field manager ran.
+func generateJobSelector(j *batchv1.Job) {
 	if j.Spec.ManualSelector != nil && *j.Spec.ManualSelector {
 		return
 	}
