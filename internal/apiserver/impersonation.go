@@ -9,7 +9,6 @@ import (
 
 	authnv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"cella.dev/cella/internal/auth"
 )
@@ -136,16 +135,10 @@ func (s *Server) impersonate(r *http.Request) (*http.Request, error) {
 				return nil, authorizationFailed(err)
 			}
 			if !d.Allowed {
-				res := a.resource
-				if a.subresource != "" {
-					res += "/" + a.subresource
-				}
-				scope := "at the cluster scope"
-				if a.namespace != "" {
-					scope = fmt.Sprintf("in the namespace %q", a.namespace)
-				}
-				return nil, apierrors.NewForbidden(schema.GroupResource{Group: a.group, Resource: a.resource}, a.name,
-					fmt.Errorf("User %q cannot impersonate resource %q in API group %q %s", requester.Name, res, a.group, scope))
+				return nil, forbidden(requester, "impersonate", &RequestInfo{
+					IsResourceRequest: true, APIGroup: a.group, Resource: a.resource, Subresource: a.subresource,
+					Namespace: a.namespace, Name: a.name,
+				}, r)
 			}
 		}
 	}

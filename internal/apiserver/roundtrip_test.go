@@ -169,15 +169,7 @@ var roundTripRefused = map[string]map[string]bool{
 
 // refusedCreate checks that the example is refused with 403 and a reason.
 func refusedCreate(t *testing.T, ctx context.Context, ri dynamic.ResourceInterface, example string) {
-	obj := &unstructured.Unstructured{}
-	js, err := yaml.YAMLToJSON([]byte(example))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := obj.UnmarshalJSON(js); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ri.Create(ctx, obj, metav1.CreateOptions{}); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "CCI does not support") {
+	if _, err := ri.Create(ctx, decodeExample(t, example), metav1.CreateOptions{}); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "CCI does not support") {
 		t.Fatalf("create under the cci profile: %v, want 403 saying CCI does not support it", err)
 	}
 	if _, err := ri.List(ctx, metav1.ListOptions{}); err != nil {
@@ -185,7 +177,9 @@ func refusedCreate(t *testing.T, ctx context.Context, ri dynamic.ResourceInterfa
 	}
 }
 
-func roundTrip(t *testing.T, ctx context.Context, ri dynamic.ResourceInterface, gv schema.GroupVersion, key, example string) {
+// decodeExample reads an example object of roundTripExamples.
+func decodeExample(t *testing.T, example string) *unstructured.Unstructured {
+	t.Helper()
 	obj := &unstructured.Unstructured{}
 	js, err := yaml.YAMLToJSON([]byte(example))
 	if err != nil {
@@ -194,6 +188,11 @@ func roundTrip(t *testing.T, ctx context.Context, ri dynamic.ResourceInterface, 
 	if err := obj.UnmarshalJSON(js); err != nil {
 		t.Fatal(err)
 	}
+	return obj
+}
+
+func roundTrip(t *testing.T, ctx context.Context, ri dynamic.ResourceInterface, gv schema.GroupVersion, key, example string) {
+	obj := decodeExample(t, example)
 	name := obj.GetName()
 	created, err := ri.Create(ctx, obj, metav1.CreateOptions{FieldManager: "roundtrip"})
 	if err != nil {

@@ -13,27 +13,35 @@ import (
 	"cella.dev/cella/internal/storage/storagetest"
 )
 
-// TestDiskFull fills the disk under a store: a write that needs new space
-// fails with storage.ErrNoSpace, DiskFull reports it, a delete
-// still commits and clears it, and writes work again once space is freed.
-func TestDiskFull(t *testing.T) {
+// fullStore opens a store on a 2 MiB tmpfs, writes /small/00 to
+// /small/49 and fills the disk with the file it returns.
+func fullStore(t *testing.T) (*Store, string) {
+	t.Helper()
 	dir := storagetest.MountTmpfs(t, 2<<20)
 	s, err := Open(filepath.Join(dir, "cella.db"), testOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	ctx := context.Background()
+	t.Cleanup(func() { _ = s.Close() })
 	for i := range 50 {
-		if _, err := s.Create(ctx, fmt.Sprintf("/small/%02d", i), bytes.Repeat([]byte{'s'}, 100)); err != nil {
+		if _, err := s.Create(context.Background(), fmt.Sprintf("/small/%02d", i), bytes.Repeat([]byte{'s'}, 100)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	filler := filepath.Join(dir, "filler")
 	storagetest.FillDisk(t, filler)
+	return s, filler
+}
+
+// TestDiskFull fills the disk under a store: a write that needs new space
+// fails with storage.ErrNoSpace, DiskFull reports it, a delete
+// still commits and clears it, and writes work again once space is freed.
+func TestDiskFull(t *testing.T) {
+	s, filler := fullStore(t)
+	ctx := context.Background()
 
 	big := bytes.Repeat([]byte{'b'}, 512<<10)
-	_, err = s.Create(ctx, "/big", big)
+	_, err := s.Create(ctx, "/big", big)
 	if !errors.Is(err, storage.ErrNoSpace) {
 		t.Fatalf("Create on a full disk: %v, want storage.ErrNoSpace", err)
 	}
@@ -68,21 +76,8 @@ func TestDiskFull(t *testing.T) {
 // same batch as a create that needs new pages still succeeds (deletes are
 // tried again alone), and the create fails with storage.ErrNoSpace.
 func TestDiskFullBatchedDelete(t *testing.T) {
-	dir := storagetest.MountTmpfs(t, 2<<20)
-	path := filepath.Join(dir, "cella.db")
-	s, err := Open(path, testOptions(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, _ := fullStore(t)
 	ctx := context.Background()
-	for i := range 50 {
-		if _, err := s.Create(ctx, fmt.Sprintf("/small/%02d", i), bytes.Repeat([]byte{'s'}, 100)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	filler := filepath.Join(dir, "filler")
-	storagetest.FillDisk(t, filler)
 
 	// Both ops go into the queue under one lock before the committer is
 	// woken, so they are taken as one batch.
