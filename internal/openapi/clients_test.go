@@ -78,6 +78,12 @@ func TestOpenAPIV2Protobuf(t *testing.T) {
 	if got := containers.GetExtensions()[extPatchMergeKey]; got != "name" {
 		t.Errorf("containers %s = %v, want name", extPatchMergeKey, got)
 	}
+	if got := containers.GetExtensions()[extListType]; got != "map" {
+		t.Errorf("containers %s = %v, want map", extListType, got)
+	}
+	if got, _ := containers.GetExtensions()[extListMapKeys].([]any); len(got) != 1 || got[0] != "name" {
+		t.Errorf("containers %s = %v, want [name]", extListMapKeys, got)
+	}
 	container := containers.SubType.(*kproto.Ref).SubSchema().(*kproto.Kind)
 	if image, ok := container.Fields["image"].(*kproto.Primitive); !ok || image.Type != "string" {
 		t.Errorf("Container.image = %#v", container.Fields["image"])
@@ -235,6 +241,34 @@ func TestTypeConverter(t *testing.T) {
 	u["spec"].(map[string]any)["nonsense"] = true
 	if _, err := tc.ObjectToTyped(&unstructured.Unstructured{Object: u}); err == nil {
 		t.Errorf("ObjectToTyped accepted an unknown field in a Pod")
+	}
+
+	// A client that merges with the document (its list types and keys,
+	// or the patch merge keys beside them) keeps both containers, by name,
+	// as the server's own server-side apply does, and replaces an atomic
+	// list (args) whole.
+	a, b := pod.DeepCopy(), pod.DeepCopy()
+	a.Spec.Containers[0].Args = []string{"x", "y"}
+	b.Spec.Containers = []corev1.Container{{Name: "c", Args: []string{"z"}}, {Name: "d", Image: "busybox"}}
+	ta, err := tc.ObjectToTyped(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := tc.ObjectToTyped(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := ta.Merge(tb)
+	if err != nil {
+		t.Fatalf("merging two pods: %v", err)
+	}
+	var out corev1.Pod
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(merged.AsValue().Unstructured().(map[string]any), &out); err != nil {
+		t.Fatal(err)
+	}
+	cs := out.Spec.Containers
+	if len(cs) != 2 || cs[0].Name != "c" || cs[0].Image != "nginx" || strings.Join(cs[0].Args, ",") != "z" || cs[1].Name != "d" {
+		t.Errorf("merged containers = %+v, want c (nginx, args z) and d", cs)
 	}
 }
 

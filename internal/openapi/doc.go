@@ -10,7 +10,11 @@
 // unexported fields, channels and functions are left out. Descriptions come
 // from the types' SwaggerDoc methods ("" for the type, the JSON name for a
 // field). The patchStrategy and patchMergeKey tags become
-// x-kubernetes-patch-strategy and x-kubernetes-patch-merge-key. A type that
+// x-kubernetes-patch-strategy and x-kubernetes-patch-merge-key. The list
+// fields of k8s.io/api types carry x-kubernetes-list-type (atomic, set or
+// map) and x-kubernetes-list-map-keys, read from the structured-merge-diff
+// schema client-go ships for server-side apply (lists.go), since the
+// +listType markers they come from are comments reflection cannot see. A type that
 // names its own JSON type with OpenAPISchemaType and OpenAPISchemaFormat
 // (metav1.Time and MicroTime: string date-time; metav1.Duration and
 // resource.Quantity: string; intstr.IntOrString: string int-or-string, with

@@ -70,6 +70,12 @@ func (f *flavor) schema(n *node) spec.Schema {
 	if n.patchMergeKey != "" {
 		s.AddExtension(extPatchMergeKey, n.patchMergeKey)
 	}
+	if n.listType != "" {
+		s.AddExtension(extListType, n.listType)
+		if len(n.listMapKeys) > 0 {
+			s.AddExtension(extListMapKeys, n.listMapKeys)
+		}
+	}
 	if n.ref != nil {
 		ref := f.refs[n.ref.name]
 		if f.v3 && (s.Description != "" || len(s.Extensions) > 0) {

@@ -73,8 +73,12 @@ type node struct {
 	props       map[string]*node // of an object
 	// patchStrategy and patchMergeKey come from the struct tags of a field.
 	patchStrategy, patchMergeKey string
-	preserveUnknown              bool
-	intOrString                  bool
+	// listType and listMapKeys say how a list field of a k8s.io/api type
+	// merges (lists.go).
+	listType        string
+	listMapKeys     []string
+	preserveUnknown bool
+	intOrString     bool
 	// requiredInParent marks a field its struct requires. Go types carry no
 	// +required markers at run time, so this follows the API conventions:
 	// a field without omitempty that is not a pointer is required.
@@ -261,6 +265,9 @@ func (b *schemaBuilder) collectFields(t reflect.Type, docs map[string]string, pr
 		n.requiredInParent = !hasOption(opts, "omitempty") && ft.Kind() != reflect.Pointer && name != "apiVersion" && name != "kind"
 		n.patchStrategy = f.Tag.Get("patchStrategy")
 		n.patchMergeKey = f.Tag.Get("patchMergeKey")
+		if n.typ == "array" {
+			n.listType, n.listMapKeys = listMerge(t, name)
+		}
 		props[name] = n
 		depths[name] = len(embedding)
 	}
