@@ -70,10 +70,12 @@ func (f *flavor) schema(n *node) spec.Schema {
 	if n.patchMergeKey != "" {
 		s.AddExtension(extPatchMergeKey, n.patchMergeKey)
 	}
-	if n.listType != "" {
-		s.AddExtension(extListType, n.listType)
-		if len(n.listMapKeys) > 0 {
-			s.AddExtension(extListMapKeys, n.listMapKeys)
+	if n.owner != nil {
+		if lt, keys := listMerge(n.owner, n.field); lt != "" {
+			s.AddExtension(extListType, lt)
+			if len(keys) > 0 {
+				s.AddExtension(extListMapKeys, keys)
+			}
 		}
 	}
 	if n.ref != nil {

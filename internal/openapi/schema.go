@@ -73,10 +73,11 @@ type node struct {
 	props       map[string]*node // of an object
 	// patchStrategy and patchMergeKey come from the struct tags of a field.
 	patchStrategy, patchMergeKey string
-	// listType and listMapKeys say how a list field of a k8s.io/api type
-	// merges (lists.go).
-	listType        string
-	listMapKeys     []string
+	// owner and field name the struct field a list node is, so that how
+	// it merges is looked up when a document is rendered (lists.go), not
+	// at startup.
+	owner           reflect.Type
+	field           string
 	preserveUnknown bool
 	intOrString     bool
 	// requiredInParent marks a field its struct requires. Go types carry no
@@ -266,7 +267,7 @@ func (b *schemaBuilder) collectFields(t reflect.Type, docs map[string]string, pr
 		n.patchStrategy = f.Tag.Get("patchStrategy")
 		n.patchMergeKey = f.Tag.Get("patchMergeKey")
 		if n.typ == "array" {
-			n.listType, n.listMapKeys = listMerge(t, name)
+			n.owner, n.field = t, name
 		}
 		props[name] = n
 		depths[name] = len(embedding)
