@@ -68,24 +68,34 @@ type initReport struct {
 // box is the cgroup of a running isolated container.
 type box struct {
 	paths map[string]string
-	m     cgroups.Manager
-	ooms  uint64 // the cgroup's OOM kills before the container ran
+	// made is closed once the cgroup is made (m and ooms set) or could
+	// not be (err); the other fields are read only after it is.
+	made chan struct{}
+	err  error
+	m    cgroups.Manager
+	ooms uint64 // the cgroup's OOM kills before the container ran
 }
 
 // startIsolated starts the container of spec (whose file is specPath)
 // isolated, with the streams of cio (its input, output and error, or its
 // terminal, which the init passes on to the command), and returns once its
-// command runs.
+// command runs. The cgroup is made while the init starts and prepares the
+// container; the init enters it only once it is ready.
 func startIsolated(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cmd, *box, error) {
 	is := spec.Isolated
-	m, err := makeCgroup(is.Cgroup, is.Limits)
-	if err != nil {
-		return nil, nil, err
-	}
-	b := &box{paths: is.Cgroup, m: m, ooms: oomKills(m)}
+	b := &box{paths: is.Cgroup, made: make(chan struct{})}
+	go func() {
+		defer close(b.made)
+		if b.m, b.err = makeCgroup(is.Cgroup, is.Limits); b.err == nil {
+			b.ooms = oomKills(b.m)
+		}
+	}()
 	cmd, err := b.start(specPath, spec, cio)
 	if err != nil {
-		removeCgroup(is.Cgroup)
+		<-b.made
+		if b.err == nil {
+			removeCgroup(is.Cgroup)
+		}
 		return nil, nil, err
 	}
 	return cmd, b, nil
@@ -137,6 +147,10 @@ func (b *box) start(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cm
 	}
 	if !rep.Ready {
 		return fail(errors.New(rep.Error))
+	}
+	<-b.made
+	if b.err != nil {
+		return fail(b.err)
 	}
 	if err := addToCgroup(b.paths, cmd.Process.Pid); err != nil {
 		return fail(err)
