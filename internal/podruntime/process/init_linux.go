@@ -23,12 +23,14 @@ import (
 // --init <spec>`, initMain) in new PID, mount, UTS and IPC namespaces;
 // that process, PID 1 of its namespace, joins the pod's network namespace,
 // sets the host name, builds the container's view of the files (below),
-// and tells the shim it is ready. The shim moves it into the cgroup and
-// says go; it finds the command and executes it, so the command is PID 1
-// and is charged to the cgroup from its first page. The two talk over a
-// socket pair on fd 3 of the init: the init sends initReport lines, the
-// shim one byte to go; the socket closes on exec, which is how the shim
-// learns that the command runs.
+// and tells the shim it is ready. The shim says go once the cgroup is
+// made, having moved the init into it (cgroup v2), or telling the init to
+// enter it (v1: the thread that will execute the command enters each
+// hierarchy); the init finds the command and executes it, so the command
+// is PID 1 and is charged to the cgroup from its first page. The two talk
+// over a socket pair on fd 3 of the init: the init sends initReport
+// lines, the shim one byte to go; the socket closes on exec, which is how
+// the shim learns that the command runs.
 //
 // The init gets the container's streams from the shim (containerIO.wire,
 // shimio.go) and the command inherits them: the pipes the shim logs and
@@ -58,6 +60,13 @@ import (
 
 // initArg is the shim's argument that makes it a container's init.
 const initArg = "--init"
+
+// What the shim tells a ready init: go, in the cgroup it was moved into
+// (goMoved), or after entering the cgroup itself (goEnter).
+const (
+	goMoved = 'g'
+	goEnter = 'e'
+)
 
 // initReport is what the init tells the shim: ready, or why it failed.
 type initReport struct {
@@ -140,6 +149,25 @@ func (b *box) start(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cm
 		cmd.Wait()
 		return nil, err
 	}
+	// Under cgroup v1 the init enters the v1 hierarchies itself once told
+	// to go (goEnter), which is cheaper than moving it (enterThread); the
+	// unified hierarchy of a hybrid host, which has no controllers to
+	// charge the init's setup to, it is moved into at once. Under cgroup
+	// v2 it is moved once ready (goMoved), so that its setup is not
+	// charged to the container's limits.
+	v2 := cgroups.IsCgroup2UnifiedMode()
+	var unified chan error
+	if dir, ok := b.paths[""]; ok && !v2 {
+		unified = make(chan error, 1)
+		go func() {
+			<-b.made
+			if b.err != nil {
+				unified <- nil // reported below
+				return
+			}
+			unified <- addToCgroup(map[string]string{"": dir}, cmd.Process.Pid)
+		}()
+	}
 	dec := json.NewDecoder(ours)
 	var rep initReport
 	if err := dec.Decode(&rep); err != nil {
@@ -152,10 +180,18 @@ func (b *box) start(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cm
 	if b.err != nil {
 		return fail(b.err)
 	}
-	if err := addToCgroup(b.paths, cmd.Process.Pid); err != nil {
-		return fail(err)
+	goByte := byte(goEnter)
+	if v2 {
+		goByte = goMoved
+		if err := addToCgroup(b.paths, cmd.Process.Pid); err != nil {
+			return fail(err)
+		}
+	} else if unified != nil {
+		if err := <-unified; err != nil {
+			return fail(err)
+		}
 	}
-	if _, err := ours.Write([]byte{'g'}); err != nil {
+	if _, err := ours.Write([]byte{goByte}); err != nil {
 		return fail(fmt.Errorf("starting the container: %w", err))
 	}
 	// The socket closes when the command is executed; a report before
@@ -223,6 +259,13 @@ func initMain(specPath string) int {
 	var b [1]byte
 	if _, err := io.ReadFull(sock, b[:]); err != nil {
 		return 1 // the shim is gone
+	}
+	if b[0] == goEnter {
+		// This thread executes the command, which so starts in the
+		// cgroup; the others end with the exec.
+		if err := enterThread(is.Cgroup); err != nil {
+			return fail(err)
+		}
 	}
 	unix.CloseOnExec(3)
 	err = unix.Exec(path, spec.Command, spec.Env)
