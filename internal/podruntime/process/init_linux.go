@@ -144,11 +144,6 @@ func (b *box) start(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cm
 	if err != nil {
 		return nil, fmt.Errorf("starting the container's init: %w", err)
 	}
-	fail := func(err error) (*exec.Cmd, error) {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, err
-	}
 	// Under cgroup v1 the init enters the v1 hierarchies itself once told
 	// to go (goEnter), which is cheaper than moving it (enterThread); the
 	// unified hierarchy of a hybrid host, which has no controllers to
@@ -156,17 +151,26 @@ func (b *box) start(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cm
 	// v2 it is moved once ready (goMoved), so that its setup is not
 	// charged to the container's limits.
 	v2 := cgroups.IsCgroup2UnifiedMode()
-	var unified chan error
+	var unifiedErr error // set before moved is closed
+	moved := make(chan struct{})
 	if dir, ok := b.paths[""]; ok && !v2 {
-		unified = make(chan error, 1)
 		go func() {
+			defer close(moved)
 			<-b.made
-			if b.err != nil {
-				unified <- nil // reported below
-				return
+			if b.err == nil {
+				unifiedErr = addToCgroup(map[string]string{"": dir}, cmd.Process.Pid)
 			}
-			unified <- addToCgroup(map[string]string{"": dir}, cmd.Process.Pid)
 		}()
+	} else {
+		close(moved)
+	}
+	fail := func(err error) (*exec.Cmd, error) {
+		cmd.Process.Kill()
+		// Not reaped before the move is done, so the PID it moves is
+		// still the init's.
+		<-moved
+		cmd.Wait()
+		return nil, err
 	}
 	dec := json.NewDecoder(ours)
 	var rep initReport
@@ -186,9 +190,10 @@ func (b *box) start(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cm
 		if err := addToCgroup(b.paths, cmd.Process.Pid); err != nil {
 			return fail(err)
 		}
-	} else if unified != nil {
-		if err := <-unified; err != nil {
-			return fail(err)
+	} else {
+		<-moved
+		if unifiedErr != nil {
+			return fail(unifiedErr)
 		}
 	}
 	if _, err := ours.Write([]byte{goByte}); err != nil {
