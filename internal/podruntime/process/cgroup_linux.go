@@ -210,6 +210,31 @@ func addToCgroup(paths map[string]string, pid int) error {
 	return nil
 }
 
+// enterThread moves the calling thread, which must be locked to its
+// goroutine, into the cgroup v1 hierarchies of the cgroup at paths (all
+// but the unified one, paths[""]) by writing 0 to their tasks files.
+// Moving oneself one thread at a time takes no global lock; moving a
+// process (cgroup.procs, addToCgroup) takes the lock of all migrations,
+// whose first taker waits for an RCU grace period (about 10 ms).
+func enterThread(paths map[string]string) error {
+	for k, dir := range paths {
+		if k == "" {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY, 0)
+		if err == nil {
+			_, err = f.Write([]byte("0"))
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("moving into cgroup %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
 // anyPath names the cgroup at paths in messages: its memory directory, or
 // any.
 func anyPath(paths map[string]string) string {

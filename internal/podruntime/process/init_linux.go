@@ -23,12 +23,14 @@ import (
 // --init <spec>`, initMain) in new PID, mount, UTS and IPC namespaces;
 // that process, PID 1 of its namespace, joins the pod's network namespace,
 // sets the host name, builds the container's view of the files (below),
-// and tells the shim it is ready. The shim moves it into the cgroup and
-// says go; it finds the command and executes it, so the command is PID 1
-// and is charged to the cgroup from its first page. The two talk over a
-// socket pair on fd 3 of the init: the init sends initReport lines, the
-// shim one byte to go; the socket closes on exec, which is how the shim
-// learns that the command runs.
+// and tells the shim it is ready. The shim says go once the cgroup is
+// made, having moved the init into it (cgroup v2), or telling the init to
+// enter it (v1: the thread that will execute the command enters each
+// hierarchy); the init finds the command and executes it, so the command
+// is PID 1 and is charged to the cgroup from its first page. The two talk
+// over a socket pair on fd 3 of the init: the init sends initReport
+// lines, the shim one byte to go; the socket closes on exec, which is how
+// the shim learns that the command runs.
 //
 // The init gets the container's streams from the shim (containerIO.wire,
 // shimio.go) and the command inherits them: the pipes the shim logs and
@@ -59,6 +61,13 @@ import (
 // initArg is the shim's argument that makes it a container's init.
 const initArg = "--init"
 
+// What the shim tells a ready init: go, in the cgroup it was moved into
+// (goMoved), or after entering the cgroup itself (goEnter).
+const (
+	goMoved = 'g'
+	goEnter = 'e'
+)
+
 // initReport is what the init tells the shim: ready, or why it failed.
 type initReport struct {
 	Ready bool   `json:"ready,omitempty"`
@@ -68,24 +77,34 @@ type initReport struct {
 // box is the cgroup of a running isolated container.
 type box struct {
 	paths map[string]string
-	m     cgroups.Manager
-	ooms  uint64 // the cgroup's OOM kills before the container ran
+	// made is closed once the cgroup is made (m and ooms set) or could
+	// not be (err); the other fields are read only after it is.
+	made chan struct{}
+	err  error
+	m    cgroups.Manager
+	ooms uint64 // the cgroup's OOM kills before the container ran
 }
 
 // startIsolated starts the container of spec (whose file is specPath)
 // isolated, with the streams of cio (its input, output and error, or its
 // terminal, which the init passes on to the command), and returns once its
-// command runs.
+// command runs. The cgroup is made while the init starts and prepares the
+// container; the init enters it only once it is ready.
 func startIsolated(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cmd, *box, error) {
 	is := spec.Isolated
-	m, err := makeCgroup(is.Cgroup, is.Limits)
-	if err != nil {
-		return nil, nil, err
-	}
-	b := &box{paths: is.Cgroup, m: m, ooms: oomKills(m)}
+	b := &box{paths: is.Cgroup, made: make(chan struct{})}
+	go func() {
+		defer close(b.made)
+		if b.m, b.err = makeCgroup(is.Cgroup, is.Limits); b.err == nil {
+			b.ooms = oomKills(b.m)
+		}
+	}()
 	cmd, err := b.start(specPath, spec, cio)
 	if err != nil {
-		removeCgroup(is.Cgroup)
+		<-b.made
+		if b.err == nil {
+			removeCgroup(is.Cgroup)
+		}
 		return nil, nil, err
 	}
 	return cmd, b, nil
@@ -125,8 +144,31 @@ func (b *box) start(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cm
 	if err != nil {
 		return nil, fmt.Errorf("starting the container's init: %w", err)
 	}
+	// Under cgroup v1 the init enters the v1 hierarchies itself once told
+	// to go (goEnter), which is cheaper than moving it (enterThread); the
+	// unified hierarchy of a hybrid host, which has no controllers to
+	// charge the init's setup to, it is moved into at once. Under cgroup
+	// v2 it is moved once ready (goMoved), so that its setup is not
+	// charged to the container's limits.
+	v2 := cgroups.IsCgroup2UnifiedMode()
+	var unifiedErr error // set before moved is closed
+	moved := make(chan struct{})
+	if dir, ok := b.paths[""]; ok && !v2 {
+		go func() {
+			defer close(moved)
+			<-b.made
+			if b.err == nil {
+				unifiedErr = addToCgroup(map[string]string{"": dir}, cmd.Process.Pid)
+			}
+		}()
+	} else {
+		close(moved)
+	}
 	fail := func(err error) (*exec.Cmd, error) {
 		cmd.Process.Kill()
+		// Not reaped before the move is done, so the PID it moves is
+		// still the init's.
+		<-moved
 		cmd.Wait()
 		return nil, err
 	}
@@ -138,10 +180,23 @@ func (b *box) start(specPath string, spec *shimSpec, cio *containerIO) (*exec.Cm
 	if !rep.Ready {
 		return fail(errors.New(rep.Error))
 	}
-	if err := addToCgroup(b.paths, cmd.Process.Pid); err != nil {
-		return fail(err)
+	<-b.made
+	if b.err != nil {
+		return fail(b.err)
 	}
-	if _, err := ours.Write([]byte{'g'}); err != nil {
+	goByte := byte(goEnter)
+	if v2 {
+		goByte = goMoved
+		if err := addToCgroup(b.paths, cmd.Process.Pid); err != nil {
+			return fail(err)
+		}
+	} else {
+		<-moved
+		if unifiedErr != nil {
+			return fail(unifiedErr)
+		}
+	}
+	if _, err := ours.Write([]byte{goByte}); err != nil {
 		return fail(fmt.Errorf("starting the container: %w", err))
 	}
 	// The socket closes when the command is executed; a report before
@@ -209,6 +264,13 @@ func initMain(specPath string) int {
 	var b [1]byte
 	if _, err := io.ReadFull(sock, b[:]); err != nil {
 		return 1 // the shim is gone
+	}
+	if b[0] == goEnter {
+		// This thread executes the command, which so starts in the
+		// cgroup; the others end with the exec.
+		if err := enterThread(is.Cgroup); err != nil {
+			return fail(err)
+		}
 	}
 	unix.CloseOnExec(3)
 	err = unix.Exec(path, spec.Command, spec.Env)

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"cella.dev/cella/internal/atomicfile"
 	"cella.dev/cella/internal/podruntime"
 )
 
@@ -109,19 +109,15 @@ func (l *isolatedLauncher) create(p podruntime.Pod, dir string, sf *sandboxFile,
 		return err
 	}
 	iso.Reservation = file
-	if err := makeNetNS(filepath.Join(dir, "netns")); err != nil {
-		return err
+	// The pod's files need only its IP and host name: they are written,
+	// and wait for the disk, while the network and the cgroup are made.
+	etc := make(chan error, 1)
+	go func() { etc <- writeEtc(dir, hostname, ip) }()
+	err = makeNetworkAndCgroup(p, dir, iso, br, ip, cidr)
+	if etcErr := <-etc; err == nil {
+		err = etcErr
 	}
-	if err := makeVeth(iso.Veth, br, filepath.Join(dir, "netns"), ip, cidr); err != nil {
-		return err
-	}
-	if iso.Cgroup, err = podCgroupPaths(podID(dir)); err != nil {
-		return err
-	}
-	if _, err := makeCgroup(iso.Cgroup, limits{MilliCPU: p.Resources.MilliCPU, MemoryBytes: p.Resources.MemoryBytes}); err != nil {
-		return err
-	}
-	if err := writeEtc(dir, hostname, ip); err != nil {
+	if err != nil {
 		return err
 	}
 	sf.IP = ip.String()
@@ -129,8 +125,31 @@ func (l *isolatedLauncher) create(p podruntime.Pod, dir string, sf *sandboxFile,
 	return nil
 }
 
+// makeNetworkAndCgroup makes the network namespace of the pod in dir, its
+// veth pair on bridge br with address ip in cidr, and its cgroup, recording
+// the cgroup in iso.
+func makeNetworkAndCgroup(p podruntime.Pod, dir string, iso *isolation, br netlink.Link, ip netip.Addr, cidr netip.Prefix) error {
+	if err := makeNetNS(filepath.Join(dir, "netns")); err != nil {
+		return err
+	}
+	if err := makeVeth(iso.Veth, br, filepath.Join(dir, "netns"), ip, cidr); err != nil {
+		return err
+	}
+	paths, err := podCgroupPaths(podID(dir))
+	if err != nil {
+		return err
+	}
+	iso.Cgroup = paths
+	_, err = makeCgroup(iso.Cgroup, limits{MilliCPU: p.Resources.MilliCPU, MemoryBytes: p.Resources.MemoryBytes})
+	return err
+}
+
 // writeEtc writes the pod's hosts and hostname files, as the kubelet
-// writes them.
+// writes them, in the pod's new directory dir. No container reads them
+// before the sandbox is made, so they are written in place; each is
+// synced, and their names are made durable by the sync of dir that
+// follows the write of sandbox.json (RunSandbox): a sandbox recorded on
+// disk has them whole.
 func writeEtc(dir, hostname string, ip netip.Addr) error {
 	hosts := "# Kubernetes-managed hosts file.\n" +
 		"127.0.0.1\tlocalhost\n" +
@@ -140,10 +159,30 @@ func writeEtc(dir, hostname string, ip netip.Addr) error {
 		"fe00::1\tip6-allnodes\n" +
 		"fe00::2\tip6-allrouters\n" +
 		ip.String() + "\t" + hostname + "\n"
-	if err := atomicfile.Write(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
+	if err := writeSynced(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, "hostname"), []byte(hostname+"\n"), 0o644)
+	return writeSynced(filepath.Join(dir, "hostname"), []byte(hostname+"\n"), 0o644)
+}
+
+// writeSynced writes data to the file path, made with mode perm whatever
+// the umask, and syncs it.
+func writeSynced(path string, data []byte, perm os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	err = f.Chmod(perm)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // adopt makes again what a reboot took from the sandbox in dir, whose IP

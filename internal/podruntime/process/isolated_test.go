@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -350,6 +351,32 @@ func TestIsolatedMemoryLimit(t *testing.T) {
 	mem, cpu := cgroupLimits(t, pid)
 	if mem != strconv.Itoa(64<<20) || cpu != "25000" {
 		t.Errorf("cgroup limits of a container of 64Mi and 250m: memory %s, CPU quota %s", mem, cpu)
+	}
+}
+
+// A container's processes, its command and what that starts, are in the
+// container's cgroup in every hierarchy the pod's cgroup has (under
+// cgroup v1 the init enters the v1 ones itself, and is moved into the
+// unified one of a hybrid host).
+func TestIsolatedCgroupHierarchies(t *testing.T) {
+	dir := t.TempDir()
+	rt := newIsolated(t, dir)
+	c := isolatedShell(t, "c", "sleep 600 & echo started; wait")
+	podWith(t, rt, podruntime.Pod{UID: "p"}, c)
+	waitLog(t, rt, "p", "c", "started\n")
+	pid := containerStatus(t, rt, "p", "c").PID
+	rec := readRecord(t, dir, "p")
+	for hierarchy, pod := range rec.Isolation.Cgroup {
+		b, err := os.ReadFile(filepath.Join(pod, "c-c", "cgroup.procs"))
+		if err != nil {
+			t.Errorf("hierarchy %q: %v", hierarchy, err)
+			continue
+		}
+		procs := strings.Fields(string(b))
+		// The command (PID 1 of the container) and its sleep.
+		if len(procs) != 2 || !slices.Contains(procs, strconv.Itoa(pid)) {
+			t.Errorf("hierarchy %q: the container's cgroup holds %v; want %d and its child", hierarchy, procs, pid)
+		}
 	}
 }
 

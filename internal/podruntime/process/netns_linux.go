@@ -98,8 +98,10 @@ func ensureBridge(name string, cidr netip.Prefix) (netlink.Link, error) {
 			return nil, fmt.Errorf("giving bridge %s the address %s: %w", name, addr, err)
 		}
 	}
-	if err := netlink.LinkSetUp(br); err != nil {
-		return nil, fmt.Errorf("bringing bridge %s up: %w", name, err)
+	if br.Attrs().Flags&net.FlagUp == 0 {
+		if err := netlink.LinkSetUp(br); err != nil {
+			return nil, fmt.Errorf("bringing bridge %s up: %w", name, err)
+		}
 	}
 	return br, nil
 }
@@ -317,17 +319,11 @@ func makeVeth(hostName string, br netlink.Link, nsPath string, ip netip.Addr, ci
 	la := netlink.NewLinkAttrs()
 	la.Name = hostName
 	la.MasterIndex = br.Attrs().Index
+	// The host's end is made up; the pod's is brought up in its namespace.
+	la.Flags = net.FlagUp
 	veth := &netlink.Veth{LinkAttrs: la, PeerName: podIfName, PeerNamespace: netlink.NsFd(int(ns))}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("making veth %s: %w", hostName, err)
-	}
-	host, err := netlink.LinkByName(hostName)
-	if err == nil {
-		err = netlink.LinkSetUp(host)
-	}
-	if err != nil {
-		netlink.LinkDel(veth)
-		return fmt.Errorf("bringing veth %s up: %w", hostName, err)
 	}
 	if err := configurePod(ns, ip, cidr); err != nil {
 		netlink.LinkDel(veth)
