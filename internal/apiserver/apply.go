@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
 
@@ -94,18 +94,10 @@ func (h *resourceHandler) apply(w http.ResponseWriter, r *http.Request, dry bool
 	}
 	gvk := h.ep.GroupVersionKind()
 	applyTo := func(live runtime.Object) (runtime.Object, error) {
-		live.GetObjectKind().SetGroupVersionKind(gvk)
-		out, err := fm.Apply(live, patch.DeepCopy(), manager, force)
+		out, err := serverSideApply(fm, live, patch, manager, force, gvk)
 		if err != nil {
-			var status apierrors.APIStatus
-			if errors.As(err, &status) {
-				return nil, err
-			}
-			// What the field manager refuses otherwise is the patch: a
-			// field the kind does not have, a list that repeats a key.
-			return nil, apierrors.NewBadRequest(err.Error())
+			return nil, err
 		}
-		out.GetObjectKind().SetGroupVersionKind(gvk)
 		m, err := meta.Accessor(out)
 		if err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
@@ -175,19 +167,8 @@ func (h *resourceHandler) decodeApply(w http.ResponseWriter, body []byte, fv str
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
-	if len(strict) > 0 {
-		switch fv {
-		case "Strict":
-			msgs := make([]string, len(strict))
-			for i, e := range strict {
-				msgs[i] = e.Error()
-			}
-			return nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
-		case "Warn":
-			for _, e := range strict {
-				addWarning(w, e.Error())
-			}
-		}
+	if err := checkStrict(w, fv, strict); err != nil {
+		return nil, err
 	}
 	want := h.ep.GroupVersionKind()
 	if patch.GetAPIVersion() == "" {
@@ -261,20 +242,32 @@ func (h *resourceHandler) applyScale(w http.ResponseWriter, r *http.Request, dry
 		if err != nil {
 			return nil, err
 		}
-		live.GetObjectKind().SetGroupVersionKind(gvk)
-		out, err := fm.Apply(live, patch.DeepCopy(), manager, force)
+		out, err := serverSideApply(fm, live, patch, manager, force, gvk)
 		if err != nil {
-			var status apierrors.APIStatus
-			if errors.As(err, &status) {
-				return nil, err
-			}
-			return nil, apierrors.NewBadRequest(err.Error())
+			return nil, err
 		}
-		out.GetObjectKind().SetGroupVersionKind(gvk)
 		return h.ep.FromServedObject(out)
 	}, registry.UpdateOptions{WriteOptions: registry.WriteOptions{DryRun: dry, ManagedFields: true}})
 	if err != nil {
 		return err
 	}
 	return h.writeJSON(w, http.StatusOK, scaleOf(updated, h.ep.Resource.Scale))
+}
+
+// serverSideApply applies patch to live as manager through fm, both in the
+// served version gvk. A Status error of the field manager (a conflict, 409)
+// passes as it is; anything else it refuses is the patch's fault, 400: a
+// field the kind does not have, a list that repeats a key.
+func serverSideApply(fm *managedfields.FieldManager, live runtime.Object, patch *unstructured.Unstructured, manager string, force bool, gvk schema.GroupVersionKind) (runtime.Object, error) {
+	live.GetObjectKind().SetGroupVersionKind(gvk)
+	out, err := fm.Apply(live, patch.DeepCopy(), manager, force)
+	if err != nil {
+		var status apierrors.APIStatus
+		if errors.As(err, &status) {
+			return nil, err
+		}
+		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	out.GetObjectKind().SetGroupVersionKind(gvk)
+	return out, nil
 }

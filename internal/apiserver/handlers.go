@@ -425,19 +425,8 @@ func (h *resourceHandler) decodeInto(w http.ResponseWriter, r *http.Request, hea
 	if err != nil {
 		return nil, err
 	}
-	if len(strict) > 0 {
-		switch head.fieldValidation {
-		case "Strict":
-			msgs := make([]string, len(strict))
-			for i, e := range strict {
-				msgs[i] = e.Error()
-			}
-			return nil, apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
-		case "Warn":
-			for _, e := range strict {
-				addWarning(w, e.Error())
-			}
-		}
+	if err := checkStrict(w, head.fieldValidation, strict); err != nil {
+		return nil, err
 	}
 	if err := checkTypeMetaFor(obj, want); err != nil {
 		return nil, err
@@ -948,4 +937,26 @@ func (h *resourceHandler) serveComputed(w http.ResponseWriter, r *http.Request) 
 // addWarning adds a Warning header as kube-apiserver does (code 299).
 func addWarning(w http.ResponseWriter, msg string) {
 	w.Header().Add("Warning", fmt.Sprintf("299 - %q", msg))
+}
+
+// checkStrict acts on the strict decoding errors of a body as the
+// fieldValidation query asks: Strict refuses it (400 listing them), Warn
+// sends each as a Warning header, Ignore (or none) lets them pass.
+func checkStrict(w http.ResponseWriter, mode string, strict []error) error {
+	if len(strict) == 0 {
+		return nil
+	}
+	switch mode {
+	case "Strict":
+		msgs := make([]string, len(strict))
+		for i, e := range strict {
+			msgs[i] = e.Error()
+		}
+		return apierrors.NewBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
+	case "Warn":
+		for _, e := range strict {
+			addWarning(w, e.Error())
+		}
+	}
+	return nil
 }
