@@ -109,3 +109,28 @@ func TestMoreKinds(t *testing.T) {
 		t.Errorf("changing a priority class's value: %v, want 422", err)
 	}
 }
+
+// TestIngressV1beta1PathTypeDefault: an extensions/v1beta1 Ingress path
+// without pathType is ImplementationSpecific, as Kubernetes' defaulting of
+// that version makes it, not refused for lacking what networking.k8s.io/v1
+// requires.
+func TestIngressV1beta1PathTypeDefault(t *testing.T) {
+	srv := servertest.Start(t)
+	body := []byte(`{"apiVersion":"extensions/v1beta1","kind":"Ingress","metadata":{"name":"old"},` +
+		`"spec":{"rules":[{"host":"old.example","http":{"paths":[{"path":"/","backend":{"serviceName":"web","servicePort":80}}]}}]}}`)
+	resp, err := srv.HTTPClient().Do(srv.Request("POST", "/apis/extensions/v1beta1/namespaces/default/ingresses", body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("create of a v1beta1 ingress without pathType: %d, want 201", resp.StatusCode)
+	}
+	ing, err := srv.Clientset().NetworkingV1().Ingresses("default").Get(t.Context(), "old", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt := ing.Spec.Rules[0].HTTP.Paths[0].PathType; pt == nil || *pt != networkingv1.PathTypeImplementationSpecific {
+		t.Fatalf("pathType = %v, want ImplementationSpecific", pt)
+	}
+}

@@ -172,11 +172,29 @@ func (b *builder) networking() {
 		func() runtime.Object { return &extensionsv1beta1.Ingress{} },
 		func() runtime.Object { return &extensionsv1beta1.IngressList{} },
 		func(o runtime.Object) (runtime.Object, error) {
-			return convert.IngressV1beta1ToV1(o.(*extensionsv1beta1.Ingress)), nil
+			in := o.(*extensionsv1beta1.Ingress)
+			defaultIngressV1beta1(in)
+			return convert.IngressV1beta1ToV1(in), nil
 		},
 		func(o runtime.Object) (runtime.Object, error) {
 			return convert.IngressV1ToV1beta1(o.(*networkingv1.Ingress)), nil
 		}, "status")
+}
+
+// defaultIngressV1beta1 fills what Kubernetes' defaulting of
+// extensions/v1beta1 fills and networking.k8s.io/v1 requires: a path
+// without pathType is ImplementationSpecific.
+func defaultIngressV1beta1(in *extensionsv1beta1.Ingress) {
+	for i := range in.Spec.Rules {
+		if h := in.Spec.Rules[i].HTTP; h != nil {
+			for j := range h.Paths {
+				if h.Paths[j].PathType == nil {
+					t := extensionsv1beta1.PathTypeImplementationSpecific
+					h.Paths[j].PathType = &t
+				}
+			}
+		}
+	}
 }
 
 func (b *builder) rbac() {
