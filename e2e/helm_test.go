@@ -4,10 +4,8 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -99,27 +97,7 @@ func (r helmResult) String() string {
 // by itself.
 func (h *helmClient) run(t testing.TB, args ...string) helmResult {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), helmTimeout)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, h.bin, args...)
-	cmd.Env = h.env
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	r := helmResult{result{args: args, stdout: stdout.String(), stderr: stderr.String()}}
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-	case ctx.Err() != nil:
-		r.code = -1
-		r.stderr += fmt.Sprintf("\n(killed after %s)\n", helmTimeout)
-	case errors.As(err, &exit):
-		r.code = exit.ExitCode()
-	default:
-		t.Fatalf("running helm: %v", err)
-	}
-	return r
+	return helmResult{runTool(t, h.bin, h.env, "", helmTimeout, args...)}
 }
 
 // must runs helm and fails the test unless it exits 0; it returns stdout.

@@ -84,11 +84,18 @@ func (c *cluster) run(t testing.TB, args ...string) result {
 // runWith is run with stdin and extra environment.
 func (c *cluster) runWith(t testing.TB, opt call, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+	return runTool(t, kubectlBin, append(append([]string(nil), c.env...), opt.env...), opt.stdin, callTimeout, args...)
+}
+
+// runTool runs the client bin with env and stdin, killed after timeout,
+// and returns what it did; only a failure to start it fails the test.
+func runTool(t testing.TB, bin string, env []string, stdin string, timeout time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, kubectlBin, args...)
-	cmd.Env = append(append([]string(nil), c.env...), opt.env...)
-	cmd.Stdin = strings.NewReader(opt.stdin)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = env
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.WaitDelay = 5 * time.Second
@@ -99,11 +106,11 @@ func (c *cluster) runWith(t testing.TB, opt call, args ...string) result {
 	case err == nil:
 	case ctx.Err() != nil:
 		r.code = -1
-		r.stderr += fmt.Sprintf("\n(killed after %s)\n", callTimeout)
+		r.stderr += fmt.Sprintf("\n(killed after %s)\n", timeout)
 	case errors.As(err, &exit):
 		r.code = exit.ExitCode()
 	default:
-		t.Fatalf("running kubectl: %v", err)
+		t.Fatalf("running %s: %v", filepath.Base(bin), err)
 	}
 	return r
 }
