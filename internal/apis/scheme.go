@@ -19,6 +19,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -54,6 +55,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		authenticationv1.AddToScheme,
 		policyv1.AddToScheme,
 		coordinationv1.AddToScheme,
+		apiextensionsv1.AddToScheme,
 
 		ccinetworkingv1beta1.AddToScheme,
 		eipv1.AddToScheme,

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/yaml"
@@ -160,12 +161,16 @@ func (h *resourceHandler) decodeApply(w http.ResponseWriter, body []byte, fv str
 		return nil, apierrors.NewBadRequest("error decoding YAML: " + err.Error())
 	}
 	patch := &unstructured.Unstructured{}
-	if err := json.Unmarshal(js, &patch.Object); err != nil || patch.Object == nil {
+	if err := utiljson.Unmarshal(js, &patch.Object); err != nil || patch.Object == nil {
 		return nil, apierrors.NewBadRequest("the apply patch must be a YAML or JSON object")
 	}
-	strict, err := h.s.decoder.decode(mediaJSON, js, h.ep.New())
+	strict, err := h.decode(mediaJSON, js, h.ep.New())
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
+	}
+	if h.ep.Prune != nil {
+		// What the schema does not know is not applied either.
+		h.ep.Prune(patch)
 	}
 	if err := checkStrict(w, fv, strict); err != nil {
 		return nil, err

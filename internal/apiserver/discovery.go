@@ -186,7 +186,7 @@ func versionLess(a, b string) bool {
 // serveDiscovery answers /api, /apis and group(-version) documents. ok is
 // false when the path is not a discovery path.
 func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, info *RequestInfo) (bool, error) {
-	doc := s.disc.document(info)
+	doc := s.routes().disc.document(info)
 	if doc == nil {
 		return false, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -44,17 +45,16 @@ type fieldManagers struct {
 }
 
 type fieldManagerKey struct {
-	gvk         schema.GroupVersionKind
+	ep          *registry.Endpoint
 	subresource string
 }
 
-func newFieldManagers(scheme *runtime.Scheme, endpoints []*registry.Endpoint) *fieldManagers {
-	kinds := &servedKinds{scheme: scheme, byGVK: map[schema.GroupVersionKind]*registry.Endpoint{}}
-	for _, ep := range endpoints {
-		if ep.Store != nil && ep.New != nil {
-			kinds.byGVK[ep.GroupVersionKind()] = ep
-		}
-	}
+// newFieldManagers keeps the field managers of the endpoints routes
+// serves at the time of each write.
+func newFieldManagers(scheme *runtime.Scheme, routes func() *routeTable) *fieldManagers {
+	kinds := &servedKinds{scheme: scheme, byGVK: func(gvk schema.GroupVersionKind) *registry.Endpoint {
+		return routes().byGVK[gvk]
+	}}
 	return &fieldManagers{
 		kinds:   kinds,
 		builtin: applyconfigurations.NewTypeConverter(scheme),
@@ -66,7 +66,7 @@ func newFieldManagers(scheme *runtime.Scheme, endpoints []*registry.Endpoint) *f
 // get returns the field manager of ep's served kind through subresource
 // ("" for the object itself, "status" or "scale").
 func (f *fieldManagers) get(ep *registry.Endpoint, subresource string) (*managedfields.FieldManager, error) {
-	key := fieldManagerKey{gvk: ep.GroupVersionKind(), subresource: subresource}
+	key := fieldManagerKey{ep: ep, subresource: subresource}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if fm := f.byKey[key]; fm != nil {
@@ -74,7 +74,7 @@ func (f *fieldManagers) get(ep *registry.Endpoint, subresource string) (*managed
 	}
 	gv := ep.GroupVersion()
 	fm, err := managedfields.NewDefaultFieldManager(f.typeConverter(ep), f.kinds, noDefaults{}, f.kinds,
-		key.gvk, gv, subresource, resetFields(ep, subresource))
+		ep.GroupVersionKind(), gv, subresource, resetFields(ep, subresource))
 	if err != nil {
 		return nil, err
 	}
@@ -82,9 +82,32 @@ func (f *fieldManagers) get(ep *registry.Endpoint, subresource string) (*managed
 	return fm, nil
 }
 
-// typeConverter picks the structured schema when it knows the kind, which
+// forget drops the field managers of endpoints no longer served (those of
+// a custom resource whose definition changed or went away).
+func (f *fieldManagers) forget(eps []*registry.Endpoint) {
+	if len(eps) == 0 {
+		return
+	}
+	gone := make(map[*registry.Endpoint]bool, len(eps))
+	for _, ep := range eps {
+		gone[ep] = true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for key := range f.byKey {
+		if gone[key.ep] {
+			delete(f.byKey, key)
+		}
+	}
+}
+
+// typeConverter picks the endpoint's own schema when it has one (custom
+// resources), else the structured schema when it knows the kind, which
 // holds for the k8s.io/api kinds, else the deduced type.
 func (f *fieldManagers) typeConverter(ep *registry.Endpoint) managedfields.TypeConverter {
+	if ep.TypeConverter != nil {
+		return ep.TypeConverter
+	}
 	probe := ep.New()
 	probe.GetObjectKind().SetGroupVersionKind(ep.GroupVersionKind())
 	if _, err := f.builtin.ObjectToTyped(probe); err == nil {
@@ -139,7 +162,8 @@ func (noDefaults) Default(runtime.Object) {}
 // kube-apiserver does.
 type servedKinds struct {
 	scheme *runtime.Scheme
-	byGVK  map[schema.GroupVersionKind]*registry.Endpoint
+	// byGVK finds the endpoint serving a kind in the current route table.
+	byGVK func(schema.GroupVersionKind) *registry.Endpoint
 }
 
 var (
@@ -149,7 +173,7 @@ var (
 
 // New makes an empty object of a served kind.
 func (k *servedKinds) New(gvk schema.GroupVersionKind) (runtime.Object, error) {
-	ep := k.byGVK[gvk]
+	ep := k.byGVK(gvk)
 	if ep == nil {
 		return k.scheme.New(gvk)
 	}
@@ -181,7 +205,7 @@ func (k *servedKinds) ConvertToVersion(in runtime.Object, target runtime.GroupVe
 	if !ok {
 		return nil, runtime.NewNotRegisteredGVKErrForTarget("cella", from, target)
 	}
-	src, dst := k.byGVK[from], k.byGVK[to]
+	src, dst := k.byGVK(from), k.byGVK(to)
 	if src == nil {
 		return nil, runtime.NewNotRegisteredErrForKind("cella", from)
 	}
@@ -189,7 +213,9 @@ func (k *servedKinds) ConvertToVersion(in runtime.Object, target runtime.GroupVe
 		return nil, runtime.NewNotRegisteredErrForKind("cella", to)
 	}
 	var obj runtime.Object
-	if u, ok := in.(runtime.Unstructured); ok {
+	if u, ok := in.(*unstructured.Unstructured); ok && isUnstructured(src) {
+		obj = u.DeepCopy()
+	} else if u, ok := in.(runtime.Unstructured); ok {
 		obj = src.New()
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), obj); err != nil {
 			return nil, err
@@ -257,4 +283,11 @@ func (h *resourceHandler) tracker(subresource, manager string) func(live, obj ru
 		out := fm.UpdateNoErrors(servedLive, served, manager)
 		return h.ep.FromServedObject(out)
 	}
+}
+
+// isUnstructured reports endpoints whose objects are unstructured (custom
+// resources).
+func isUnstructured(ep *registry.Endpoint) bool {
+	_, ok := ep.New().(*unstructured.Unstructured)
+	return ok
 }

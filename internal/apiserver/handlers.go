@@ -421,7 +421,7 @@ func (h *resourceHandler) decodeInto(w http.ResponseWriter, r *http.Request, hea
 	if err != nil {
 		return nil, err
 	}
-	strict, err := h.s.decoder.decode(head.mediaType, body, obj)
+	strict, err := h.decode(head.mediaType, body, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -432,6 +432,20 @@ func (h *resourceHandler) decodeInto(w http.ResponseWriter, r *http.Request, hea
 		return nil, err
 	}
 	return body, nil
+}
+
+// decode decodes a write's body into obj, a new object of the served
+// kind, and prunes what the kind's schema does not know (custom
+// resources); the strict errors are the unknown and duplicate fields.
+func (h *resourceHandler) decode(mt string, body []byte, obj runtime.Object) ([]error, error) {
+	strict, err := h.s.decoder.decode(mt, body, obj)
+	if err != nil || h.ep.Prune == nil {
+		return strict, err
+	}
+	for _, p := range h.ep.Prune(obj) {
+		strict = append(strict, fmt.Errorf("unknown field %q", p))
+	}
+	return strict, nil
 }
 
 // checkTypeMeta rejects a body whose kind or apiVersion contradicts the URL.
@@ -607,7 +621,7 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if mt == mediaStrategicPatch && h.ep.Group != "" && !strings.HasSuffix(h.ep.Group, ".k8s.io") && !isBuiltinGroup(h.ep.Group) {
+	if mt == mediaStrategicPatch && (isUnstructured(h.ep) || h.ep.Group != "" && !strings.HasSuffix(h.ep.Group, ".k8s.io") && !isBuiltinGroup(h.ep.Group)) {
 		return unsupportedMediaType(mt, []string{mediaJSONPatch, mediaMergePatch, mediaApplyPatch})
 	}
 	pin, err := h.checkWrite(w, r)
@@ -649,7 +663,7 @@ func (h *resourceHandler) patch(w http.ResponseWriter, r *http.Request) error {
 			return nil, err
 		}
 		obj := h.ep.New()
-		strict, err := h.s.decoder.decode(mediaJSON, patched, obj)
+		strict, err := h.decode(mediaJSON, patched, obj)
 		if err != nil {
 			return nil, apierrors.NewBadRequest("the patched object is not valid: " + err.Error())
 		}

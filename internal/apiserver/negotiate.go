@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
@@ -157,6 +158,10 @@ func (d *bodyDecoder) decode(mt string, body []byte, into runtime.Object) (stric
 			return nil, apierrors.NewBadRequest("the request body is not valid YAML: " + err.Error())
 		}
 	case mediaProtobuf:
+		if _, ok := into.(*unstructured.Unstructured); ok {
+			// Custom resources have no protobuf form, as in Kubernetes.
+			return nil, unsupportedMediaType(mt, []string{mediaJSON, mediaYAML})
+		}
 		if _, _, err := d.protobuf.Decode(body, nil, into); err != nil {
 			return nil, apierrors.NewBadRequest("the request body is not a valid protobuf object: " + err.Error())
 		}
@@ -167,6 +172,16 @@ func (d *bodyDecoder) decode(mt string, body []byte, into runtime.Object) (stric
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return nil, apierrors.NewBadRequest("the request body is empty: send an object")
+	}
+	if u, ok := into.(*unstructured.Unstructured); ok {
+		// Custom resources: any object decodes, numbers that are whole
+		// stay integers; the schema's pruning finds the unknown fields.
+		var m map[string]any
+		if strict, err = sigsjson.UnmarshalStrict(body, &m, sigsjson.DisallowDuplicateFields); err != nil || m == nil {
+			return nil, apierrors.NewBadRequest("the request body is not a valid object: the body must be a JSON object")
+		}
+		u.Object = m
+		return strict, nil
 	}
 	strict, err = sigsjson.UnmarshalStrict(body, into, sigsjson.DisallowUnknownFields, sigsjson.DisallowDuplicateFields)
 	if err != nil {

@@ -476,7 +476,7 @@ func (s *Server) findPods(ctx context.Context, namespace string, o registry.List
 
 // coreStore is the Store of a core/v1 resource, nil when not served.
 func (s *Server) coreStore(plural string) *registry.Store {
-	if ep := s.routes["/v1/"+plural]; ep != nil {
+	if ep := s.routes().endpoint("", "v1", plural); ep != nil {
 		return ep.Store
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,60 +37,62 @@ func containerYAML(indent int) string {
 // nodeSelector no node matches, so that nothing binds them while the test
 // works on them. TestRoundTrip fails for a creatable kind missing here.
 var roundTripExamples = map[string]string{
-	"/v1/configmaps":                                   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rt\ndata:\n  a: \"1\"\n",
-	"/v1/endpoints":                                    "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: rt\nsubsets:\n- addresses:\n  - ip: 10.0.0.1\n  ports:\n  - port: 80\n",
-	"/v1/events":                                       "apiVersion: v1\nkind: Event\nmetadata:\n  name: rt\ninvolvedObject:\n  kind: ConfigMap\n  name: rt\n  namespace: default\nreason: Tested\nmessage: round trip\ntype: Normal\n",
-	"/v1/limitranges":                                  "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: rt\nspec:\n  limits:\n  - type: Container\n    max: {cpu: \"2\"}\n    default: {cpu: \"2\"}\n    defaultRequest: {cpu: \"2\"}\n",
-	"/v1/namespaces":                                   "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: rt\n  annotations: {namespace.kubernetes.io/flavor: general-computing}\n",
-	"/v1/nodes":                                        "apiVersion: v1\nkind: Node\nmetadata:\n  name: rt\n",
-	"/v1/persistentvolumeclaims":                       "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: rt\nspec:\n  storageClassName: manual\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 1Gi}\n",
-	"/v1/pods":                                         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: rt\nspec:\n  nodeSelector: {roundtrip: never}\n  containers:\n" + containerYAML(2),
-	"/v1/resourcequotas":                               "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: rt\nspec:\n  hard: {pods: \"100\"}\n",
-	"/v1/secrets":                                      "apiVersion: v1\nkind: Secret\nmetadata:\n  name: rt\ntype: Opaque\ndata:\n  a: MQ==\n",
-	"/v1/serviceaccounts":                              "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: rt\n",
-	"/v1/services":                                     "apiVersion: v1\nkind: Service\nmetadata:\n  name: rt\nspec:\n  selector: {app: rt}\n  ports:\n  - port: 80\n",
-	"events.k8s.io/v1/events":                          "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: rt2\neventTime: \"2026-01-01T00:00:00.000000Z\"\nreportingController: cella.dev/test\nreportingInstance: test\naction: Test\nreason: Tested\nregarding:\n  kind: ConfigMap\n  name: rt\n  namespace: default\ntype: Normal\n",
-	"apps/v1/deployments":                              "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: rt\nspec:\n  selector:\n    matchLabels: {app: rt}\n  template:\n    metadata:\n      labels: {app: rt}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
-	"apps/v1/replicasets":                              "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: rt\nspec:\n  selector:\n    matchLabels: {app: rt-rs}\n  template:\n    metadata:\n      labels: {app: rt-rs}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
-	"apps/v1/statefulsets":                             "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: rt\nspec:\n  serviceName: rt\n  selector:\n    matchLabels: {app: rt-sts}\n  template:\n    metadata:\n      labels: {app: rt-sts}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
-	"batch/v1/jobs":                                    "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: rt\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
-	"batch/v1/cronjobs":                                "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: rt\nspec:\n  schedule: \"*/15 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n" + containerYAML(10),
-	"batch/v1beta1/cronjobs":                           "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata:\n  name: rt-beta\nspec:\n  schedule: \"*/15 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n" + containerYAML(10),
-	"autoscaling/v2/horizontalpodautoscalers":          "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: rt\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: rt}\n  minReplicas: 1\n  maxReplicas: 3\n",
-	"autoscaling/v1/horizontalpodautoscalers":          "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: rt-v1\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: rt}\n  maxReplicas: 3\n  targetCPUUtilizationPercentage: 80\n",
-	"networking.k8s.io/v1/ingresses":                   "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: rt\nspec:\n  rules:\n  - host: rt.example\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service: {name: rt, port: {number: 80}}\n",
-	"extensions/v1beta1/ingresses":                     "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: rt-beta\nspec:\n  rules:\n  - host: rt.example\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend: {serviceName: rt, servicePort: 80}\n",
-	"coordination.k8s.io/v1/leases":                    "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: rt\nspec:\n  holderIdentity: test\n  leaseDurationSeconds: 15\n",
-	"rbac.authorization.k8s.io/v1/clusterroles":        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: rt\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n",
-	"rbac.authorization.k8s.io/v1/clusterrolebindings": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: rt\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: rt}\nsubjects:\n- {kind: User, name: alice, apiGroup: rbac.authorization.k8s.io}\n",
-	"rbac.authorization.k8s.io/v1/roles":               "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: rt\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n",
-	"rbac.authorization.k8s.io/v1/rolebindings":        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: rt\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: rt}\nsubjects:\n- {kind: User, name: alice, apiGroup: rbac.authorization.k8s.io}\n",
-	"storage.k8s.io/v1/storageclasses":                 "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: rt\nprovisioner: example.com/rt\n",
-	"networking.cci.io/v1beta1/networks":               "apiVersion: networking.cci.io/v1beta1\nkind: Network\nmetadata:\n  name: rt\nspec:\n  attachedVPC: vpc\n  networkID: nid\n  subnetID: sid\n  cidr: 10.90.0.0/24\n",
-	"crd.yangtse.cni/v1/eippools":                      "apiVersion: crd.yangtse.cni/v1\nkind: EIPPool\nmetadata:\n  name: rt\nspec:\n  amount: 2\n",
-	"/v1/persistentvolumes":                            "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: rt\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  storageClassName: manual\n  hostPath: {path: /tmp/rt}\n",
-	"/v1/replicationcontrollers":                       "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: rt\nspec:\n  selector: {app: rt-rc}\n  template:\n    metadata:\n      labels: {app: rt-rc}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
-	"apps/v1/controllerrevisions":                      "apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: rt\nrevision: 1\ndata: {a: 1}\n",
-	"apps/v1/daemonsets":                               "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: rt\nspec:\n  selector:\n    matchLabels: {app: rt-ds}\n  template:\n    metadata:\n      labels: {app: rt-ds}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
-	"networking.k8s.io/v1/networkpolicies":             "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: rt\nspec:\n  podSelector: {matchLabels: {app: rt}}\n  policyTypes: [Ingress]\n",
-	"policy/v1/poddisruptionbudgets":                   "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: rt\nspec:\n  minAvailable: 1\n  selector: {matchLabels: {app: rt}}\n",
-	"scheduling.k8s.io/v1/priorityclasses":             "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: rt\nvalue: 1000\npreemptionPolicy: PreemptLowerPriority\n",
-	"batch.volcano.sh/v1alpha1/jobs":                   "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata:\n  name: rt-volcano\nspec:\n  tasks:\n  - name: work\n    replicas: 1\n    template:\n      spec:\n        restartPolicy: Never\n        containers:\n" + containerYAML(8),
+	"/v1/configmaps":             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rt\ndata:\n  a: \"1\"\n",
+	"/v1/endpoints":              "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: rt\nsubsets:\n- addresses:\n  - ip: 10.0.0.1\n  ports:\n  - port: 80\n",
+	"/v1/events":                 "apiVersion: v1\nkind: Event\nmetadata:\n  name: rt\ninvolvedObject:\n  kind: ConfigMap\n  name: rt\n  namespace: default\nreason: Tested\nmessage: round trip\ntype: Normal\n",
+	"/v1/limitranges":            "apiVersion: v1\nkind: LimitRange\nmetadata:\n  name: rt\nspec:\n  limits:\n  - type: Container\n    max: {cpu: \"2\"}\n    default: {cpu: \"2\"}\n    defaultRequest: {cpu: \"2\"}\n",
+	"/v1/namespaces":             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: rt\n  annotations: {namespace.kubernetes.io/flavor: general-computing}\n",
+	"/v1/nodes":                  "apiVersion: v1\nkind: Node\nmetadata:\n  name: rt\n",
+	"/v1/persistentvolumeclaims": "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: rt\nspec:\n  storageClassName: manual\n  accessModes: [ReadWriteOnce]\n  resources:\n    requests: {storage: 1Gi}\n",
+	"/v1/pods":                   "apiVersion: v1\nkind: Pod\nmetadata:\n  name: rt\nspec:\n  nodeSelector: {roundtrip: never}\n  containers:\n" + containerYAML(2),
+	"/v1/resourcequotas":         "apiVersion: v1\nkind: ResourceQuota\nmetadata:\n  name: rt\nspec:\n  hard: {pods: \"100\"}\n",
+	"/v1/secrets":                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: rt\ntype: Opaque\ndata:\n  a: MQ==\n",
+	"/v1/serviceaccounts":        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: rt\n",
+	"/v1/services":               "apiVersion: v1\nkind: Service\nmetadata:\n  name: rt\nspec:\n  selector: {app: rt}\n  ports:\n  - port: 80\n",
+	"apiextensions.k8s.io/v1/customresourcedefinitions": "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: rts.example.com\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: rts, singular: rt, kind: RT}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    schema:\n      openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}\n",
+	"events.k8s.io/v1/events":                           "apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: rt2\neventTime: \"2026-01-01T00:00:00.000000Z\"\nreportingController: cella.dev/test\nreportingInstance: test\naction: Test\nreason: Tested\nregarding:\n  kind: ConfigMap\n  name: rt\n  namespace: default\ntype: Normal\n",
+	"apps/v1/deployments":                               "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: rt\nspec:\n  selector:\n    matchLabels: {app: rt}\n  template:\n    metadata:\n      labels: {app: rt}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
+	"apps/v1/replicasets":                               "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: rt\nspec:\n  selector:\n    matchLabels: {app: rt-rs}\n  template:\n    metadata:\n      labels: {app: rt-rs}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
+	"apps/v1/statefulsets":                              "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: rt\nspec:\n  serviceName: rt\n  selector:\n    matchLabels: {app: rt-sts}\n  template:\n    metadata:\n      labels: {app: rt-sts}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
+	"batch/v1/jobs":                                     "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: rt\nspec:\n  template:\n    spec:\n      restartPolicy: Never\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
+	"batch/v1/cronjobs":                                 "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: rt\nspec:\n  schedule: \"*/15 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n" + containerYAML(10),
+	"batch/v1beta1/cronjobs":                            "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata:\n  name: rt-beta\nspec:\n  schedule: \"*/15 * * * *\"\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: Never\n          containers:\n" + containerYAML(10),
+	"autoscaling/v2/horizontalpodautoscalers":           "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: rt\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: rt}\n  minReplicas: 1\n  maxReplicas: 3\n",
+	"autoscaling/v1/horizontalpodautoscalers":           "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: rt-v1\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: rt}\n  maxReplicas: 3\n  targetCPUUtilizationPercentage: 80\n",
+	"networking.k8s.io/v1/ingresses":                    "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: rt\nspec:\n  rules:\n  - host: rt.example\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n          service: {name: rt, port: {number: 80}}\n",
+	"extensions/v1beta1/ingresses":                      "apiVersion: extensions/v1beta1\nkind: Ingress\nmetadata:\n  name: rt-beta\nspec:\n  rules:\n  - host: rt.example\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend: {serviceName: rt, servicePort: 80}\n",
+	"coordination.k8s.io/v1/leases":                     "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata:\n  name: rt\nspec:\n  holderIdentity: test\n  leaseDurationSeconds: 15\n",
+	"rbac.authorization.k8s.io/v1/clusterroles":         "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: rt\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n",
+	"rbac.authorization.k8s.io/v1/clusterrolebindings":  "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: rt\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: rt}\nsubjects:\n- {kind: User, name: alice, apiGroup: rbac.authorization.k8s.io}\n",
+	"rbac.authorization.k8s.io/v1/roles":                "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: rt\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n",
+	"rbac.authorization.k8s.io/v1/rolebindings":         "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: rt\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: rt}\nsubjects:\n- {kind: User, name: alice, apiGroup: rbac.authorization.k8s.io}\n",
+	"storage.k8s.io/v1/storageclasses":                  "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: rt\nprovisioner: example.com/rt\n",
+	"networking.cci.io/v1beta1/networks":                "apiVersion: networking.cci.io/v1beta1\nkind: Network\nmetadata:\n  name: rt\nspec:\n  attachedVPC: vpc\n  networkID: nid\n  subnetID: sid\n  cidr: 10.90.0.0/24\n",
+	"crd.yangtse.cni/v1/eippools":                       "apiVersion: crd.yangtse.cni/v1\nkind: EIPPool\nmetadata:\n  name: rt\nspec:\n  amount: 2\n",
+	"/v1/persistentvolumes":                             "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: rt\nspec:\n  capacity: {storage: 1Gi}\n  accessModes: [ReadWriteOnce]\n  storageClassName: manual\n  hostPath: {path: /tmp/rt}\n",
+	"/v1/replicationcontrollers":                        "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: rt\nspec:\n  selector: {app: rt-rc}\n  template:\n    metadata:\n      labels: {app: rt-rc}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
+	"apps/v1/controllerrevisions":                       "apiVersion: apps/v1\nkind: ControllerRevision\nmetadata:\n  name: rt\nrevision: 1\ndata: {a: 1}\n",
+	"apps/v1/daemonsets":                                "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: rt\nspec:\n  selector:\n    matchLabels: {app: rt-ds}\n  template:\n    metadata:\n      labels: {app: rt-ds}\n    spec:\n      nodeSelector: {roundtrip: never}\n      containers:\n" + containerYAML(6),
+	"networking.k8s.io/v1/networkpolicies":              "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: rt\nspec:\n  podSelector: {matchLabels: {app: rt}}\n  policyTypes: [Ingress]\n",
+	"policy/v1/poddisruptionbudgets":                    "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata:\n  name: rt\nspec:\n  minAvailable: 1\n  selector: {matchLabels: {app: rt}}\n",
+	"scheduling.k8s.io/v1/priorityclasses":              "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: rt\nvalue: 1000\npreemptionPolicy: PreemptLowerPriority\n",
+	"batch.volcano.sh/v1alpha1/jobs":                    "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata:\n  name: rt-volcano\nspec:\n  tasks:\n  - name: work\n    replicas: 1\n    template:\n      spec:\n        restartPolicy: Never\n        containers:\n" + containerYAML(8),
 }
 
 // roundTripImmutable are merge patches of fields that cannot change once
 // an object exists, with the field each must be refused for (422).
 var roundTripImmutable = map[string][]struct{ patch, field string }{
-	"scheduling.k8s.io/v1/priorityclasses": {{`{"value":2000}`, "value"}},
-	"apps/v1/controllerrevisions":          {{`{"data":{"a":2}}`, "data"}},
-	"/v1/secrets":                          {{`{"type":"kubernetes.io/tls"}`, "type"}},
-	"/v1/services":                         {{`{"spec":{"clusterIP":"10.0.0.99"}}`, "spec.clusterIP"}},
-	"apps/v1/deployments":                  {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
-	"apps/v1/replicasets":                  {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
-	"apps/v1/statefulsets":                 {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
-	"batch/v1/jobs":                        {{`{"spec":{"completionMode":"Indexed"}}`, "spec.completionMode"}, {`{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"alpine"}]}}}}`, "spec.template"}},
-	"/v1/persistentvolumeclaims":           {{`{"spec":{"accessModes":["ReadWriteMany"]}}`, "spec"}},
-	"networking.cci.io/v1beta1/networks":   nil,
+	"scheduling.k8s.io/v1/priorityclasses":              {{`{"value":2000}`, "value"}},
+	"apps/v1/controllerrevisions":                       {{`{"data":{"a":2}}`, "data"}},
+	"/v1/secrets":                                       {{`{"type":"kubernetes.io/tls"}`, "type"}},
+	"/v1/services":                                      {{`{"spec":{"clusterIP":"10.0.0.99"}}`, "spec.clusterIP"}},
+	"apps/v1/deployments":                               {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
+	"apps/v1/replicasets":                               {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
+	"apps/v1/statefulsets":                              {{`{"spec":{"selector":{"matchLabels":{"app":"other"}},"template":{"metadata":{"labels":{"app":"other"}}}}}`, "spec.selector"}},
+	"batch/v1/jobs":                                     {{`{"spec":{"completionMode":"Indexed"}}`, "spec.completionMode"}, {`{"spec":{"template":{"spec":{"containers":[{"name":"c","image":"alpine"}]}}}}`, "spec.template"}},
+	"/v1/persistentvolumeclaims":                        {{`{"spec":{"accessModes":["ReadWriteMany"]}}`, "spec"}},
+	"networking.cci.io/v1beta1/networks":                nil,
+	"apiextensions.k8s.io/v1/customresourcedefinitions": {{`{"spec":{"group":"other.example.com"}}`, "spec.group"}},
 }
 
 // customGroups are the groups whose kinds have no patch strategies, so
@@ -197,6 +200,11 @@ func roundTrip(t *testing.T, ctx context.Context, ri dynamic.ResourceInterface, 
 	created, err := ri.Create(ctx, obj, metav1.CreateOptions{FieldManager: "roundtrip"})
 	if err != nil {
 		t.Fatalf("create: %v", err)
+	}
+	if key == "apiextensions.k8s.io/v1/customresourcedefinitions" {
+		// The server marks a new definition Established: wait for
+		// that write, which would otherwise make the next ones conflict.
+		waitEstablished(t, ctx, ri, name)
 	}
 	got, err := ri.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -334,4 +342,24 @@ func managerEntry(u *unstructured.Unstructured, manager string) *metav1.ManagedF
 		}
 	}
 	return nil
+}
+
+// waitEstablished waits until the definition name is Established.
+func waitEstablished(t *testing.T, ctx context.Context, ri dynamic.ResourceInterface, name string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		u, err := ri.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		for _, c := range conds {
+			if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("definition %s was not established", name)
 }

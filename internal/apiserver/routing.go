@@ -178,12 +178,12 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 		return nil, errNotFoundPath()
 	}
 	if !info.IsResourceRequest {
-		if s.disc.document(info) == nil {
+		if s.routes().disc.document(info) == nil {
 			return nil, errNotFoundPath()
 		}
 		return &target{kind: targetDiscovery, allow: allowRead}, nil
 	}
-	ep := s.routes[info.APIGroup+"/"+info.APIVersion+"/"+info.Resource]
+	ep := s.routes().endpoint(info.APIGroup, info.APIVersion, info.Resource)
 	if ep == nil {
 		return nil, errNotFoundPath()
 	}

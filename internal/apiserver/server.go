@@ -16,6 +16,8 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -111,9 +113,12 @@ type Server struct {
 	decoder *bodyDecoder
 	// fields keeps metadata.managedFields on every write (fieldmanager.go).
 	fields *fieldManagers
-	disc   *discovery
-	// routes maps "group/version/resource" to its endpoint.
-	routes map[string]*registry.Endpoint
+	// served is the route table being served (routes.go); dynamic holds the
+	// endpoints served on behalf of custom resource definitions, by
+	// owner, guarded by dynMu, which also orders the swaps of served.
+	served  atomic.Pointer[routeTable]
+	dynMu   sync.Mutex
+	dynamic map[string][]*registry.Endpoint
 	// idem remembers creates sent with an Idempotency-Key.
 	idem idempotencyStore
 	// shutdown is closed when the server starts draining; watches end.
@@ -142,23 +147,17 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger,
 		errs:     ErrorWriter{Logger: cfg.Logger},
 		decoder:  newBodyDecoder(cfg.Scheme),
-		fields:   newFieldManagers(cfg.Scheme, cfg.Endpoints),
-		routes:   map[string]*registry.Endpoint{},
+		dynamic:  map[string][]*registry.Endpoint{},
 		idem:     newMemoryIdempotencyStore(orDefault(cfg.IdempotencyTTL, defaultIdempotencyTTL), maxIdempotencyKeys, cfg.Now),
 		shutdown: make(chan struct{}),
 		now:      cfg.Now,
 	}
-	for _, ep := range cfg.Endpoints {
-		key := ep.Group + "/" + ep.Version + "/" + ep.Resource.Plural
-		if _, dup := s.routes[key]; dup {
-			return nil, fmt.Errorf("apiserver: endpoint %s registered twice", key)
-		}
-		s.routes[key] = ep
-	}
-	var err error
-	if s.disc, err = buildDiscovery(cfg.Endpoints); err != nil {
+	t, err := newRouteTable(cfg.Endpoints)
+	if err != nil {
 		return nil, err
 	}
+	s.served.Store(t)
+	s.fields = newFieldManagers(cfg.Scheme, s.routes)
 	return s, nil
 }
 
@@ -292,7 +291,7 @@ func (s *Server) withRecovery(next http.Handler) http.Handler {
 					// Answered before withRequestInfo ran (414).
 					info = ParseRequestInfo(r)
 				}
-				if info.IsResourceRequest && s.routes[info.APIGroup+"/"+info.APIVersion+"/"+info.Resource] == nil {
+				if info.IsResourceRequest && s.routes().endpoint(info.APIGroup, info.APIVersion, info.Resource) == nil {
 					// Any path may name a resource: label the ones that
 					// do not exist alike, so they cannot grow the metrics.
 					masked := *info
@@ -626,7 +625,7 @@ func (s *Server) serveRootPaths(w http.ResponseWriter) error {
 		paths = append(paths, pathOpenIDConfiguration, pathJWKS)
 	}
 	seen := map[string]bool{}
-	for _, ep := range s.cfg.Endpoints {
+	for _, ep := range s.routes().endpoints {
 		if ep.Group == "" {
 			continue
 		}

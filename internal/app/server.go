@@ -34,6 +34,7 @@ import (
 	"cella.dev/cella/internal/controller/quota"
 	"cella.dev/cella/internal/controller/serviceaccount"
 	"cella.dev/cella/internal/controller/volume"
+	"cella.dev/cella/internal/crd"
 	"cella.dev/cella/internal/metrics"
 	"cella.dev/cella/internal/netutil"
 	"cella.dev/cella/internal/openapi"
@@ -53,9 +54,11 @@ var Version = version.Info{
 
 // Server is a running Cella: storage open, API listening.
 type Server struct {
-	cfg  *Config
-	log  *slog.Logger
-	api  *apiserver.Server
+	cfg *Config
+	log *slog.Logger
+	api *apiserver.Server
+	// crds serves the custom resources of the stored definitions.
+	crds *crd.Manager
 	http *http.Server
 	ln   net.Listener
 	// store is the backend as configured (wrapped by Config.WrapStorage
@@ -254,6 +257,21 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	}
 	s.api = api
 	s.Token = token
+	s.crds = crd.New(crd.Config{
+		Catalog: cat, Server: api, Builtin: servedResources(endpoints),
+		Storage: func(prefix string) (storage.Interface, func(), error) {
+			c, err := watchcache.New(bounded, prefix, watchcache.Options{
+				History: cfg.WatchHistory, HistoryBytes: cfg.WatchHistoryBytes, WatchBufferBytes: cfg.WatchBufferBytes,
+				Logger: log.With("component", "watchcache", "prefix", prefix),
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			return storage.WithTimeout(c, cfg.StorageTimeout), func() { c.Close() }, nil
+		},
+		Logger: log.With("component", "customresources"),
+	})
+	s.crds.Prime(ctx)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -342,6 +360,11 @@ func (s *Server) startControllers() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.controllersCtx, s.stopControllers = ctx, cancel
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		s.crds.Run(ctx)
+	}()
 	s.controllers.Add(1)
 	go func() {
 		defer s.controllers.Done()
@@ -496,6 +519,16 @@ func (s *Server) closeStorage() {
 func (s *Server) Done() <-chan error { return s.served }
 
 // openAPIResources describes the endpoints for the OpenAPI documents.
+// servedResources reports the group/resource pairs eps serve, which no
+// custom resource may take.
+func servedResources(eps []*registry.Endpoint) func(group, plural string) bool {
+	served := map[string]bool{}
+	for _, ep := range eps {
+		served[ep.Group+"/"+ep.Resource.Plural] = true
+	}
+	return func(group, plural string) bool { return served[group+"/"+plural] }
+}
+
 func openAPIResources(eps []*registry.Endpoint) []openapi.Resource {
 	out := make([]openapi.Resource, 0, len(eps))
 	for _, ep := range eps {

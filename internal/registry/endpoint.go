@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/managedfields"
 )
 
 // Endpoint is one served group/version of a stored resource. Most resources
@@ -42,6 +43,19 @@ type Endpoint struct {
 	// Resource describes a virtual endpoint (Store nil); for stored
 	// endpoints it is Store.Resource.
 	Resource *Resource
+
+	// TypeConverter, when set, gives server-side apply and managedFields
+	// the structure of the served kind (custom resources, from their
+	// schema); otherwise the server picks one.
+	TypeConverter managedfields.TypeConverter
+	// Prune, when set, is applied to every decoded write of the served
+	// version (a create or update body, a patched object, an apply patch)
+	// before anything else: it drops what the kind's schema does not know,
+	// as kube-apiserver's decoding of custom resources does, and returns
+	// the dropped fields' paths, which fieldValidation judges as unknown
+	// fields. (Defaults are the Resource's to fill, when it prepares a
+	// write.)
+	Prune func(obj runtime.Object) (unknown []string)
 }
 
 // SubresourceCreate serves POST on a subresource of one object, as

@@ -97,6 +97,12 @@ type Resource struct {
 	// delete with a grace period of 0; zero deletes it at once, finalizers
 	// permitting. A later delete may only shorten a grace period under way.
 	GracefulDelete func(obj runtime.Object, opts *metav1.DeleteOptions) int64
+	// PrepareForDelete, when set, runs on the first delete of an object
+	// (one not yet marked for deletion), after ValidateDelete: it may add
+	// finalizers and status that the removal then waits for, as
+	// kube-apiserver's CustomResourceDefinition delete adds its cleanup
+	// finalizer and Terminating condition.
+	PrepareForDelete func(obj runtime.Object)
 	// ReturnDeletedObject makes a completed delete answer the object, as
 	// kube-apiserver does for pods, rather than a Status.
 	ReturnDeletedObject bool

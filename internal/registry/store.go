@@ -20,6 +20,7 @@ import (
 	metavalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/apimachinery/pkg/api/validation/path"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -565,11 +566,12 @@ func (s *Store) Update(ctx context.Context, namespace, name string, fn UpdateFun
 				return nil, apierrors.NewBadRequest(err.Error())
 			}
 		}
-		if errs := s.validateUpdate(ctx, obj, old); len(errs) > 0 {
+		vctx := context.WithValue(ctx, subresourceKey{}, o.Subresource)
+		if errs := s.validateUpdate(vctx, obj, old); len(errs) > 0 {
 			return nil, apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), name, errs)
 		}
 		if r.AdmitWrite != nil {
-			if err := r.AdmitWrite(ctx, obj, old); err != nil {
+			if err := r.AdmitWrite(vctx, obj, old); err != nil {
 				return nil, err
 			}
 		}
@@ -716,19 +718,14 @@ func (s *Store) prepareForUpdate(ctx context.Context, obj, old runtime.Object, s
 		return
 	case subresource == "status":
 		// Only status changes through /status: take it onto the old object.
-		st := fieldValue(obj, "Status")
 		fresh := old.DeepCopyObject()
 		fm, _ := meta.Accessor(fresh)
-		if st.IsValid() {
-			fieldValue(fresh, "Status").Set(st)
-		}
+		copyStatus(fresh, obj)
 		fm.SetResourceVersion(m.GetResourceVersion())
 		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(fresh).Elem())
 		return
 	case r.HasStatus:
-		if st := fieldValue(old, "Status"); st.IsValid() {
-			fieldValue(obj, "Status").Set(st)
-		}
+		copyStatus(obj, old)
 	}
 	if r.PrepareForUpdate != nil {
 		r.PrepareForUpdate(ctx, obj, old)
@@ -762,8 +759,32 @@ func fieldValue(obj runtime.Object, name string) reflect.Value {
 	return v.Elem().FieldByName(name)
 }
 
+// copyStatus sets dst's status to src's (typed kinds: the Status field;
+// unstructured ones: the "status" key, removed when src has none).
+func copyStatus(dst, src runtime.Object) {
+	if du, ok := dst.(*unstructured.Unstructured); ok {
+		su := src.(*unstructured.Unstructured)
+		if st, ok := su.Object["status"]; ok {
+			du.Object["status"] = runtime.DeepCopyJSONValue(st)
+		} else {
+			delete(du.Object, "status")
+		}
+		return
+	}
+	if st := fieldValue(src, "Status"); st.IsValid() {
+		fieldValue(dst, "Status").Set(st)
+	}
+}
+
 // specChanged reports whether anything outside metadata and status differs.
 func specChanged(obj, old runtime.Object) bool {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		// Custom resources: as kube-apiserver's strategy compares them,
+		// everything but metadata (status included when it is not a
+		// subresource of its own: then it is the old one here).
+		ou := old.(*unstructured.Unstructured)
+		return !equality.Semantic.DeepEqual(withoutMeta(u.Object), withoutMeta(ou.Object))
+	}
 	v, ov := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
@@ -919,6 +940,9 @@ func (s *Store) Delete(ctx context.Context, namespace, name string, opts *metav1
 				return DeleteResult{}, err
 			}
 		}
+		if r.PrepareForDelete != nil && m.GetDeletionTimestamp() == nil {
+			r.PrepareForDelete(obj)
+		}
 		step, deadline, grace := s.gracePeriod(obj, m, opts)
 		if step == gracePending {
 			// As in Kubernetes, finalizers cannot be changed through
@@ -1050,4 +1074,28 @@ func addString(list []string, s string) []string {
 		}
 	}
 	return append(append([]string(nil), list...), s)
+}
+
+// withoutMeta is a shallow copy of an unstructured object without its
+// metadata and type fields: what a change of bumps the generation.
+func withoutMeta(obj map[string]any) map[string]any {
+	out := make(map[string]any, len(obj))
+	for k, v := range obj {
+		switch k {
+		case "metadata", "apiVersion", "kind":
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+type subresourceKey struct{}
+
+// SubresourceOf returns the subresource an update came through ("" for
+// the object itself), in the context the Store gives a Resource's
+// ValidateUpdate and AdmitWrite.
+func SubresourceOf(ctx context.Context) string {
+	s, _ := ctx.Value(subresourceKey{}).(string)
+	return s
 }

@@ -25,6 +25,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 		cfg.Flavors = cci.DefaultFlavors()
 	}
 	b := &builder{cfg: &cfg, cat: &Catalog{Stores: map[string]*registry.Store{}}, storeOf: storeOf}
+	b.cat.builder = b
 	b.checkNS = b.namespaceUsable
 	b.core()
 	b.apps()
@@ -37,6 +38,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.persistentVolumes()
 	b.cciKinds()
 	b.moreKinds()
+	b.apiExtensions()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}

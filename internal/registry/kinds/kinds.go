@@ -81,6 +81,15 @@ type Catalog struct {
 	// Stores by resource plural and group ("apps/deployments", "/pods").
 	Stores    map[string]*registry.Store
 	Endpoints []*registry.Endpoint
+	builder   *builder
+}
+
+// NewStore makes a Store for a kind the catalogue does not hold (a custom
+// resource) with the rules the catalogue's stores share: namespaced
+// creates need a live namespace and pass admission (quota). The Store is
+// not added to Stores.
+func (c *Catalog) NewStore(r *registry.Resource, st storage.Interface) *registry.Store {
+	return c.builder.newStore(r, st)
 }
 
 // Store returns the store of group/plural ("" group for core).
@@ -133,6 +142,19 @@ func (b *builder) stored(r *registry.Resource, subresources ...string) *registry
 		b.err = err
 		return nil
 	}
+	s := b.newStore(r, st)
+	b.cat.Stores[r.Group+"/"+r.Plural] = s
+	b.cat.Endpoints = append(b.cat.Endpoints, &registry.Endpoint{
+		Group: r.Group, Version: r.Version, Kind: r.Kind, Store: s, Resource: r,
+		New: r.New, NewList: r.NewList, Subresources: subresources, Verbs: allVerbs,
+	})
+	return s
+}
+
+// newStore makes the Store of r on st with the rules every namespaced
+// kind shares: the namespace must exist and not be terminating, and
+// creates pass admission (quota).
+func (b *builder) newStore(r *registry.Resource, st storage.Interface) *registry.Store {
 	var check registry.NamespaceChecker
 	var admit registry.Admission
 	if r.Namespaced {
@@ -146,11 +168,6 @@ func (b *builder) stored(r *registry.Resource, subresources ...string) *registry
 	}
 	s := registry.NewStore(r, st, check, admit, b.cfg.Now)
 	s.Logger = b.cfg.Logger
-	b.cat.Stores[r.Group+"/"+r.Plural] = s
-	b.cat.Endpoints = append(b.cat.Endpoints, &registry.Endpoint{
-		Group: r.Group, Version: r.Version, Kind: r.Kind, Store: s, Resource: r,
-		New: r.New, NewList: r.NewList, Subresources: subresources, Verbs: allVerbs,
-	})
 	return s
 }
 
