@@ -123,11 +123,12 @@ var helmKinds = []string{
 	"secret/demo-credentials",
 	"service/demo",
 	"serviceaccount/demo",
+	"widget.demo.cella.dev/demo",
 }
 
 // helmObjectKinds is the resource list `kubectl get` takes to list the
 // chart's objects.
-const helmObjectKinds = "configmaps,deployments.apps,ingresses.networking.k8s.io,jobs.batch,poddisruptionbudgets.policy,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io,secrets,services,serviceaccounts"
+const helmObjectKinds = "configmaps,deployments.apps,ingresses.networking.k8s.io,jobs.batch,poddisruptionbudgets.policy,roles.rbac.authorization.k8s.io,rolebindings.rbac.authorization.k8s.io,secrets,services,serviceaccounts,widgets.demo.cella.dev"
 
 // TestHelm takes a release of the chart in testdata/charts/demo through
 // its life with Helm 4's defaults (server-side apply, no waiting but for
@@ -241,6 +242,15 @@ func (r *release) wantState(t *testing.T, step string, want state) {
 	var cm struct{ Data map[string]string }
 	r.c.getJSON(t, &cm, "configmap", "demo-content", "-n", r.ns)
 	got := state{d.Spec.Replicas, cm.Data["greeting"], cm.Data["banner"]}
+	// The chart's custom resource carries the greeting too, and the
+	// default its definition's schema gives size.
+	var w struct {
+		Spec struct{ Greeting, Size string }
+	}
+	r.c.getJSON(t, &w, "widgets.demo.cella.dev", "demo", "-n", r.ns)
+	if w.Spec.Greeting != want.greeting || w.Spec.Size != "small" {
+		t.Errorf("after %s: the widget's spec is %+v, want greeting %q and the default size small", step, w.Spec, want.greeting)
+	}
 	if _, ok := cm.Data["banner"]; ok && want.banner == "" {
 		t.Errorf("after %s: the ConfigMap still holds banner %q", step, got.banner)
 	}
