@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/duration"
 
@@ -74,6 +75,13 @@ func partialMetadata(obj runtime.Object, version string) *metav1.PartialObjectMe
 	p := &metav1.PartialObjectMetadata{}
 	p.APIVersion = "meta.k8s.io/" + version
 	p.Kind = "PartialObjectMetadata"
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		// A custom resource: its metadata is a map.
+		if m, ok := u.Object["metadata"].(map[string]any); ok {
+			_ = runtime.DefaultUnstructuredConverter.FromUnstructured(m, &p.ObjectMeta)
+		}
+		return p
+	}
 	if a, ok := obj.(metav1.ObjectMetaAccessor); ok {
 		if om, ok := a.GetObjectMeta().(*metav1.ObjectMeta); ok {
 			p.ObjectMeta = *om

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -415,5 +416,52 @@ func TestServedAfterRestart(t *testing.T) {
 	}
 	if size, _, _ := unstructured.NestedString(got.Object, "spec", "size"); size != "small" {
 		t.Errorf("spec.size after restart = %q", size)
+	}
+}
+
+// The garbage collector knows custom resources as soon as their
+// definition is Established: a ConfigMap owned by a widget goes with the
+// widget, and a widget owned by a ConfigMap with the ConfigMap.
+func TestGarbageCollection(t *testing.T) {
+	srv := servertest.Start(t)
+	ctx := context.Background()
+	createEstablished(t, apiextensionsclient.NewForConfigOrDie(srv.RestConfig()), widgetsCRD)
+	cs := srv.Clientset()
+	ws := dynamic.NewForConfigOrDie(srv.RestConfig()).Resource(widgets).Namespace("default")
+
+	owner, err := ws.Create(ctx, widget("owner", map[string]any{}), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cs.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{
+		Name:            "owned-by-widget",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "example.com/v1", Kind: "Widget", Name: "owner", UID: owner.GetUID()}},
+	}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, err := cs.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owner"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned := widget("owned-by-configmap", map[string]any{})
+	owned.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "owner", UID: cm.UID}})
+	if _, err := ws.Create(ctx, owned, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := ws.Delete(ctx, "owner", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().ConfigMaps("default").Delete(ctx, "owner", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err1 := cs.CoreV1().ConfigMaps("default").Get(ctx, "owned-by-widget", metav1.GetOptions{})
+		_, err2 := ws.Get(ctx, "owned-by-configmap", metav1.GetOptions{})
+		return apierrors.IsNotFound(err1) && apierrors.IsNotFound(err2), nil
+	})
+	if err != nil {
+		t.Fatal("the dependents of a deleted widget and of a deleted ConfigMap were not collected")
 	}
 }

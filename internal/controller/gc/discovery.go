@@ -14,18 +14,37 @@ import (
 	"cella.dev/cella/internal/controller/discover"
 )
 
-// discover finds the watched resources and fills c.kinds, retrying until
-// discovery answers or ctx ends.
+// discover finds the watched resources and adds to c.kinds every
+// resource an owner may be, retrying until discovery answers or ctx ends.
+// Kinds are never forgotten: an owner of a kind no longer served (a
+// custom resource whose definition was deleted) is then looked up, found
+// missing, and its dependents collected.
 func (c *Controller) discover(ctx context.Context) ([]*resource, error) {
 	lists, err := discover.Preferred(ctx, c.disc, false, c.log)
 	if err != nil {
 		return nil, err
 	}
-	return c.resources(lists), nil
+	watched, kinds := c.resources(lists)
+	c.kindsMu.Lock()
+	defer c.kindsMu.Unlock()
+	if c.kinds == nil {
+		c.kinds = make(map[schema.GroupKind]*resource, len(kinds))
+	}
+	for gk, r := range kinds {
+		c.kinds[gk] = r
+	}
+	return watched, nil
+}
+
+// kind returns the resource of an owner's group and kind, or nil.
+func (c *Controller) kind(gk schema.GroupKind) *resource {
+	c.kindsMu.RLock()
+	defer c.kindsMu.RUnlock()
+	return c.kinds[gk]
 }
 
 // resources returns the resources to watch from preferred-version
-// discovery, and fills c.kinds with every resource an owner may be.
+// discovery, and every resource an owner may be, by kind.
 //
 // Two kinds of resources are not watched, though served with list, watch
 // and delete. Events, as kube-controller-manager's default
@@ -33,14 +52,13 @@ func (c *Controller) discover(ctx context.Context) ([]*resource, error) {
 // And a resource of the legacy group extensions that another group serves
 // with the same name and kind: it is the same objects under another name,
 // which the graph would see twice.
-func (c *Controller) resources(lists []*metav1.APIResourceList) []*resource {
-	c.kinds = make(map[schema.GroupKind]*resource)
+func (c *Controller) resources(lists []*metav1.APIResourceList) (watched []*resource, kinds map[schema.GroupKind]*resource) {
+	kinds = make(map[schema.GroupKind]*resource)
 	type servedAs struct{ resource, kind string }
 	type legacyResource struct {
 		*resource
 		as servedAs
 	}
-	var watched []*resource
 	var legacy []legacyResource
 	elsewhere := make(map[servedAs]bool) // served outside extensions
 	for _, l := range lists {
@@ -53,7 +71,7 @@ func (c *Controller) resources(lists []*metav1.APIResourceList) []*resource {
 				continue // subresources are not objects of their own
 			}
 			res := &resource{gvr: gv.WithResource(r.Name), namespaced: r.Namespaced}
-			c.kinds[schema.GroupKind{Group: gv.Group, Kind: r.Kind}] = res
+			kinds[schema.GroupKind{Group: gv.Group, Kind: r.Kind}] = res
 			if !slices.Contains(r.Verbs, "list") || !slices.Contains(r.Verbs, "watch") || !slices.Contains(r.Verbs, "delete") {
 				continue
 			}
@@ -73,7 +91,7 @@ func (c *Controller) resources(lists []*metav1.APIResourceList) []*resource {
 			watched = append(watched, l.resource)
 		}
 	}
-	return watched
+	return watched, kinds
 }
 
 // listWatch lists and watches the metadata of one resource in every

@@ -36,17 +36,18 @@ func TestResources(t *testing.T) {
 	}
 	c := &Controller{}
 	var got []string
-	for _, r := range c.resources(lists) {
+	watched, kinds := c.resources(lists)
+	for _, r := range watched {
 		got = append(got, r.gvr.GroupResource().String())
 	}
 	want := []string{"configmaps", "namespaces", "ingresses.networking.k8s.io", "jobs.batch.volcano.sh", "jobs.batch", "widgets.extensions"}
 	if !slices.Equal(got, want) {
 		t.Errorf("watched %v, want %v", got, want)
 	}
-	if r := c.kinds[schema.GroupKind{Group: "metrics.k8s.io", Kind: "PodMetrics"}]; r == nil || !r.namespaced {
+	if r := kinds[schema.GroupKind{Group: "metrics.k8s.io", Kind: "PodMetrics"}]; r == nil || !r.namespaced {
 		t.Errorf("PodMetrics resolves to %v, want the namespaced pods of metrics.k8s.io", r)
 	}
-	if r := c.kinds[schema.GroupKind{Kind: "Event"}]; r == nil {
+	if r := kinds[schema.GroupKind{Kind: "Event"}]; r == nil {
 		t.Error("Event does not resolve: an owner may be of any kind served with get")
 	}
 }

@@ -3,11 +3,11 @@
 // garbage collector does (simplified). Like kube-controller-manager's, it
 // talks to the API only through client-go.
 //
-// It learns the resources once from discovery (each resource with list,
+// It learns the resources from discovery (each resource with list,
 // watch and delete, in its preferred version, less events and the aliases
-// of the legacy group extensions; Cella serves no
-// CustomResourceDefinitions, so the set does not change) and keeps one
-// metadata watch per resource. The watches feed a graph that holds, per
+// of the legacy group extensions), reads discovery again every 30s and
+// whenever a CustomResourceDefinition changes, and keeps one metadata
+// watch per resource. The watches feed a graph that holds, per
 // object, only its resource, namespace, name, ownerReferences and whether
 // it is being deleted with a foregroundDeletion or orphan finalizer; no
 // object bodies are cached. That is about 170 bytes an object
@@ -78,9 +78,16 @@ type Controller struct {
 	queue workqueue.TypedRateLimitingInterface[types.UID]
 	graph *graph
 
-	// kinds resolves an ownerReference's group and kind to a resource.
-	// Written by Run before the workers start, read-only after.
-	kinds map[schema.GroupKind]*resource
+	// kinds resolves an ownerReference's group and kind to a resource
+	// (discover, kind); guarded by kindsMu.
+	kindsMu sync.RWMutex
+	kinds   map[schema.GroupKind]*resource
+
+	// RediscoverEvery is how often discovery is read again for resources
+	// that came or went (custom resources); a change of a
+	// CustomResourceDefinition makes it read at once. Zero means 30s, as
+	// kube-controller-manager's collector resyncs. Set it before Run.
+	RediscoverEvery time.Duration
 }
 
 // New returns a garbage collector using the given clients. Nothing runs
@@ -97,29 +104,25 @@ func New(meta metadata.Interface, disc discovery.DiscoveryInterface, log *slog.L
 }
 
 // Run discovers the resources, watches them and collects garbage until ctx
-// ends, then waits for its watches and workers.
+// ends, then waits for its watches and workers. Resources that appear
+// later (custom resources) are watched as discovery shows them, and those
+// that go are no longer watched.
 func (c *Controller) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer func() {
 		c.queue.ShutDown()
 		wg.Wait()
 	}()
-	watched, err := c.discover(ctx)
+	discovered, err := c.discover(ctx)
 	if err != nil {
 		return // ctx ended
 	}
-	synced := make([]cache.InformerSynced, 0, len(watched))
-	for _, res := range watched {
-		s := &sink{g: c.graph, res: res}
-		synced = append(synced, s.hasSynced)
-		r := cache.NewReflectorWithOptions(c.listWatch(res.gvr), &metav1.PartialObjectMetadata{}, s,
-			cache.ReflectorOptions{Name: "garbage-collector " + res.gvr.String()})
-		wg.Go(func() { r.RunWithContext(ctx) })
-	}
+	w := &watches{c: c, ctx: ctx, wg: &wg, by: map[schema.GroupVersionResource]*watched{}}
+	synced := w.sync(discovered)
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return
 	}
-	c.log.Info("garbage collector started", "resources", len(watched))
+	c.log.Info("garbage collector started", "resources", len(discovered))
 	c.graph.enqueueAll()
 	for range workers {
 		wg.Go(func() {
@@ -127,8 +130,115 @@ func (c *Controller) Run(ctx context.Context) {
 			}
 		})
 	}
-	<-ctx.Done()
+	c.rediscover(ctx, &wg, w)
 }
+
+// watches are the reflectors of the watched resources, by resource.
+type watches struct {
+	c   *Controller
+	ctx context.Context
+	wg  *sync.WaitGroup
+	by  map[schema.GroupVersionResource]*watched
+}
+
+// watched is one resource's reflector.
+type watched struct {
+	res  *resource
+	sink *sink
+	stop context.CancelFunc
+}
+
+// sync starts a reflector for each resource of rs not yet watched and
+// stops those of resources rs no longer holds, dropping their objects
+// from the graph (their dependents are looked at again). It returns the
+// new reflectors' synced functions.
+func (w *watches) sync(rs []*resource) []cache.InformerSynced {
+	var synced []cache.InformerSynced
+	keep := make(map[schema.GroupVersionResource]bool, len(rs))
+	for _, res := range rs {
+		keep[res.gvr] = true
+		if w.by[res.gvr] != nil {
+			continue
+		}
+		ctx, stop := context.WithCancel(w.ctx)
+		s := &sink{g: w.c.graph, res: res}
+		synced = append(synced, s.hasSynced)
+		r := cache.NewReflectorWithOptions(w.c.listWatch(res.gvr), &metav1.PartialObjectMetadata{}, s,
+			cache.ReflectorOptions{Name: "garbage-collector " + res.gvr.String()})
+		w.wg.Go(func() { r.RunWithContext(ctx) })
+		w.by[res.gvr] = &watched{res: res, sink: s, stop: stop}
+	}
+	for gvr, wd := range w.by {
+		if keep[gvr] {
+			continue
+		}
+		wd.stop()
+		wd.sink.gone.Store(true)
+		w.c.graph.replace(wd.res, nil)
+		delete(w.by, gvr)
+	}
+	return synced
+}
+
+// rediscover reads discovery again every RediscoverEvery, and soon after
+// any CustomResourceDefinition changes, until ctx ends; new resources are
+// watched, and once they have listed every object is looked at again, so
+// that dependents of owners of a kind just learned are collected.
+func (c *Controller) rediscover(ctx context.Context, wg *sync.WaitGroup, w *watches) {
+	every := c.RediscoverEvery
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	kick := make(chan struct{}, 1)
+	crds := &kicker{kick: kick}
+	r := cache.NewReflectorWithOptions(c.listWatch(crdResource), &metav1.PartialObjectMetadata{}, crds,
+		cache.ReflectorOptions{Name: "garbage-collector definitions"})
+	wg.Go(func() { r.RunWithContext(ctx) })
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		case <-kick:
+		}
+		discovered, err := c.discover(ctx)
+		if err != nil {
+			return // ctx ended
+		}
+		synced := w.sync(discovered)
+		if len(synced) == 0 {
+			continue
+		}
+		if !cache.WaitForCacheSync(ctx.Done(), synced...) {
+			return
+		}
+		c.graph.enqueueAll()
+	}
+}
+
+// crdResource is where custom resources come from.
+var crdResource = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// kicker is the store of the definitions' reflector: any event asks for
+// discovery to be read again.
+type kicker struct{ kick chan struct{} }
+
+var _ cache.ReflectorStore = (*kicker)(nil)
+
+func (k *kicker) poke() error {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}
+func (k *kicker) Add(any) error               { return k.poke() }
+func (k *kicker) Update(any) error            { return k.poke() }
+func (k *kicker) Delete(any) error            { return k.poke() }
+func (k *kicker) Replace([]any, string) error { return k.poke() }
+func (k *kicker) Resync() error               { return nil }
 
 func (c *Controller) processNext(ctx context.Context) bool {
 	uid, quit := c.queue.Get()
@@ -246,7 +356,7 @@ func (c *Controller) ownerState(ctx context.Context, dep *node, ref metav1.Owner
 		c.log.Debug("unresolvable owner", "owner", ref.APIVersion, "err", err)
 		return solid, nil
 	}
-	res := c.kinds[schema.GroupKind{Group: gv.Group, Kind: ref.Kind}]
+	res := c.kind(schema.GroupKind{Group: gv.Group, Kind: ref.Kind})
 	if res == nil || (res.namespaced && !dep.res.namespaced) {
 		c.log.Debug("unresolvable owner", "owner", ref.APIVersion+"/"+ref.Kind, "dependent", dep.name)
 		return solid, nil

@@ -261,6 +261,9 @@ type sink struct {
 	g      *graph
 	res    *resource
 	synced atomic.Bool // set by the first Replace (the initial list)
+	// gone is set when the resource is no longer watched: events its
+	// stopping reflector still delivers are dropped.
+	gone atomic.Bool
 }
 
 var _ cache.ReflectorStore = (*sink)(nil)
@@ -268,6 +271,9 @@ var _ cache.ReflectorStore = (*sink)(nil)
 func (s *sink) Add(obj any) error { return s.Update(obj) }
 
 func (s *sink) Update(obj any) error {
+	if s.gone.Load() {
+		return nil
+	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return err
@@ -277,6 +283,9 @@ func (s *sink) Update(obj any) error {
 }
 
 func (s *sink) Delete(obj any) error {
+	if s.gone.Load() {
+		return nil
+	}
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return err
@@ -286,6 +295,9 @@ func (s *sink) Delete(obj any) error {
 }
 
 func (s *sink) Replace(objs []any, _ string) error {
+	if s.gone.Load() {
+		return nil
+	}
 	ms := make([]metav1.Object, 0, len(objs))
 	for _, obj := range objs {
 		m, err := meta.Accessor(obj)
