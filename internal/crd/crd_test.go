@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/yaml"
 
 	"cella.dev/cella/internal/servertest"
@@ -464,4 +465,63 @@ func TestGarbageCollection(t *testing.T) {
 	if err != nil {
 		t.Fatal("the dependents of a deleted widget and of a deleted ConfigMap were not collected")
 	}
+}
+
+// A default added to a definition's schema shows on the objects stored
+// before, as Kubernetes defaults what it reads from storage.
+func TestDefaultsOnRead(t *testing.T) {
+	srv := servertest.Start(t)
+	ctx := context.Background()
+	ext := apiextensionsclient.NewForConfigOrDie(srv.RestConfig())
+	crd := createEstablished(t, ext, widgetsCRD)
+	ws := dynamic.NewForConfigOrDie(srv.RestConfig()).Resource(widgets).Namespace("default")
+	if _, err := ws.Create(ctx, widget("old", map[string]any{}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := retryUpdate(ctx, ext, crd.Name, func(c *apiextensionsv1.CustomResourceDefinition) {
+		for i := range c.Spec.Versions {
+			if c.Spec.Versions[i].Name == "v1" {
+				spec := c.Spec.Versions[i].Schema.OpenAPIV3Schema.Properties["spec"]
+				p := spec.Properties["replicas"]
+				p.Default = &apiextensionsv1.JSON{Raw: []byte("1")}
+				spec.Properties["replicas"] = p
+				c.Spec.Versions[i].Schema.OpenAPIV3Schema.Properties["spec"] = spec
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		got, err := ws.Get(ctx, "old", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		n, ok, _ := unstructured.NestedInt64(got.Object, "spec", "replicas")
+		return ok && n == 1, nil
+	})
+	if err != nil {
+		t.Fatalf("the new default does not show on the stored object: %v", err)
+	}
+	list, err := ws.List(ctx, metav1.ListOptions{})
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("list: %v", err)
+	}
+	if n, _, _ := unstructured.NestedInt64(list.Items[0].Object, "spec", "replicas"); n != 1 {
+		t.Errorf("listed spec.replicas = %d, want the default 1", n)
+	}
+}
+
+// retryUpdate changes a definition, retrying on conflicts (the server
+// writes its status).
+func retryUpdate(ctx context.Context, ext apiextensionsclient.Interface, name string, change func(*apiextensionsv1.CustomResourceDefinition)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		c, err := ext.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		change(c)
+		_, err = ext.ApiextensionsV1().CustomResourceDefinitions().Update(ctx, c, metav1.UpdateOptions{})
+		return err
+	})
 }

@@ -75,9 +75,18 @@ func buildServing(crd *apiextensionsv1.CustomResourceDefinition, st storage.Inte
 			},
 			// Versions convert by apiVersion alone (conversion
 			// strategy None); every read converts, since objects stored
-			// under an earlier storage version keep their apiVersion.
-			ToStored:      setVersion(stored),
-			FromStored:    setVersion(served.GroupVersion()),
+			// under an earlier storage version keep their apiVersion,
+			// and fills the served version's defaults, as kube-apiserver
+			// defaults what it reads from storage: a default added to a
+			// schema shows on the objects stored before.
+			ToStored: setVersion(stored),
+			FromStored: func(obj runtime.Object) (runtime.Object, error) {
+				out, err := setVersion(served.GroupVersion())(obj)
+				if err == nil {
+					ver.applyDefaults(out.(*unstructured.Unstructured))
+				}
+				return out, err
+			},
 			Verbs:         verbs,
 			TypeConverter: ver.typeConverter,
 			Prune:         ver.prune,
