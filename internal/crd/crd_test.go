@@ -78,6 +78,11 @@ var widgets = schema.GroupVersionResource{Group: "example.com", Version: "v1", R
 
 func decodeCRD(t *testing.T, doc string) *apiextensionsv1.CustomResourceDefinition {
 	t.Helper()
+	return decodeCRDB(t, doc)
+}
+
+func decodeCRDB(t testing.TB, doc string) *apiextensionsv1.CustomResourceDefinition {
+	t.Helper()
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	if err := yaml.UnmarshalStrict([]byte(doc), crd); err != nil {
 		t.Fatal(err)
