@@ -530,3 +530,33 @@ func retryUpdate(ctx context.Context, ext apiextensionsclient.Interface, name st
 		return err
 	})
 }
+
+// Deleting a namespace deletes the custom resources in it.
+func TestNamespaceDeletion(t *testing.T) {
+	srv := servertest.Start(t)
+	ctx := context.Background()
+	createEstablished(t, apiextensionsclient.NewForConfigOrDie(srv.RestConfig()), widgetsCRD)
+	cs := srv.Clientset()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+		Name: "doomed", Annotations: map[string]string{"namespace.kubernetes.io/flavor": "general-computing"},
+	}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ws := dynamic.NewForConfigOrDie(srv.RestConfig()).Resource(widgets).Namespace("doomed")
+	if _, err := ws.Create(ctx, widget("w", map[string]any{}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.CoreV1().Namespaces().Delete(ctx, "doomed", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().Namespaces().Get(ctx, "doomed", metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatal("the namespace holding a custom resource was not deleted")
+	}
+	if _, err := ws.Get(ctx, "w", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the custom resource of a deleted namespace: %v, want 404", err)
+	}
+}
