@@ -13,6 +13,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -558,5 +559,43 @@ func TestNamespaceDeletion(t *testing.T) {
 	}
 	if _, err := ws.Get(ctx, "w", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the custom resource of a deleted namespace: %v, want 404", err)
+	}
+}
+
+// A ResourceQuota limits the number of custom resources by
+// count/<resource>.<group>, counted and enforced as for any kind.
+func TestQuotaCount(t *testing.T) {
+	srv := servertest.Start(t)
+	ctx := context.Background()
+	createEstablished(t, apiextensionsclient.NewForConfigOrDie(srv.RestConfig()), widgetsCRD)
+	ws := dynamic.NewForConfigOrDie(srv.RestConfig()).Resource(widgets).Namespace("default")
+	if _, err := ws.Create(ctx, widget("first", map[string]any{}), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cs := srv.Clientset()
+	name := corev1.ResourceName("count/widgets.example.com")
+	if _, err := cs.CoreV1().ResourceQuotas("default").Create(ctx, &corev1.ResourceQuota{
+		ObjectMeta: metav1.ObjectMeta{Name: "widgets"},
+		Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{name: resource.MustParse("2")}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(ctx, 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		q, err := cs.CoreV1().ResourceQuotas("default").Get(ctx, "widgets", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		used, ok := q.Status.Used[name]
+		return ok && used.Value() == 1, nil
+	})
+	if err != nil {
+		t.Fatalf("the quota did not count the existing widget: %v", err)
+	}
+	if _, err := ws.Create(ctx, widget("second", map[string]any{}), metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create within the quota: %v", err)
+	}
+	_, err = ws.Create(ctx, widget("third", map[string]any{}), metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "exceeded quota: widgets") {
+		t.Errorf("create past the quota: %v, want 403 exceeded quota", err)
 	}
 }

@@ -7,9 +7,10 @@
 // and a charge whose write failed is corrected. Both measure objects with
 // internal/resourcequota.
 //
-// It learns the namespaced resources once from discovery (Cella serves no
-// CustomResourceDefinitions), to list what a count/<resource>.<group> name
-// counts.
+// It learns the namespaced resources from discovery, to list what a
+// count/<resource>.<group> name counts, and reads discovery again (at most
+// every second) when a quota names a resource it has not seen: a custom
+// resource whose definition came later.
 //
 // Steps for a quota Q, looked at when it appears, when spec.hard differs
 // from status.hard, when status.used lacks a tracked name of spec.hard,
@@ -95,8 +96,10 @@ type Controller struct {
 	quotas cache.SharedIndexInformer
 
 	// resources maps each namespaced resource to the version it is listed
-	// in. Written by Run before the workers start, read-only after.
+	// in; learned is when discovery was last read. Guarded by resMu.
+	resMu     sync.RWMutex
 	resources map[schema.GroupResource]schema.GroupVersionResource
+	learned   time.Time
 
 	mu sync.Mutex
 	// watched holds the resources whose objects are watched. Guarded by mu.
@@ -196,7 +199,14 @@ func (c *Controller) discover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.resources = map[schema.GroupResource]schema.GroupVersionResource{}
+	c.fill(lists)
+	return nil
+}
+
+// fill sets c.resources from preferred-version discovery of namespaced
+// resources.
+func (c *Controller) fill(lists []*metav1.APIResourceList) {
+	resources := map[schema.GroupResource]schema.GroupVersionResource{}
 	for _, l := range lists {
 		gv, err := schema.ParseGroupVersion(l.GroupVersion)
 		if err != nil {
@@ -204,11 +214,13 @@ func (c *Controller) discover(ctx context.Context) error {
 		}
 		for _, r := range l.APIResources {
 			if !strings.Contains(r.Name, "/") && slices.Contains(r.Verbs, "list") && slices.Contains(r.Verbs, "watch") {
-				c.resources[gv.WithResource(r.Name).GroupResource()] = gv.WithResource(r.Name)
+				resources[gv.WithResource(r.Name).GroupResource()] = gv.WithResource(r.Name)
 			}
 		}
 	}
-	return nil
+	c.resMu.Lock()
+	c.resources, c.learned = resources, c.opts.Now()
+	c.resMu.Unlock()
 }
 
 // tracked returns the names of hard the controller counts, by the
@@ -217,11 +229,59 @@ func (c *Controller) tracked(hard corev1.ResourceList) map[schema.GroupResource]
 	out := map[schema.GroupResource][]corev1.ResourceName{}
 	for n := range hard {
 		gr, ok := resourcequota.Source(n)
-		if _, served := c.resources[gr]; ok && served {
+		if _, served := c.resource(gr); ok && served {
 			out[gr] = append(out[gr], n)
 		}
 	}
 	return out
+}
+
+// resource returns the version gr is listed in, if discovery showed it.
+func (c *Controller) resource(gr schema.GroupResource) (schema.GroupVersionResource, bool) {
+	c.resMu.RLock()
+	defer c.resMu.RUnlock()
+	gvr, ok := c.resources[gr]
+	return gvr, ok
+}
+
+// rediscoverAfter is the least time between two reads of discovery for
+// names of quotas that no known resource measures; unknownRetry is when a
+// quota with such a name is looked at again.
+const (
+	rediscoverAfter = time.Second
+	unknownRetry    = 2 * time.Second
+)
+
+// learn reads discovery again when hard names a resource it did not show
+// (a custom resource whose definition came after), at most every
+// rediscoverAfter. It reports whether such a name remains.
+func (c *Controller) learn(hard corev1.ResourceList) (unknown bool) {
+	missing := func() bool {
+		for n := range hard {
+			if gr, ok := resourcequota.Source(n); ok {
+				if _, served := c.resource(gr); !served {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !missing() {
+		return false
+	}
+	c.resMu.RLock()
+	recent := c.opts.Now().Sub(c.learned) < rediscoverAfter
+	c.resMu.RUnlock()
+	if recent {
+		return true
+	}
+	lists, err := c.disc.ServerPreferredNamespacedResources()
+	if len(lists) == 0 && err != nil {
+		c.log.Debug("reading discovery", "err", err)
+		return true
+	}
+	c.fill(lists)
+	return missing()
 }
 
 // stale reports whether q's status does not yet reflect its spec: hard
@@ -297,6 +357,11 @@ func (c *Controller) sync(ctx context.Context, key string) (again bool, err erro
 	}
 	if err != nil {
 		return false, err
+	}
+	if c.learn(q.Spec.Hard) {
+		// A name no known resource measures: look again later, when
+		// discovery may show it (a definition being established).
+		c.queue.AddAfter(key, unknownRetry)
 	}
 	counted, err := c.count(ctx, ns, q.Spec.Hard)
 	if err != nil {
@@ -375,7 +440,8 @@ func (c *Controller) list(ctx context.Context, gr schema.GroupResource, ns strin
 			out = append(out, &l.Items[i])
 		}
 	default:
-		l, err := c.meta.Resource(c.resources[gr]).Namespace(ns).List(ctx, metav1.ListOptions{})
+		gvr, _ := c.resource(gr)
+		l, err := c.meta.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -411,7 +477,8 @@ func (c *Controller) watch(ctx context.Context, gr schema.GroupResource) error {
 			c.typed.Start(ctx.Done())
 		}
 	} else {
-		inf = c.metas.ForResource(c.resources[gr]).Informer()
+		gvr, _ := c.resource(gr)
+		inf = c.metas.ForResource(gvr).Informer()
 		if !seen {
 			_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 				UpdateFunc: func(old, obj any) {
