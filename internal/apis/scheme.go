@@ -13,9 +13,11 @@ import (
 	batchv1beta1 "k8s.io/api/batch/v1beta1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	extensionsv1beta1 "k8s.io/api/extensions/v1beta1"
 	networkingv1 "k8s.io/api/networking/v1"
+	nodev1 "k8s.io/api/node/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -55,6 +57,8 @@ func NewScheme() (*runtime.Scheme, error) {
 		authenticationv1.AddToScheme,
 		policyv1.AddToScheme,
 		coordinationv1.AddToScheme,
+		nodev1.AddToScheme,
+		discoveryv1.AddToScheme,
 		apiextensionsv1.AddToScheme,
 
 		ccinetworkingv1beta1.AddToScheme,

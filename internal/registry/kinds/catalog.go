@@ -39,6 +39,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.cciKinds()
 	b.moreKinds()
 	b.apiExtensions()
+	b.platform()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}
