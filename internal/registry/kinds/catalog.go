@@ -49,6 +49,14 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	if cfg.LimitRanger != nil {
 		b.limits = cfg.LimitRanger(b.cat)
 	}
+	if cfg.ServiceAccounts != nil {
+		b.accounts = cfg.ServiceAccounts(b.cat)
+	}
+	if cfg.PodSecurity != nil {
+		if b.podSecurity, b.err = cfg.PodSecurity(b.cat); b.err != nil {
+			return nil, fmt.Errorf("building PodSecurity admission: %w", b.err)
+		}
+	}
 	return b.cat, nil
 }
 
