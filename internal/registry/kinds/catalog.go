@@ -53,9 +53,11 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 		b.accounts = cfg.ServiceAccounts(b.cat)
 	}
 	if cfg.PodSecurity != nil {
-		if b.podSecurity, b.err = cfg.PodSecurity(b.cat); b.err != nil {
-			return nil, fmt.Errorf("building PodSecurity admission: %w", b.err)
+		ps, err := cfg.PodSecurity(b.cat)
+		if err != nil {
+			return nil, fmt.Errorf("building PodSecurity admission: %w", err)
 		}
+		b.podSecurity = ps
 	}
 	return b.cat, nil
 }
