@@ -1,7 +1,14 @@
-// Package admission holds the checks a new object passes after validation
-// and before it is written (registry.Admission). Today that is
-// ResourceQuota enforcement, done the way kube-apiserver's ResourceQuota
-// admission plugin does it: charge the quota first, then write.
+// Package admission holds kube-apiserver's admission plugins that Cella
+// has, each done the way Kubernetes' plugin does it and wired into the
+// catalogue's write sequence (kinds.Config):
+//
+//   - ResourceQuota (quota.go): charge the quota first, then write
+//     (registry.Admission);
+//   - LimitRanger (limitrange.go): defaults, then min, max and ratios;
+//   - ServiceAccount (serviceaccount.go): a pod's ServiceAccount, which
+//     must exist, and its token volume;
+//   - PodSecurity (podsecurity.go): the Pod Security Standards a
+//     namespace's labels choose, evaluated by k8s.io/pod-security-admission.
 package admission
 
 import (

@@ -196,12 +196,16 @@ func (s *Server) Shutdown() {
 //	authorization (403)
 //	the handlers: negotiation (406, 415), preconditions (304, 412),
 //	Idempotency-Key (400, 409), body (400, 413, 422, 303), admission (403
-//	quota) and storage (409, 410, 503, 504, 500)
+//	quota) and storage (409, 410, 503, 504, 500); what they warn of
+//	(warning.Add) becomes Warning headers (filters.WithWarnings)
 //
 // It is built inner-most first.
 func (s *Server) Handler() http.Handler {
 	c := s.cfg
 	var h http.Handler = http.HandlerFunc(s.route)
+	// Innermost, so that warnings land in the headers of the writer the
+	// handlers write through.
+	h = filters.WithWarnings(h)
 	h = s.withAuthorization(h)
 	h = s.withRouting(h)
 	h = filters.WithTimeout(h, orDefault(c.RequestTimeout, 60*time.Second), longRunning, s.errs.Write)

@@ -151,6 +151,14 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		LimitRanger: func(cat *kinds.Catalog) kinds.LimitRanger {
 			return admission.NewLimitRanger(cat.Store("", "limitranges"))
 		},
+		ServiceAccounts: func(cat *kinds.Catalog) kinds.ServiceAccountAdmission {
+			return admission.NewServiceAccounts(cat.Store("", "serviceaccounts"), cfg.TLS)
+		},
+		// Kubernetes' defaults under both profiles: privileged for
+		// namespaces without labels, nobody exempt (docs/architecture.md).
+		PodSecurity: func(cat *kinds.Catalog) (kinds.PodSecurityAdmission, error) {
+			return admission.NewPodSecurity(cat.Store("", "namespaces"), cat.Store("", "pods"), admission.Privileged, admission.Privileged, admission.Privileged)
+		},
 	}, storeOf)
 	if err != nil {
 		return nil, err

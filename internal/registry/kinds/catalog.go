@@ -52,6 +52,16 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	if cfg.LimitRanger != nil {
 		b.limits = cfg.LimitRanger(b.cat)
 	}
+	if cfg.ServiceAccounts != nil {
+		b.accounts = cfg.ServiceAccounts(b.cat)
+	}
+	if cfg.PodSecurity != nil {
+		ps, err := cfg.PodSecurity(b.cat)
+		if err != nil {
+			return nil, fmt.Errorf("building PodSecurity admission: %w", err)
+		}
+		b.podSecurity = ps
+	}
 	return b.cat, nil
 }
 

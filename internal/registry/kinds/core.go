@@ -136,10 +136,16 @@ func (b *builder) core() {
 		Version: "v1", Kind: "Pod", Plural: "pods", Singular: "pod", Namespaced: true, ShortNames: []string{"po"}, Categories: []string{"all"},
 		New: func() runtime.Object { return &corev1.Pod{} }, NewList: func() runtime.Object { return &corev1.PodList{} },
 		HasSpec: true, HasStatus: true,
-		AdmitWrite: b.admitLimits,
+		AdmitWrite: b.admitPod,
 		PrepareForCreate: func(ctx context.Context, obj runtime.Object) {
 			pod := obj.(*corev1.Pod)
+			account := pod.Spec.ServiceAccountName
 			defaultPodSpec(&pod.Spec)
+			if b.cfg.ServiceAccounts != nil {
+				// Named by ServiceAccount admission instead, in
+				// GenerateForCreate, so that the name is nobody's.
+				pod.Spec.ServiceAccountName = account
+			}
 			if b.limits != nil {
 				b.limits.Default(ctx, pod)
 			}
@@ -147,6 +153,11 @@ func (b *builder) core() {
 				cci.DefaultPodResources(&pod.Spec)
 			}
 			pod.Status = newPodStatus(pod, b.cfg)
+		},
+		GenerateForCreate: func(ctx context.Context, obj runtime.Object) {
+			if b.accounts != nil {
+				b.accounts.Default(ctx, obj.(*corev1.Pod))
+			}
 		},
 		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
 			pod := obj.(*corev1.Pod)

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -63,6 +64,16 @@ type Config struct {
 	// with the finished catalogue. Without it LimitRanges are stored and
 	// not applied.
 	LimitRanger func(*Catalog) LimitRanger
+	// ServiceAccounts, when set, builds the ServiceAccount admission of
+	// new pods (admission.ServiceAccounts). Build calls it once, with the
+	// finished catalogue. Without it a pod's serviceAccountName defaults
+	// to "default" and nothing else is checked or added.
+	ServiceAccounts func(*Catalog) ServiceAccountAdmission
+	// PodSecurity, when set, builds the PodSecurity admission of pods,
+	// namespaces and the kinds with pod templates
+	// (admission.PodSecurity). Build calls it once, with the finished
+	// catalogue, and fails with its error.
+	PodSecurity func(*Catalog) (PodSecurityAdmission, error)
 	// Logger receives what the Stores report (damaged objects); nil
 	// discards it.
 	Logger *slog.Logger
@@ -112,7 +123,27 @@ type builder struct {
 	admit       registry.Admission
 	admitPolicy func(ctx context.Context, obj, old runtime.Object) error
 	limits      LimitRanger
+	accounts    ServiceAccountAdmission
+	podSecurity PodSecurityAdmission
 	err         error
+}
+
+// ServiceAccountAdmission is the ServiceAccount admission of new pods:
+// Default names the pod's ServiceAccount and mounts its token (after the
+// write's field manager, before validation), Admit refuses a pod whose
+// ServiceAccount does not exist (403, after validation).
+type ServiceAccountAdmission interface {
+	Default(ctx context.Context, pod *corev1.Pod)
+	Admit(ctx context.Context, pod *corev1.Pod) error
+}
+
+// PodSecurityAdmission checks the writes of the resources it Handles
+// against the Pod Security Standards, after validation: Admit refuses a
+// create (old is nil) or update with a Status error and adds warnings to
+// the request (warning.Add).
+type PodSecurityAdmission interface {
+	Handles(gr schema.GroupResource) bool
+	Admit(ctx context.Context, gr schema.GroupResource, gvk schema.GroupVersionKind, obj, old runtime.Object) error
 }
 
 // LimitRanger is LimitRange admission: Default fills a new pod's missing
@@ -132,6 +163,37 @@ func (b *builder) admitLimits(ctx context.Context, obj, old runtime.Object) erro
 	return b.limits.Admit(ctx, obj)
 }
 
+// admitPod is the AdmitWrite of pods: ServiceAccount admission, then
+// LimitRange admission, on creates; updates pass.
+func (b *builder) admitPod(ctx context.Context, obj, old runtime.Object) error {
+	if old != nil {
+		return nil
+	}
+	if b.accounts != nil {
+		if err := b.accounts.Admit(ctx, obj.(*corev1.Pod)); err != nil {
+			return err
+		}
+	}
+	return b.admitLimits(ctx, obj, old)
+}
+
+// checkPodSecurity makes r's writes pass PodSecurity admission after its
+// own AdmitWrite, when r is one that PodSecurity handles.
+func (b *builder) checkPodSecurity(r *registry.Resource) {
+	own, gr, gvk := r.AdmitWrite, r.GroupResource(), r.GroupVersionKind()
+	r.AdmitWrite = func(ctx context.Context, obj, old runtime.Object) error {
+		if own != nil {
+			if err := own(ctx, obj, old); err != nil {
+				return err
+			}
+		}
+		if b.podSecurity == nil || !b.podSecurity.Handles(gr) {
+			return nil
+		}
+		return b.podSecurity.Admit(ctx, gr, gvk, obj, old)
+	}
+}
+
 // stored adds a stored resource served in its own version.
 func (b *builder) stored(r *registry.Resource, subresources ...string) *registry.Store {
 	if b.err != nil {
@@ -141,6 +203,9 @@ func (b *builder) stored(r *registry.Resource, subresources ...string) *registry
 	if err != nil {
 		b.err = err
 		return nil
+	}
+	if b.cfg.PodSecurity != nil {
+		b.checkPodSecurity(r)
 	}
 	s := b.newStore(r, st)
 	b.cat.Stores[r.Group+"/"+r.Plural] = s
