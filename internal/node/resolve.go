@@ -353,6 +353,14 @@ func (a *Agent) volumes(ctx context.Context, pod *corev1.Pod, c *corev1.Containe
 	return mounts, nil
 }
 
+// runsProcesses reports whether the runtime runs anything that reads
+// volumes. The sim runtime does not: for its pods the agent still reads
+// what a volume references (so a missing ConfigMap or Secret fails the
+// pod as in Kubernetes) but writes no files and requests no service
+// account tokens, which would cost a pod start more than everything else
+// the sim runtime does.
+func (a *Agent) runsProcesses() bool { return a.rt.Info().Name != "sim" }
+
 // volumeDir prepares one volume and returns its host directory.
 func (a *Agent) volumeDir(ctx context.Context, pod *corev1.Pod, vol *corev1.Volume, sb *podruntime.Sandbox) (string, error) {
 	dir := filepath.Join(a.podDir(pod.UID), "volumes", vol.Name)
@@ -378,11 +386,14 @@ func (a *Agent) volumeDir(ctx context.Context, pod *corev1.Pod, vol *corev1.Volu
 	case vol.HostPath != nil:
 		return vol.HostPath.Path, nil
 	case vol.EmptyDir != nil:
+		if !a.runsProcesses() {
+			return dir, nil
+		}
 		return dir, a.emptyDir(pod, vol, dir)
 	case vol.ConfigMap != nil, vol.Secret != nil, vol.DownwardAPI != nil, vol.Projected != nil:
 		files, err := a.projectedFiles(ctx, pod, vol, sb)
-		if err != nil {
-			return "", err
+		if err != nil || !a.runsProcesses() {
+			return dir, err
 		}
 		return dir, write(files)
 	case vol.PersistentVolumeClaim != nil:
@@ -491,6 +502,8 @@ func (a *Agent) projectedFiles(ctx context.Context, pod *corev1.Pod, vol *corev1
 			err = secret(src.Secret.Name, src.Secret.Items, src.Secret.Optional, def)
 		case src.DownwardAPI != nil:
 			err = downward(src.DownwardAPI.Items, def)
+		case src.ServiceAccountToken != nil && !a.runsProcesses():
+			// Nothing would read the token.
 		case src.ServiceAccountToken != nil:
 			// A token bound to the pod, refreshed at 80% of its lifetime
 			// (satoken.go).
