@@ -11,7 +11,7 @@
 //   - Legacy writes core/v1 Events through client-go's tools/record: the
 //     EventCorrelator aggregates repeats of one event into one object
 //     whose count rises (a PATCH), and its spam filter allows a burst of 25
-//     events per source and object, then one every five minutes. The
+//     events per source, object and type, then one every five minutes. The
 //     kubelet and most of kube-controller-manager write this way.
 //   - Events writes events.k8s.io/v1 Events through client-go's
 //     tools/events: repeats become one object whose series.count rises.
