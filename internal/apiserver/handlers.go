@@ -216,18 +216,25 @@ func parseSelectors(q url.Values) (labels.Selector, fields.Selector, error) {
 }
 
 // checkFieldSelector rejects field selectors on fields the kind does not
-// have, as Kubernetes does.
-func (h *resourceHandler) checkFieldSelector(fsel fields.Selector) error {
+// have, as Kubernetes does, and returns the selector in the stored kind's
+// field names (Endpoint.FieldLabels).
+func (h *resourceHandler) checkFieldSelector(fsel fields.Selector) (fields.Selector, error) {
 	if fsel == nil || fsel.Empty() {
-		return nil
+		return fsel, nil
+	}
+	if conv := h.ep.FieldLabels; conv != nil {
+		var err error
+		if fsel, err = fsel.Transform(conv); err != nil {
+			return nil, apierrors.NewBadRequest(err.Error())
+		}
 	}
 	known := h.ep.Store.FieldSet(h.ep.Resource.New())
 	for _, req := range fsel.Requirements() {
 		if _, ok := known[req.Field]; !ok {
-			return apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
+			return nil, apierrors.NewBadRequest(fmt.Sprintf("field label not supported: %s", req.Field))
 		}
 	}
-	return nil
+	return fsel, nil
 }
 
 // list serves GET of a collection.
@@ -237,7 +244,7 @@ func (h *resourceHandler) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.checkFieldSelector(fsel); err != nil {
+	if fsel, err = h.checkFieldSelector(fsel); err != nil {
 		return err
 	}
 	var limit int64
@@ -828,7 +835,7 @@ func (h *resourceHandler) deleteCollection(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	if err := h.checkFieldSelector(fsel); err != nil {
+	if fsel, err = h.checkFieldSelector(fsel); err != nil {
 		return err
 	}
 	opts, dry, err := h.deleteOptions(r)

@@ -27,9 +27,12 @@ func (s *Server) table(ep *registry.Endpoint, objs []runtime.Object, rv, version
 	t.APIVersion = "meta.k8s.io/" + version
 	t.Kind = "Table"
 	t.ResourceVersion = rv
-	if r.Columns == nil {
+	switch {
+	case r.Columns == nil:
 		t.ColumnDefinitions = defaultColumns
-	} else {
+	case r.NamedRow:
+		t.ColumnDefinitions = r.Columns
+	default:
 		t.ColumnDefinitions = append([]metav1.TableColumnDefinition{defaultColumns[0]}, r.Columns...)
 	}
 	now := s.now()
@@ -40,6 +43,9 @@ func (s *Server) table(ep *registry.Endpoint, objs []runtime.Object, rv, version
 			continue
 		}
 		row := metav1.TableRow{Cells: []any{m.GetName()}}
+		if r.NamedRow {
+			row.Cells = row.Cells[:0]
+		}
 		if r.Row == nil {
 			row.Cells = append(row.Cells, Age(m.GetCreationTimestamp(), now))
 		} else {

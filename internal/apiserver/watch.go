@@ -31,7 +31,7 @@ func (h *resourceHandler) watch(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.checkFieldSelector(fsel); err != nil {
+	if fsel, err = h.checkFieldSelector(fsel); err != nil {
 		return err
 	}
 	if h.info.Name != "" {

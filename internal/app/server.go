@@ -384,7 +384,7 @@ func (s *Server) startControllers() error {
 		defer s.controllers.Done()
 		ns.Run(ctx)
 	}()
-	collector := gc.New(mc, cs.Discovery(), s.log.With("component", "garbage-collector"))
+	collector := gc.New(mc, cs, s.log.With("component", "garbage-collector"))
 	s.controllers.Add(1)
 	go func() {
 		defer s.controllers.Done()

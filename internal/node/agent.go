@@ -42,12 +42,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 
+	"cella.dev/cella/internal/controller/recorder"
 	"cella.dev/cella/internal/podruntime"
 )
 
@@ -79,16 +77,17 @@ type Config struct {
 
 // Agent runs the pods bound to one node.
 type Agent struct {
-	cfg      Config
-	client   kubernetes.Interface
-	rt       podruntime.Runtime
-	log      *slog.Logger
-	now      func() time.Time
-	factory  informers.SharedInformerFactory
-	pods     cache.Indexer
-	synced   cache.InformerSynced
-	recorder record.EventRecorder
-	events   record.EventBroadcaster
+	cfg     Config
+	client  kubernetes.Interface
+	rt      podruntime.Runtime
+	log     *slog.Logger
+	now     func() time.Time
+	factory informers.SharedInformerFactory
+	pods    cache.Indexer
+	synced  cache.InformerSynced
+	// recorder writes the agent's Events as the kubelet's, source
+	// {kubelet, <node name>}.
+	recorder *recorder.Legacy
 	// hostIP is the node's InternalIP.
 	hostIP string
 	// allocatable is the node's, for resourceFieldRef defaults.
@@ -141,12 +140,10 @@ func New(cfg Config) (*Agent, error) {
 		}
 		return nil, nil
 	}})
-	broadcaster := record.NewBroadcaster()
 	a := &Agent{
 		cfg: cfg, client: cfg.Client, rt: cfg.Runtime, log: cfg.Logger, now: cfg.Now,
 		factory: factory, pods: inf.GetIndexer(), synced: inf.HasSynced,
-		events:   broadcaster,
-		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName}),
+		recorder: recorder.NewLegacy(cfg.Client, corev1.EventSource{Component: "kubelet", Host: cfg.NodeName}),
 		hostIP:   hostIP(),
 		workers:  map[types.UID]*podWorker{},
 		stats:    usage{pods: map[types.UID]map[string]*window{}},
@@ -176,8 +173,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.ctx = ctx
 	a.mu.Unlock()
-	a.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
-	defer a.events.Shutdown()
+	a.recorder.Start()
+	defer a.recorder.Shutdown()
 	if err := a.register(ctx); err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func TestProjectedTokenRefresh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer a.events.Shutdown()
+		defer a.recorder.Shutdown()
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		a.ctx = ctx

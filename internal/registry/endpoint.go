@@ -22,6 +22,11 @@ type Endpoint struct {
 	// ToStored and FromStored convert between the served and the stored
 	// version; both are nil when the two are the same.
 	ToStored, FromStored func(runtime.Object) (runtime.Object, error)
+	// FieldLabels, when set, maps a field selector's label and value in
+	// the served version to the stored kind's (Resource.Fields), as
+	// Kubernetes' field label conversion functions do (events.k8s.io's
+	// regarding.name is involvedObject.name); an error is the 400 answer.
+	FieldLabels func(label, value string) (string, string, error)
 	// Subresources served besides the object ("status", "scale", ...).
 	Subresources []string
 	// Creates are the subresources served only by POST on an object's path

@@ -119,9 +119,12 @@ type Resource struct {
 	Fields func(obj runtime.Object) fields.Set
 
 	// Columns and Row render the server-side Table (kubectl get). Row
-	// returns the cells after the name; nil Columns gives Name and Age.
-	Columns []metav1.TableColumnDefinition
-	Row     func(obj runtime.Object) []any
+	// returns the cells after the name, or every cell when NamedRow is set
+	// (Events: Kubernetes prints their name last, in -o wide); nil Columns
+	// gives Name and Age.
+	Columns  []metav1.TableColumnDefinition
+	Row      func(obj runtime.Object) []any
+	NamedRow bool
 }
 
 // ScaleFuncs reads and writes the replica count of a scalable kind.

@@ -70,7 +70,7 @@ func (c *Controller) resources(lists []*metav1.APIResourceList) (watched []*reso
 			if strings.Contains(r.Name, "/") || !slices.Contains(r.Verbs, "get") {
 				continue // subresources are not objects of their own
 			}
-			res := &resource{gvr: gv.WithResource(r.Name), namespaced: r.Namespaced}
+			res := &resource{gvr: gv.WithResource(r.Name), kind: r.Kind, namespaced: r.Namespaced}
 			kinds[schema.GroupKind{Group: gv.Group, Kind: r.Kind}] = res
 			if !slices.Contains(r.Verbs, "list") || !slices.Contains(r.Verbs, "watch") || !slices.Contains(r.Verbs, "delete") {
 				continue

@@ -22,10 +22,13 @@
 // leaves the graph:
 //  1. Classify each owner. One the graph holds (in D's namespace, or
 //     cluster-scoped) is solid, or waiting when it has a deletionTimestamp
-//     and the foregroundDeletion finalizer. Any other is looked up with a
-//     GET: absent, or present with another uid, is dangling. An owner whose
-//     kind discovery does not know, or a namespaced owner of a
-//     cluster-scoped D, cannot be resolved and counts as solid, so D stays.
+//     and the foregroundDeletion finalizer. One the graph holds in another
+//     namespace is reported on D with a Warning event
+//     OwnerRefInvalidNamespace, as Kubernetes' collector reports it. Any
+//     other is looked up with a GET: absent, or present with another uid,
+//     is dangling. An owner whose kind discovery does not know, or a
+//     namespaced owner of a cluster-scoped D, cannot be resolved and
+//     counts as solid, so D stays.
 //  2. With a solid owner, remove the dangling and waiting ownerReferences
 //     from D; D stays.
 //  3. Otherwise, with a waiting owner, delete D with propagationPolicy
@@ -42,6 +45,10 @@
 //     wait: O is looked at again as each one leaves. With none left,
 //     remove the finalizer; the server then deletes O.
 //
+// Events are written as kube-controller-manager's collector writes them,
+// from the component garbage-collector-controller; the collector writes
+// no other event.
+//
 // Every write states what it read: deletes carry a uid precondition, and
 // patches carry the resourceVersion they were computed from and are
 // retried on conflict.
@@ -56,15 +63,19 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/client-go/util/workqueue"
+
+	"cella.dev/cella/internal/controller/recorder"
 )
 
 // workers is how many objects are worked on at once.
@@ -77,6 +88,9 @@ type Controller struct {
 	log   *slog.Logger
 	queue workqueue.TypedRateLimitingInterface[types.UID]
 	graph *graph
+	// recorder writes the collector's events, started and shut down by
+	// Run.
+	recorder *recorder.Legacy
 
 	// kinds resolves an ownerReference's group and kind to a resource
 	// (discover, kind); guarded by kindsMu.
@@ -90,11 +104,12 @@ type Controller struct {
 	RediscoverEvery time.Duration
 }
 
-// New returns a garbage collector using the given clients. Nothing runs
-// until Run.
-func New(meta metadata.Interface, disc discovery.DiscoveryInterface, log *slog.Logger) *Controller {
+// New returns a garbage collector using the given clients (client writes
+// its events). Nothing runs until Run.
+func New(meta metadata.Interface, client kubernetes.Interface, log *slog.Logger) *Controller {
 	c := &Controller{
-		meta: meta, disc: disc, log: log,
+		meta: meta, disc: client.Discovery(), log: log,
+		recorder: recorder.NewLegacy(client, corev1.EventSource{Component: "garbage-collector-controller"}),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[types.UID](50*time.Millisecond, 30*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[types.UID]{Name: "garbage-collector"}),
@@ -109,9 +124,11 @@ func New(meta metadata.Interface, disc discovery.DiscoveryInterface, log *slog.L
 // that go are no longer watched.
 func (c *Controller) Run(ctx context.Context) {
 	var wg sync.WaitGroup
+	c.recorder.Start()
 	defer func() {
 		c.queue.ShutDown()
 		wg.Wait()
+		c.recorder.Shutdown()
 	}()
 	discovered, err := c.discover(ctx)
 	if err != nil {
@@ -317,7 +334,7 @@ func (c *Controller) collect(ctx context.Context, uid types.UID, n *node) error 
 	var drop []types.UID
 	var waits bool
 	for _, ref := range live.OwnerReferences {
-		st, err := c.ownerState(ctx, n, ref)
+		st, err := c.ownerState(ctx, uid, n, ref)
 		if err != nil {
 			return err
 		}
@@ -343,13 +360,16 @@ func (c *Controller) collect(ctx context.Context, uid types.UID, n *node) error 
 	}
 }
 
-// ownerState classifies one ownerReference of the dependent dep.
-func (c *Controller) ownerState(ctx context.Context, dep *node, ref metav1.OwnerReference) (ownerState, error) {
-	if o := c.graph.get(ref.UID); o != nil && ownedBy(dep, o) {
-		if o.waitingForDependents() {
-			return waiting, nil
+// ownerState classifies one ownerReference of the dependent dep of uid.
+func (c *Controller) ownerState(ctx context.Context, uid types.UID, dep *node, ref metav1.OwnerReference) (ownerState, error) {
+	if o := c.graph.get(ref.UID); o != nil {
+		if ownedBy(dep, o) {
+			if o.waitingForDependents() {
+				return waiting, nil
+			}
+			return solid, nil
 		}
-		return solid, nil
+		c.reportInvalidNamespace(uid, dep, ref)
 	}
 	gv, err := schema.ParseGroupVersion(ref.APIVersion)
 	if err != nil {
@@ -456,4 +476,17 @@ func (c *Controller) patchMeta(ctx context.Context, uid types.UID, n *node, chan
 		}
 		return err
 	})
+}
+
+// reportInvalidNamespace writes the Warning event Kubernetes' collector
+// writes on a dependent whose owner it has seen in another namespace (or
+// namespaced, for a cluster-scoped dependent): the owner is not in the
+// dependent's namespace, so for the dependent it does not exist.
+func (c *Controller) reportInvalidNamespace(uid types.UID, dep *node, ref metav1.OwnerReference) {
+	ns := dep.namespace.Value()
+	c.recorder.Eventf(&corev1.ObjectReference{
+		Kind: dep.res.kind, APIVersion: dep.res.gvr.GroupVersion().String(),
+		Namespace: ns, Name: dep.name, UID: uid,
+	}, corev1.EventTypeWarning, "OwnerRefInvalidNamespace", "ownerRef [%s/%s, namespace: %s, name: %s, uid: %s] does not exist in namespace %q",
+		ref.APIVersion, ref.Kind, ns, ref.Name, ref.UID, ns)
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/retry"
 
+	"cella.dev/cella/internal/app"
 	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/servertest"
 )
@@ -31,7 +32,7 @@ func startGC(t *testing.T, srv *servertest.Server) kubernetes.Interface {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := gc.New(mc, cs.Discovery(), log)
+	c := gc.New(mc, cs, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -184,5 +185,41 @@ func TestGarbageCollector(t *testing.T) {
 		// The dependent stays: give the collector time to do wrong.
 		time.Sleep(300 * time.Millisecond)
 		getCM(t, cs, "orphan-dep")
+	})
+}
+
+// TestOwnerInAnotherNamespace: an ownerReference to an owner the collector
+// has seen in another namespace is dangling for the dependent (it is
+// deleted), and reported on it with the Warning event Kubernetes writes.
+func TestOwnerInAnotherNamespace(t *testing.T) {
+	srv := servertest.Start(t, func(c *app.Config) { c.Profile = "kubernetes" })
+	cs := startGC(t, srv)
+	if _, err := cs.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "other"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	owner, err := cs.CoreV1().ConfigMaps("other").Create(t.Context(), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "owner"}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A ConfigMap written after the owner, collected: the collectors'
+	// watch of ConfigMaps has delivered the owner too.
+	createCM(t, cs, "probe", nil, metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "nope", UID: "no-such-uid"})
+	eventually(t, "the probe collected", gone(cs, "probe"))
+
+	dep := createCM(t, cs, "dependent", nil, ownerRef(owner))
+	eventually(t, "the dependent collected", gone(cs, "dependent"))
+	want := `ownerRef [v1/ConfigMap, namespace: default, name: owner, uid: ` + string(owner.UID) + `] does not exist in namespace "default"`
+	eventually(t, "the OwnerRefInvalidNamespace event", func(ctx context.Context) (bool, error) {
+		l, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "reason=OwnerRefInvalidNamespace,involvedObject.name=dependent"})
+		if err != nil {
+			return false, err
+		}
+		for _, e := range l.Items {
+			if e.Type != corev1.EventTypeWarning || e.Message != want || e.Source.Component != "garbage-collector-controller" ||
+				e.InvolvedObject.UID != dep.UID || e.InvolvedObject.Kind != "ConfigMap" || e.InvolvedObject.APIVersion != "v1" {
+				t.Fatalf("event: %+v", e)
+			}
+		}
+		return len(l.Items) > 0, nil
 	})
 }

@@ -17,6 +17,7 @@ import (
 // are found once, before any goroutine starts, and never change.
 type resource struct {
 	gvr        schema.GroupVersionResource
+	kind       string
 	namespaced bool
 }
 

@@ -8,15 +8,23 @@
 //  1. Find every namespaced resource that supports deletecollection
 //     (discovery).
 //  2. Delete each collection in the namespace.
-//  3. If anything is left (objects with finalizers), try again later.
-//  4. Remove "kubernetes" from spec.finalizers via the finalize subresource.
+//  3. Write what stands in the way into the namespace's status.conditions,
+//     as Kubernetes' namespace controller does (conditions.go): discovery
+//     that failed, collections that could not be deleted, content and
+//     finalizers remaining; each condition False with its "ok" reason
+//     otherwise. Like Kubernetes', the controller writes no Events: kubectl
+//     describe namespace shows these conditions.
+//  4. If anything is left (objects with finalizers), try again later.
+//  5. Remove "kubernetes" from spec.finalizers via the finalize subresource.
 package namespace
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -118,11 +126,14 @@ func (c *Controller) sync(ctx context.Context, name string) (requeue bool, err e
 	if ns.DeletionTimestamp == nil || !slices.Contains(ns.Spec.Finalizers, corev1.FinalizerKubernetes) {
 		return false, nil
 	}
+	var report deletionReport
 	lists, err := c.discovery.ServerPreferredNamespacedResources()
-	if err != nil && len(lists) == 0 {
-		return false, err
+	if err != nil {
+		report.discovery = err
+		if len(lists) == 0 {
+			return false, c.writeConditions(ctx, ns, &report, err)
+		}
 	}
-	remaining := 0
 	for _, l := range lists {
 		gv, err := schema.ParseGroupVersion(l.GroupVersion)
 		if err != nil {
@@ -134,19 +145,29 @@ func (c *Controller) sync(ctx context.Context, name string) (requeue bool, err e
 			}
 			gvr := gv.WithResource(r.Name)
 			client := c.meta.Resource(gvr).Namespace(name)
+			// As Kubernetes' deleter: a failure is kept for the
+			// namespace's conditions and the other resources go on.
 			if err := client.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				return false, fmt.Errorf("deleting %s in %s: %w", gvr, name, err)
+				report.failed = append(report.failed, err.Error())
+				continue
 			}
 			left, err := client.List(ctx, metav1.ListOptions{})
 			if err != nil && !apierrors.IsNotFound(err) {
-				return false, err
+				report.failed = append(report.failed, err.Error())
+				continue
 			}
 			if left != nil {
-				remaining += len(left.Items)
+				report.remain(gvr, left.Items)
 			}
 		}
 	}
-	if remaining > 0 {
+	if err := c.writeConditions(ctx, ns, &report, nil); err != nil {
+		return false, err
+	}
+	if len(report.failed) > 0 {
+		return false, fmt.Errorf("deleting the content of namespace %s: %s", name, strings.Join(report.failed, ", "))
+	}
+	if len(report.resources) > 0 {
 		return true, nil
 	}
 	ns.Spec.Finalizers = slices.DeleteFunc(ns.Spec.Finalizers, func(f corev1.FinalizerName) bool { return f == corev1.FinalizerKubernetes })
@@ -155,4 +176,21 @@ func (c *Controller) sync(ctx context.Context, name string) (requeue bool, err e
 	}
 	c.log.Info("namespace deleted", "namespace", name)
 	return false, nil
+}
+
+// writeConditions writes the namespace's deletion conditions when they
+// changed (status, reason or message), and returns err.
+func (c *Controller) writeConditions(ctx context.Context, ns *corev1.Namespace, r *deletionReport, err error) error {
+	next := ns.DeepCopy()
+	if !r.apply(next, metav1.Now()) {
+		return err
+	}
+	updated, uerr := c.client.CoreV1().Namespaces().UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if uerr != nil && !apierrors.IsNotFound(uerr) {
+		return errors.Join(err, uerr)
+	}
+	if uerr == nil {
+		*ns = *updated
+	}
+	return err
 }

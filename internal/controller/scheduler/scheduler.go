@@ -47,16 +47,16 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+
+	"cella.dev/cella/internal/controller/recorder"
 )
 
 // Name is the scheduler's name, which pods name in spec.schedulerName.
@@ -83,7 +83,7 @@ type Scheduler struct {
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder events.EventRecorder
-	events   events.EventBroadcaster
+	events   *recorder.Events
 	// binding holds a token per binding in flight (at most maxBinding);
 	// bindings counts their goroutines, which Run joins.
 	binding  chan struct{}
@@ -143,7 +143,7 @@ func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
 	factory := informers.NewSharedInformerFactory(client, 0)
 	podInf := factory.Core().V1().Pods().Informer()
 	nodeInf := factory.Core().V1().Nodes().Informer()
-	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
+	rec := recorder.NewEvents(client, Name)
 	s := &Scheduler{
 		client: client, log: log, factory: factory,
 		pods: podInf.GetIndexer(), nodes: nodeInf.GetIndexer(),
@@ -151,8 +151,8 @@ func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](20*time.Millisecond, 10*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "scheduler"}),
-		events:   broadcaster,
-		recorder: broadcaster.NewRecorder(schemeForEvents(), Name),
+		events:   rec,
+		recorder: rec.Recorder(),
 		binding:  make(chan struct{}, maxBinding),
 		counted:  map[string]placed{},
 		used:     map[string]usage{},
@@ -184,7 +184,7 @@ func New(client kubernetes.Interface, log *slog.Logger) *Scheduler {
 // Run schedules until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) {
 	defer s.queue.ShutDown()
-	s.events.StartRecordingToSink(ctx.Done())
+	s.events.Start(ctx)
 	defer s.events.Shutdown()
 	s.factory.Start(ctx.Done())
 	defer s.factory.Shutdown()
@@ -590,7 +590,3 @@ func mustJSON(v any) string {
 	}
 	return string(data)
 }
-
-// schemeForEvents is the scheme the event recorder resolves object
-// references with: client-go's, which knows every built-in kind.
-func schemeForEvents() *runtime.Scheme { return scheme.Scheme }

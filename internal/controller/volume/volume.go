@@ -51,12 +51,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
+
+	"cella.dev/cella/internal/controller/recorder"
 )
 
 // Provisioner is the provisioner name of Cella's local-path StorageClasses.
@@ -104,8 +103,7 @@ type Controller struct {
 	classes  cache.Indexer
 	synced   []cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
-	events   record.EventBroadcaster
-	recorder record.EventRecorder
+	recorder *recorder.Legacy
 }
 
 // Queue keys: a claim is "claim/<namespace>/<name>", a volume
@@ -124,7 +122,6 @@ func New(cfg Config) *Controller {
 	claimInf := factory.Core().V1().PersistentVolumeClaims().Informer()
 	volumeInf := factory.Core().V1().PersistentVolumes().Informer()
 	classInf := factory.Storage().V1().StorageClasses().Informer()
-	broadcaster := record.NewBroadcaster()
 	c := &Controller{
 		client: cfg.Client, dir: cfg.Dir, log: cfg.Logger, factory: factory,
 		claims: claimInf.GetIndexer(), volumes: volumeInf.GetIndexer(), classes: classInf.GetIndexer(),
@@ -132,8 +129,7 @@ func New(cfg Config) *Controller {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.NewTypedItemExponentialFailureRateLimiter[string](20*time.Millisecond, 10*time.Second),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "persistentvolume"}),
-		events:   broadcaster,
-		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "persistentvolume-controller"}),
+		recorder: recorder.NewLegacy(cfg.Client, corev1.EventSource{Component: "persistentvolume-controller"}),
 	}
 	onClaim := func(obj any) {
 		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
@@ -187,8 +183,8 @@ func volumeName(pvc *corev1.PersistentVolumeClaim) string { return "pvc-" + stri
 // Run provisions and binds until ctx ends, then waits for its worker.
 func (c *Controller) Run(ctx context.Context) {
 	defer c.queue.ShutDown()
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
-	defer c.events.Shutdown()
+	c.recorder.Start()
+	defer c.recorder.Shutdown()
 	c.factory.Start(ctx.Done())
 	defer c.factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {

@@ -431,18 +431,9 @@ func (b *builder) core() {
 				"source": source, "type": e.Type,
 			}
 		},
-		Columns: []metav1.TableColumnDefinition{
-			col("Last Seen", "string", ""), col("Type", "string", ""), col("Reason", "string", ""),
-			col("Object", "string", ""), col("Message", "string", ""),
-		},
-		Row: func(obj runtime.Object) []any {
-			e := obj.(*corev1.Event)
-			last := e.LastTimestamp
-			if last.IsZero() {
-				last = metav1.NewTime(e.EventTime.Time)
-			}
-			return []any{b.since(&last), e.Type, e.Reason, strings.ToLower(e.InvolvedObject.Kind) + "/" + e.InvolvedObject.Name, e.Message}
-		},
+		Columns:  eventColumns,
+		NamedRow: true,
+		Row:      func(obj runtime.Object) []any { return b.eventRow(obj.(*corev1.Event)) },
 	})
 	b.eventsAlias(events)
 }

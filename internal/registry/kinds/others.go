@@ -31,6 +31,29 @@ func (b *builder) eventsAlias(events *registry.Store) {
 		func() runtime.Object { return &eventsv1.Event{} }, func() runtime.Object { return &eventsv1.EventList{} },
 		func(o runtime.Object) (runtime.Object, error) { return convert.EventV1ToCore(o.(*eventsv1.Event)), nil },
 		func(o runtime.Object) (runtime.Object, error) { return convert.EventCoreToV1(o.(*corev1.Event)), nil })
+	if b.err == nil && events != nil {
+		b.cat.Endpoints[len(b.cat.Endpoints)-1].FieldLabels = eventsV1FieldLabel
+	}
+}
+
+// eventsV1FieldLabels maps the field selectors of events.k8s.io/v1 onto
+// the stored core Event's, as Kubernetes' field label conversion for that
+// version does; no other label is selectable there.
+var eventsV1FieldLabels = map[string]string{
+	"metadata.name": "metadata.name", "metadata.namespace": "metadata.namespace",
+	"regarding.kind": "involvedObject.kind", "regarding.namespace": "involvedObject.namespace",
+	"regarding.name": "involvedObject.name", "regarding.uid": "involvedObject.uid",
+	"regarding.apiVersion": "involvedObject.apiVersion", "regarding.resourceVersion": "involvedObject.resourceVersion",
+	"regarding.fieldPath": "involvedObject.fieldPath", "reportingController": "reportingComponent",
+	"reason": "reason", "source": "source", "type": "type",
+}
+
+func eventsV1FieldLabel(label, value string) (string, string, error) {
+	stored, ok := eventsV1FieldLabels[label]
+	if !ok {
+		return "", "", fmt.Errorf("field label not supported: %s", label)
+	}
+	return stored, value, nil
 }
 
 func (b *builder) autoscaling() {
