@@ -198,6 +198,16 @@ func (rb *routeBuilder) addGroupVersion(group, version string) {
 
 // addResource adds the collection, object, watch and subresource paths of r.
 func (rb *routeBuilder) addResource(r Resource) {
+	var list string
+	if r.ListType != nil {
+		list = rb.def(r.ListType)
+	}
+	rb.addResourceAs(r, rb.def(r.Type), list)
+}
+
+// addResourceAs adds the paths of r, whose objects and lists are the
+// definitions obj and list ("" when r serves no list).
+func (rb *routeBuilder) addResourceAs(r Resource, obj, list string) {
 	gv := groupVersionPath(r.Group, r.Version)
 	prefix := "/" + gv
 	scope, ns := "", ""
@@ -214,11 +224,6 @@ func (rb *routeBuilder) addResource(r Resource) {
 	kind := gvk{r.Group, r.Version, r.Kind}
 	has := func(v string) bool { return slices.Contains(r.Verbs, v) }
 
-	obj := rb.def(r.Type)
-	var list string
-	if r.ListType != nil {
-		list = rb.def(r.ListType)
-	}
 	op := func(method, verb, action, description string) operation {
 		return operation{method: method, id: verb + gp + ns + r.Kind, description: description,
 			tag: tag, action: action, gvk: kind, consumes: mediaAny, produces: mediaObjects}
@@ -334,6 +339,8 @@ func (rb *routeBuilder) addSubresource(r Resource, s Subresource, item route) {
 		query = paramsOf(s.Type)
 	case s.Type != nil:
 		body = rb.def(s.Type)
+	case s.def != "":
+		body = s.def
 	}
 	base := operation{tag: operationTag(r.Group, r.Version), consumes: mediaAny, produces: mediaObjects, gvk: subKind}
 

@@ -54,6 +54,10 @@ type Subresource struct {
 	Type reflect.Type
 	// Verbs are the verbs served: get, update, patch, create, delete.
 	Verbs []string
+
+	// def names the definition of the body when there is no Go type (the
+	// status of a custom resource).
+	def string
 }
 
 // Info names the API in the documents' info object.
