@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 
+	"cella.dev/cella/internal/openapi"
 	"cella.dev/cella/internal/registry"
 	"cella.dev/cella/internal/storage"
 )
@@ -33,6 +34,11 @@ var verbs = []string{"delete", "deletecollection", "get", "list", "patch", "crea
 // one storage, and an Endpoint per served version.
 type serving struct {
 	endpoints []*registry.Endpoint
+	// openAPI describes the served versions for the OpenAPI documents.
+	openAPI []openapi.CustomResource
+	// warnings are what the Manager should log: problems that left a
+	// version served less well than its schema asks.
+	warnings []error
 }
 
 // newStoreFunc makes a Store with the catalogue's shared rules
@@ -89,6 +95,10 @@ func buildServing(crd *apiextensionsv1.CustomResourceDefinition, st storage.Inte
 			ep.Subresources = append(ep.Subresources, "scale")
 		}
 		out.endpoints = append(out.endpoints, ep)
+		out.openAPI = append(out.openAPI, ver.openAPI)
+		if ver.fallback != nil {
+			out.warnings = append(out.warnings, ver.fallback)
+		}
 	}
 	return out, nil
 }
@@ -117,6 +127,11 @@ type version struct {
 	columns       []apiextensionsv1.CustomResourceColumnDefinition
 	typeConverter managedfields.TypeConverter
 	preserve      bool // spec.preserveUnknownFields
+	// openAPI is the version as the OpenAPI documents describe it.
+	openAPI openapi.CustomResource
+	// fallback says why typeConverter is the deduced one, when the schema
+	// should have given it.
+	fallback error
 }
 
 func newVersion(crd *apiextensionsv1.CustomResourceDefinition, name string) (*version, error) {
@@ -178,10 +193,8 @@ func newVersion(crd *apiextensionsv1.CustomResourceDefinition, name string) (*ve
 			Description: "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
 		}}
 	}
-	v.typeConverter, err = typeConverterFor(crd, v)
-	if err != nil {
-		return nil, err
-	}
+	v.openAPI = openAPIResource(crd, v)
+	v.typeConverter, v.fallback = typeConverterFor(v)
 	return v, nil
 }
 
@@ -284,10 +297,23 @@ func scaleFuncs(sc *apiextensionsv1.CustomResourceSubresourceScale) *registry.Sc
 	}
 }
 
-// typeConverterFor gives server-side apply the structure of a version.
-// For now every custom resource uses the deduced structure (maps merge by
-// key, lists are atomic), which is what kube-apiserver falls back to
-// when it cannot build a definition's models.
-func typeConverterFor(*apiextensionsv1.CustomResourceDefinition, *version) (managedfields.TypeConverter, error) {
-	return managedfields.NewDeducedTypeConverter(), nil
+// typeConverterFor gives server-side apply the structure of a version:
+// the one its schema gives (list types and map keys, maps and atomic
+// values, the metadata of every object), built from the definitions the
+// OpenAPI documents publish, as kube-apiserver builds it. A version
+// without a schema merges by the deduced structure (maps merge by key,
+// lists are atomic), and so does one whose models cannot be built,
+// kube-apiserver's fallback; the error then says why.
+func typeConverterFor(v *version) (managedfields.TypeConverter, error) {
+	if v.structural == nil {
+		return managedfields.NewDeducedTypeConverter(), nil
+	}
+	models, err := openapi.ApplyModels(v.openAPI)
+	if err == nil {
+		var tc managedfields.TypeConverter
+		if tc, err = managedfields.NewTypeConverter(models, v.preserve); err == nil {
+			return tc, nil
+		}
+	}
+	return managedfields.NewDeducedTypeConverter(), fmt.Errorf("version %s: server-side apply merges by the deduced structure, since the schema could not be converted: %w", v.name, err)
 }
