@@ -163,6 +163,10 @@ func TestCustomResources(t *testing.T) {
 	if got := at(doc, "paths", "/apis/example.com/v1/namespaces/{namespace}/widgets/{name}", "patch", "operationId"); got != "patchExampleComV1NamespacedWidget" {
 		t.Errorf("patch operationId = %v", got)
 	}
+	patch := at(doc, "paths", "/apis/example.com/v1/namespaces/{namespace}/widgets/{name}/status", "patch", "requestBody", "content").(map[string]any)
+	if patch["application/apply-patch+yaml"] == nil || patch["application/strategic-merge-patch+json"] != nil {
+		t.Errorf("status patch takes %v, want apply and no strategic merge", patch)
+	}
 
 	// Swagger 2.0: what v2 cannot say is gone, and kubectl's models parse.
 	v2 := getJSON(t, srv.URL+PathV2, http.StatusOK)

@@ -79,8 +79,10 @@
 // x-kubernetes-embedded-resource; its list kind's definition is built as
 // kube-apiserver builds it. Both carry x-kubernetes-group-version-kind.
 // Paths are those of a built-in kind of the same scope and verbs, with the
-// status and scale subresources (scale an autoscaling/v1 Scale). Swagger 2.0
-// cannot say all a v3 schema says, so the v2 form drops allOf, oneOf,
+// status and scale subresources (scale an autoscaling/v1 Scale); PATCH
+// takes JSON, merge and apply patches, as kube-apiserver lists them for
+// custom resources. Swagger 2.0 cannot say all a v3 schema says, so the
+// v2 form drops allOf, oneOf,
 // anyOf, not and defaults, makes nullable values untyped (and not
 // required), and keeps no fields or object type where unknown fields are
 // kept; a kind that keeps unknown fields at its root is a bare object

@@ -239,7 +239,7 @@ func (d *Documents) customRoutes(gv string, crs []*customResource) []route {
 	for _, c := range crs {
 		r := Resource{
 			Group: c.Group, Version: c.Version, Kind: c.Kind, Resource: c.Resource,
-			Namespaced: c.Namespaced, Verbs: c.Verbs,
+			Namespaced: c.Namespaced, Verbs: c.Verbs, custom: true,
 		}
 		if c.Status {
 			r.Subresources = append(r.Subresources, Subresource{Name: "status", Verbs: []string{"get", "update", "patch"}, def: c.kindName()})

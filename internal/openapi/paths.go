@@ -19,8 +19,12 @@ var (
 	mediaList    = []string{"application/json", "application/yaml", "application/json;stream=watch"}
 	mediaWatch   = []string{"application/json;stream=watch"}
 	mediaPatch   = []string{"application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"}
-	mediaText    = []string{"text/plain"}
-	mediaAny     = []string{"*/*"}
+	// mediaCustomPatch are the patches of custom resources, as
+	// kube-apiserver lists them: no strategic merge, which needs Go
+	// types, and server-side apply.
+	mediaCustomPatch = []string{"application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"}
+	mediaText        = []string{"text/plain"}
+	mediaAny         = []string{"*/*"}
 )
 
 // Types of the meta/v1 objects that operations send and return.
@@ -275,7 +279,7 @@ func (rb *routeBuilder) addResourceAs(r Resource, obj, list string) {
 	}
 	if has("patch") {
 		o := op(http.MethodPatch, "patch", "patch", "partially update the specified "+r.Kind)
-		o.params, o.body, o.consumes = rb.query.patch, rb.def(typePatch), mediaPatch
+		o.params, o.body, o.consumes = rb.query.patch, rb.def(typePatch), patchMedia(r)
 		o.responses = []response{{200, "OK", obj}, {201, "Created", obj}}
 		item.ops = append(item.ops, o)
 	}
@@ -381,7 +385,7 @@ func (rb *routeBuilder) addSubresource(r Resource, s Subresource, item route) {
 		case "patch":
 			o.id, o.action = "patch"+gp+ns+r.Kind+suffix, "patch"
 			o.description = "partially update " + s.Name + " of the specified " + r.Kind
-			o.params, o.body, o.consumes = rb.query.patch, rb.def(typePatch), mediaPatch
+			o.params, o.body, o.consumes = rb.query.patch, rb.def(typePatch), patchMedia(r)
 			o.responses = []response{{200, "OK", body}, {201, "Created", body}}
 		case "create":
 			o.id, o.action = "create"+gp+ns+r.Kind+suffix, "post"
@@ -400,6 +404,14 @@ func (rb *routeBuilder) addSubresource(r Resource, s Subresource, item route) {
 		rt.ops = append(rt.ops, o)
 	}
 	rb.add(rt)
+}
+
+// patchMedia lists the patch bodies r's PATCH operations take.
+func patchMedia(r Resource) []string {
+	if r.custom {
+		return mediaCustomPatch
+	}
+	return mediaPatch
 }
 
 var verbMethod = map[string]string{

@@ -29,6 +29,10 @@ type Resource struct {
 	// ListType is the Go struct of the list; it is required when Verbs
 	// include list or watch.
 	Type, ListType reflect.Type
+
+	// custom marks a custom resource (see CustomResource), which takes
+	// the patches kube-apiserver takes for one.
+	custom bool
 }
 
 // Subresource is one subresource of a Resource, such as "status" or "scale".
