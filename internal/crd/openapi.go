@@ -1,7 +1,12 @@
 package crd
 
 import (
+	"fmt"
+
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
+	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	structuralschema "k8s.io/apiextensions-apiserver/pkg/apiserver/schema"
 
 	"cella.dev/cella/internal/openapi"
 )
@@ -14,23 +19,38 @@ type OpenAPIPublisher interface {
 	SetCustomResources(owner string, rs []openapi.CustomResource) error
 }
 
-// openAPIResource describes the version v of crd for the OpenAPI
+// openAPIResource describes the version name of crd for the OpenAPI
 // documents, with its schema as kube-apiserver publishes it (structural,
-// with int-or-string unfolded).
-func openAPIResource(crd *apiextensionsv1.CustomResourceDefinition, v *version) openapi.CustomResource {
+// with int-or-string unfolded, defaults kept). The names are the accepted
+// ones.
+func openAPIResource(crd *apiextensionsv1.CustomResourceDefinition, name string) (openapi.CustomResource, error) {
 	names := crd.Status.AcceptedNames
 	r := openapi.CustomResource{
-		Group: crd.Spec.Group, Version: v.name, Kind: names.Kind, ListKind: names.ListKind, Resource: names.Plural,
+		Group: crd.Spec.Group, Version: name, Kind: names.Kind, ListKind: names.ListKind, Resource: names.Plural,
 		Namespaced:            crd.Spec.Scope == apiextensionsv1.NamespaceScoped,
 		Verbs:                 verbs,
-		Status:                v.subresources != nil && v.subresources.Status != nil,
-		Scale:                 v.subresources != nil && v.subresources.Scale != nil,
 		PreserveUnknownFields: crd.Spec.PreserveUnknownFields,
 	}
-	if v.structural != nil {
-		r.Schema = v.structural.DeepCopy().Unfold().ToKubeOpenAPI()
+	sub, err := apihelpers.GetSubresourcesForVersion(crd, name)
+	if err != nil {
+		return r, err
 	}
-	return r
+	r.Status = sub != nil && sub.Status != nil
+	r.Scale = sub != nil && sub.Scale != nil
+	val, err := apihelpers.GetSchemaForVersion(crd, name)
+	if err != nil || val == nil || val.OpenAPIV3Schema == nil {
+		return r, err
+	}
+	internal := &apiextensions.CustomResourceValidation{}
+	if err := apiextensionsv1.Convert_v1_CustomResourceValidation_To_apiextensions_CustomResourceValidation(val, internal, nil); err != nil {
+		return r, err
+	}
+	structural, err := structuralschema.NewStructural(internal.OpenAPIV3Schema)
+	if err != nil {
+		return r, fmt.Errorf("version %s: the schema is not structural: %w", name, err)
+	}
+	r.Schema = structural.Unfold().ToKubeOpenAPI()
+	return r, nil
 }
 
 // publish hands the OpenAPI documents what s serves for the definition

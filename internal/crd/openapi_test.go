@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -207,5 +208,44 @@ func TestApplyMergesByListMapKeys(t *testing.T) {
 	got = apply("a")
 	if fmt.Sprint(names(got)) != "[metrics=9090]" {
 		t.Errorf("after a dropped its entry, ports = %v, want metrics=9090 only", names(got))
+	}
+}
+
+// TestApplyAcrossVersions has two field managers apply through two
+// versions of a definition: each keeps its entry of the keyed list and
+// its managedFields entry, since the field manager types the object in
+// the version of every entry (with a converter of one version only, the
+// entry of the other would be dropped).
+func TestApplyAcrossVersions(t *testing.T) {
+	srv := servertest.Start(t)
+	ctx := context.Background()
+	twoVersions := strings.Replace(gadgetsCRD, "  versions:\n  - name: v1\n", "  versions:\n  - name: v1beta1\n    served: true\n    storage: false\n    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            properties:\n              ports:\n                type: array\n                x-kubernetes-list-type: map\n                x-kubernetes-list-map-keys: [name]\n                items:\n                  type: object\n                  required: [name]\n                  properties:\n                    name: {type: string}\n                    port: {type: integer}\n  - name: v1\n", 1)
+	createEstablished(t, apiextensionsclient.NewForConfigOrDie(srv.RestConfig()), twoVersions)
+	dyn := dynamic.NewForConfigOrDie(srv.RestConfig())
+
+	apply := func(manager, version, port string) *unstructured.Unstructured {
+		t.Helper()
+		obj := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "example.org/" + version, "kind": "Gadget",
+			"metadata": map[string]any{"name": "g"},
+			"spec":     map[string]any{"ports": []any{map[string]any{"name": port}}},
+		}}
+		gvr := gadgets
+		gvr.Version = version
+		got, err := dyn.Resource(gvr).Namespace("default").Apply(ctx, "g", obj, metav1.ApplyOptions{FieldManager: manager})
+		if err != nil {
+			t.Fatalf("apply by %s through %s: %v", manager, version, err)
+		}
+		return got
+	}
+	apply("old", "v1beta1", "http")
+	got := apply("new", "v1", "metrics")
+	ports, _, _ := unstructured.NestedSlice(got.Object, "spec", "ports")
+	managers := map[string]string{}
+	for _, mf := range got.GetManagedFields() {
+		managers[mf.Manager] = mf.APIVersion
+	}
+	if len(ports) != 2 || managers["old"] != "example.org/v1beta1" || managers["new"] != "example.org/v1" {
+		t.Errorf("ports %v, managers %v; want both ports, old at v1beta1 and new at v1", ports, managers)
 	}
 }

@@ -3,6 +3,7 @@ package crd
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 
 	"cella.dev/cella/internal/openapi"
 	"cella.dev/cella/internal/registry"
@@ -55,6 +57,12 @@ func buildServing(crd *apiextensionsv1.CustomResourceDefinition, st storage.Inte
 	names := crd.Status.AcceptedNames
 	group := crd.Spec.Group
 	out := &serving{}
+	// One converter for every version: a field manager types the object
+	// in the version of each managedFields entry.
+	typeConverter, err := typeConverterFor(crd)
+	if err != nil {
+		out.warnings = append(out.warnings, err)
+	}
 	for _, v := range crd.Spec.Versions {
 		if !v.Served {
 			continue
@@ -85,7 +93,7 @@ func buildServing(crd *apiextensionsv1.CustomResourceDefinition, st storage.Inte
 			ToStored:      setVersion(stored),
 			FromStored:    setVersion(served.GroupVersion()),
 			Verbs:         verbs,
-			TypeConverter: ver.typeConverter,
+			TypeConverter: typeConverter,
 			Prune:         ver.prune,
 		}
 		if ver.subresources != nil && ver.subresources.Status != nil {
@@ -96,9 +104,6 @@ func buildServing(crd *apiextensionsv1.CustomResourceDefinition, st storage.Inte
 		}
 		out.endpoints = append(out.endpoints, ep)
 		out.openAPI = append(out.openAPI, ver.openAPI)
-		if ver.fallback != nil {
-			out.warnings = append(out.warnings, ver.fallback)
-		}
 	}
 	return out, nil
 }
@@ -119,19 +124,15 @@ func setVersion(gv schema.GroupVersion) func(runtime.Object) (runtime.Object, er
 // version is one served version of a definition: its structural schema
 // and the strategy of k8s.io/apiextensions-apiserver that validates it.
 type version struct {
-	name          string
-	gv            schema.GroupVersion
-	structural    *structuralschema.Structural // nil without a schema
-	check         *validator
-	subresources  *apiextensionsv1.CustomResourceSubresources
-	columns       []apiextensionsv1.CustomResourceColumnDefinition
-	typeConverter managedfields.TypeConverter
-	preserve      bool // spec.preserveUnknownFields
+	name         string
+	gv           schema.GroupVersion
+	structural   *structuralschema.Structural // nil without a schema
+	check        *validator
+	subresources *apiextensionsv1.CustomResourceSubresources
+	columns      []apiextensionsv1.CustomResourceColumnDefinition
+	preserve     bool // spec.preserveUnknownFields
 	// openAPI is the version as the OpenAPI documents describe it.
 	openAPI openapi.CustomResource
-	// fallback says why typeConverter is the deduced one, when the schema
-	// should have given it.
-	fallback error
 }
 
 func newVersion(crd *apiextensionsv1.CustomResourceDefinition, name string) (*version, error) {
@@ -193,8 +194,9 @@ func newVersion(crd *apiextensionsv1.CustomResourceDefinition, name string) (*ve
 			Description: "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
 		}}
 	}
-	v.openAPI = openAPIResource(crd, v)
-	v.typeConverter, v.fallback = typeConverterFor(v)
+	if v.openAPI, err = openAPIResource(crd, name); err != nil {
+		return nil, err
+	}
 	return v, nil
 }
 
@@ -297,23 +299,33 @@ func scaleFuncs(sc *apiextensionsv1.CustomResourceSubresourceScale) *registry.Sc
 	}
 }
 
-// typeConverterFor gives server-side apply the structure of a version:
-// the one its schema gives (list types and map keys, maps and atomic
-// values, the metadata of every object), built from the definitions the
-// OpenAPI documents publish, as kube-apiserver builds it. A version
-// without a schema merges by the deduced structure (maps merge by key,
-// lists are atomic), and so does one whose models cannot be built,
-// kube-apiserver's fallback; the error then says why.
-func typeConverterFor(v *version) (managedfields.TypeConverter, error) {
-	if v.structural == nil {
-		return managedfields.NewDeducedTypeConverter(), nil
+// typeConverterFor gives server-side apply the structure of crd's
+// objects: the one each version's schema gives (list types and map keys,
+// maps and atomic values, the metadata of every object), built from the
+// definitions the OpenAPI documents publish, for every version (served or
+// not, as managedFields entries may be of any), as kube-apiserver builds
+// it. When the models cannot be built, objects merge by the deduced
+// structure (maps merge by key, lists are atomic), kube-apiserver's
+// fallback, and the error says why.
+func typeConverterFor(crd *apiextensionsv1.CustomResourceDefinition) (managedfields.TypeConverter, error) {
+	models := map[string]*spec.Schema{}
+	var err error
+	for _, v := range crd.Spec.Versions {
+		var r openapi.CustomResource
+		if r, err = openAPIResource(crd, v.Name); err != nil {
+			break
+		}
+		var m map[string]*spec.Schema
+		if m, err = openapi.ApplyModels(r); err != nil {
+			break
+		}
+		maps.Copy(models, m)
 	}
-	models, err := openapi.ApplyModels(v.openAPI)
 	if err == nil {
 		var tc managedfields.TypeConverter
-		if tc, err = managedfields.NewTypeConverter(models, v.preserve); err == nil {
+		if tc, err = managedfields.NewTypeConverter(models, crd.Spec.PreserveUnknownFields); err == nil {
 			return tc, nil
 		}
 	}
-	return managedfields.NewDeducedTypeConverter(), fmt.Errorf("version %s: server-side apply merges by the deduced structure, since the schema could not be converted: %w", v.name, err)
+	return managedfields.NewDeducedTypeConverter(), fmt.Errorf("server-side apply merges by the deduced structure, since the schemas could not be converted: %w", err)
 }
