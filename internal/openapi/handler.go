@@ -68,7 +68,7 @@ var (
 // kube-apiserver's rules.
 func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
-	served := d.served.Load()
+	cur := d.served.Load()
 	var (
 		doc    *document
 		offers []offer
@@ -76,11 +76,11 @@ func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	)
 	switch {
 	case path == PathV2:
-		doc, offers = served.v2, offersV2
+		doc, offers = cur.v2, offersV2
 	case path == PathV3:
 	case strings.HasPrefix(path, PathV3+"/"):
 		gv = strings.TrimPrefix(path, PathV3+"/")
-		doc = served.v3[gv]
+		doc = cur.v3[gv]
 		if doc == nil {
 			writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the OpenAPI v3 document "+strconv.Quote(gv)+" does not exist")
 			return
@@ -98,7 +98,7 @@ func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if doc == nil {
 		// The v3 index is JSON only.
-		serveIndex(w, r, served)
+		serveIndex(w, r, cur)
 		return
 	}
 
