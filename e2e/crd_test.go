@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -160,4 +161,60 @@ spec:
 		t.Errorf("httproutes still served after their definition was deleted:\n%s", r)
 	}
 	c.must(t, "get", "gateway", "gw")
+}
+
+// TestExplainCustomResource has kubectl explain a custom resource from
+// the OpenAPI documents its definition publishes: from the v3 document
+// (kubectl's default) and from the v2 one.
+func TestExplainCustomResource(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	c.mustWith(t, call{stdin: `
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gizmos.example.net
+spec:
+  group: example.net
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            description: GizmoSpec says how the gizmo whirrs.
+            required: [speed]
+            properties:
+              speed: {type: integer, description: Turns a second.}
+              sound: {type: string, nullable: true}
+`}, "apply", "-f", "-")
+	c.must(t, "wait", "--for", "condition=Established", "crd/gizmos.example.net", "--timeout=30s")
+
+	common := []string{
+		`(?m)^KIND:\s+Gizmo$`,
+		`GizmoSpec says how the gizmo whirrs\.`,
+		`(?m)^\s+speed\s+<integer>\s+-required-$`, `Turns a second\.`,
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"explain", "gizmo.spec"}, append(common, `(?m)^GROUP:\s+example\.net$`, `(?m)^VERSION:\s+v1$`, `(?m)^\s+sound\s+<string>$`)},
+		// Swagger 2.0 has no nullable: the field is untyped there, as
+		// kube-apiserver publishes it.
+		{[]string{"explain", "gizmo.spec", "--output=plaintext-openapiv2"}, append(common, `(?m)^VERSION:\s+example\.net/v1$`, `(?m)^\s+sound\s+<>$`)},
+	} {
+		out := c.must(t, tc.args...)
+		for _, re := range tc.want {
+			if !regexp.MustCompile(re).MatchString(out) {
+				t.Errorf("kubectl %s: want %s in:\n%s", strings.Join(tc.args, " "), re, out)
+			}
+		}
+	}
 }

@@ -266,7 +266,7 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 	s.api = api
 	s.Token = token
 	s.crds = crd.New(crd.Config{
-		Catalog: cat, Server: api, Builtin: servedResources(endpoints),
+		Catalog: cat, Server: api, Builtin: servedResources(endpoints), OpenAPI: docs,
 		Storage: func(prefix string) (storage.Interface, func(), error) {
 			c, err := watchcache.New(bounded, prefix, watchcache.Options{
 				History: cfg.WatchHistory, HistoryBytes: cfg.WatchHistoryBytes, WatchBufferBytes: cfg.WatchBufferBytes,

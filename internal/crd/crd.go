@@ -70,6 +70,9 @@ type Config struct {
 	// Builtin reports resources the catalogue serves, which no definition
 	// may take.
 	Builtin func(group, plural string) bool
+	// OpenAPI, if set, publishes the served versions in the OpenAPI
+	// documents, before a definition is marked Established.
+	OpenAPI OpenAPIPublisher
 	Logger  *slog.Logger
 }
 
@@ -339,6 +342,7 @@ func (m *Manager) serve(want *apiextensionsv1.CustomResourceDefinition, d *defin
 		}
 		return nil, err
 	}
+	m.publish(want.Name, s)
 	d.built = want.DeepCopy()
 	d.stores = d.stores[:0]
 	for _, ep := range s.endpoints {
@@ -362,6 +366,7 @@ func (m *Manager) unserve(name string) error {
 		return nil
 	}
 	err := m.cfg.Server.SetDynamicEndpoints(name, nil)
+	m.publish(name, nil)
 	d.release()
 	return err
 }

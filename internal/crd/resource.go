@@ -3,6 +3,7 @@ package crd
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -21,7 +22,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
+	"k8s.io/kube-openapi/pkg/validation/spec"
 
+	"cella.dev/cella/internal/openapi"
 	"cella.dev/cella/internal/registry"
 	"cella.dev/cella/internal/storage"
 )
@@ -33,6 +36,11 @@ var verbs = []string{"delete", "deletecollection", "get", "list", "patch", "crea
 // one storage, and an Endpoint per served version.
 type serving struct {
 	endpoints []*registry.Endpoint
+	// openAPI describes the served versions for the OpenAPI documents.
+	openAPI []openapi.CustomResource
+	// warnings are what the Manager should log: problems that left a
+	// version served less well than its schema asks.
+	warnings []error
 }
 
 // newStoreFunc makes a Store with the catalogue's shared rules
@@ -49,6 +57,12 @@ func buildServing(crd *apiextensionsv1.CustomResourceDefinition, st storage.Inte
 	names := crd.Status.AcceptedNames
 	group := crd.Spec.Group
 	out := &serving{}
+	// One converter for every version: a field manager types the object
+	// in the version of each managedFields entry.
+	typeConverter, err := typeConverterFor(crd)
+	if err != nil {
+		out.warnings = append(out.warnings, err)
+	}
 	for _, v := range crd.Spec.Versions {
 		if !v.Served {
 			continue
@@ -88,7 +102,7 @@ func buildServing(crd *apiextensionsv1.CustomResourceDefinition, st storage.Inte
 				return out, err
 			},
 			Verbs:         verbs,
-			TypeConverter: ver.typeConverter,
+			TypeConverter: typeConverter,
 			Prune:         ver.prune,
 		}
 		if ver.subresources != nil && ver.subresources.Status != nil {
@@ -98,6 +112,7 @@ func buildServing(crd *apiextensionsv1.CustomResourceDefinition, st storage.Inte
 			ep.Subresources = append(ep.Subresources, "scale")
 		}
 		out.endpoints = append(out.endpoints, ep)
+		out.openAPI = append(out.openAPI, ver.openAPI)
 	}
 	return out, nil
 }
@@ -118,14 +133,15 @@ func setVersion(gv schema.GroupVersion) func(runtime.Object) (runtime.Object, er
 // version is one served version of a definition: its structural schema
 // and the strategy of k8s.io/apiextensions-apiserver that validates it.
 type version struct {
-	name          string
-	gv            schema.GroupVersion
-	structural    *structuralschema.Structural // nil without a schema
-	check         *validator
-	subresources  *apiextensionsv1.CustomResourceSubresources
-	columns       []apiextensionsv1.CustomResourceColumnDefinition
-	typeConverter managedfields.TypeConverter
-	preserve      bool // spec.preserveUnknownFields
+	name         string
+	gv           schema.GroupVersion
+	structural   *structuralschema.Structural // nil without a schema
+	check        *validator
+	subresources *apiextensionsv1.CustomResourceSubresources
+	columns      []apiextensionsv1.CustomResourceColumnDefinition
+	preserve     bool // spec.preserveUnknownFields
+	// openAPI is the version as the OpenAPI documents describe it.
+	openAPI openapi.CustomResource
 }
 
 func newVersion(crd *apiextensionsv1.CustomResourceDefinition, name string) (*version, error) {
@@ -187,8 +203,7 @@ func newVersion(crd *apiextensionsv1.CustomResourceDefinition, name string) (*ve
 			Description: "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
 		}}
 	}
-	v.typeConverter, err = typeConverterFor(crd, v)
-	if err != nil {
+	if v.openAPI, err = openAPIResource(crd, name); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -293,10 +308,33 @@ func scaleFuncs(sc *apiextensionsv1.CustomResourceSubresourceScale) *registry.Sc
 	}
 }
 
-// typeConverterFor gives server-side apply the structure of a version.
-// For now every custom resource uses the deduced structure (maps merge by
-// key, lists are atomic), which is what kube-apiserver falls back to
-// when it cannot build a definition's models.
-func typeConverterFor(*apiextensionsv1.CustomResourceDefinition, *version) (managedfields.TypeConverter, error) {
-	return managedfields.NewDeducedTypeConverter(), nil
+// typeConverterFor gives server-side apply the structure of crd's
+// objects: the one each version's schema gives (list types and map keys,
+// maps and atomic values, the metadata of every object), built from the
+// definitions the OpenAPI documents publish, for every version (served or
+// not, as managedFields entries may be of any), as kube-apiserver builds
+// it. When the models cannot be built, objects merge by the deduced
+// structure (maps merge by key, lists are atomic), kube-apiserver's
+// fallback, and the error says why.
+func typeConverterFor(crd *apiextensionsv1.CustomResourceDefinition) (managedfields.TypeConverter, error) {
+	models := map[string]*spec.Schema{}
+	var err error
+	for _, v := range crd.Spec.Versions {
+		var r openapi.CustomResource
+		if r, err = openAPIResource(crd, v.Name); err != nil {
+			break
+		}
+		var m map[string]*spec.Schema
+		if m, err = openapi.ApplyModels(r); err != nil {
+			break
+		}
+		maps.Copy(models, m)
+	}
+	if err == nil {
+		var tc managedfields.TypeConverter
+		if tc, err = managedfields.NewTypeConverter(models, crd.Spec.PreserveUnknownFields); err == nil {
+			return tc, nil
+		}
+	}
+	return managedfields.NewDeducedTypeConverter(), fmt.Errorf("server-side apply merges by the deduced structure, since the schemas could not be converted: %w", err)
 }

@@ -287,7 +287,7 @@ func TestConditionalAndCaching(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	j, _ := d.v3["apis/apps/v1"].json()
+	j, _ := d.served.Load().v3["apis/apps/v1"].json()
 	for _, tc := range []struct {
 		path, accept string
 		contentType  string
@@ -348,10 +348,10 @@ func TestV3Index(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&index); err != nil {
 		t.Fatal(err)
 	}
-	if len(index.Paths) != len(d.v3) {
-		t.Errorf("index has %d paths, want %d", len(index.Paths), len(d.v3))
+	if len(index.Paths) != len(d.served.Load().v3) {
+		t.Errorf("index has %d paths, want %d", len(index.Paths), len(d.served.Load().v3))
 	}
-	j, _ := d.v3["api/v1"].json()
+	j, _ := d.served.Load().v3["api/v1"].json()
 	if got, want := index.Paths["api/v1"].ServerRelativeURL, "/openapi/v3/api/v1?hash="+j.hash; got != want {
 		t.Errorf("api/v1 URL = %q, want %q", got, want)
 	}

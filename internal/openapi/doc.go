@@ -67,6 +67,29 @@
 // serves: JSON and YAML, JSON watch streams, and the json-patch, merge-patch
 // and strategic-merge-patch bodies.
 //
+// Custom resources come and go at run time: SetCustomResources gives an
+// owner (a CustomResourceDefinition) the documents of its served versions,
+// described by their schemas instead of Go types, as kube-apiserver's
+// apiextensions-apiserver describes them. Each version's group-version
+// gets a v3 document (with any built-in resources of that group-version),
+// the v2 document holds them all, and the v3 index lists them. The kind's
+// definition (group reversed, version, kind: com.example.v1.Widget) is the
+// version's schema with apiVersion, kind and metadata (a $ref to
+// ObjectMeta, with a description beside it) added, and the same for every
+// x-kubernetes-embedded-resource; its list kind's definition is built as
+// kube-apiserver builds it. Both carry x-kubernetes-group-version-kind.
+// Paths are those of a built-in kind of the same scope and verbs, with the
+// status and scale subresources (scale an autoscaling/v1 Scale); PATCH
+// takes JSON, merge and apply patches, as kube-apiserver lists them for
+// custom resources. Swagger 2.0 cannot say all a v3 schema says, so the
+// v2 form drops allOf, oneOf,
+// anyOf, not and defaults, makes nullable values untyped (and not
+// required), and keeps no fields or object type where unknown fields are
+// kept; a kind that keeps unknown fields at its root is a bare object
+// there. ApplyModels gives server-side apply the same definitions in v3
+// form. A change replaces only the documents it touches, and they render
+// on their first request, like the others.
+//
 // New reflects over the types and lays out the paths: about 6 ms for the
 // 41 resources of BenchmarkNew. Rendering and encoding wait for the first
 // request of each document, since they take far longer (about 250 ms of CPU

@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	openapi_v2 "github.com/google/gnostic-models/openapiv2"
 	openapi_v3 "github.com/google/gnostic-models/openapiv3"
@@ -18,18 +20,63 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
-// Documents holds the OpenAPI documents of a fixed set of resources. It is
-// safe for concurrent use.
+// Documents holds the OpenAPI documents of a fixed set of built-in
+// resources and of the custom resources set at run time. It is safe for
+// concurrent use.
 //
 // New builds the document models; each encoding of each document (JSON,
-// protobuf) is produced on its first request, or by Warm, and then kept.
+// protobuf) is produced on its first request, or by Warm, and then kept
+// until a change of the custom resources replaces the document.
 type Documents struct {
+	info Info
+	// b, routes and query describe the built-in resources; with what
+	// follows, they are not changed after New.
+	b     *schemaBuilder
+	query queryParams
+	// routes holds the built-in resources' paths by group-version path.
+	routes        map[string][]route
+	subresourceGV func(Resource, Subresource) (string, string)
+	// builtinV2 and builtinV3 are the documents of the built-in resources
+	// alone.
+	builtinV2 *document
+	builtinV3 map[string]*document
+	// v3Defs renders the built-in definitions in v3 form, once; staticV2
+	// renders the built-in part of the v2 document, once, for the v2
+	// documents that add custom resources to it.
+	v3Defs   func() v3Defs
+	staticV2 func() v2Static
+
+	// mu serializes SetCustomResources.
+	mu sync.Mutex
+	// custom holds the custom resources of each owner. Guarded by mu.
+	custom map[string][]*customResource
+	// served is what is served; it is replaced whole, under mu, and never
+	// changed.
+	served atomic.Pointer[served]
+}
+
+// served is the set of documents served at one moment.
+type served struct {
 	v2 *document
 	// v3 maps a group-version path ("api/v1", "apis/apps/v1") to its
 	// document.
 	v3 map[string]*document
 	// v3Index encodes GET /openapi/v3, which needs every v3 document's hash.
 	v3Index func() (encoding, error)
+}
+
+// v3Defs are the built-in definitions in v3 form, shared by the
+// group-versions' documents.
+type v3Defs struct {
+	flavor *flavor
+	defs   map[string]*spec.Schema
+}
+
+// v2Static is the v2 document of the built-in resources and its flavor.
+// It is only read.
+type v2Static struct {
+	swagger *spec.Swagger
+	flavor  *flavor
 }
 
 // document is one OpenAPI document and its encodings. Each function runs
@@ -80,34 +127,194 @@ func New(resources []Resource, info Info) (*Documents, error) {
 		return nil, errors.Join(b.errs...)
 	}
 	b.finish(kindsByDefinition(resources, b, rb.subresourceGV, gvs))
+	b.sealed = true
 
 	// Rendering and encoding wait for the first request (see Warm). The
 	// models are immutable from here on, so the lazy steps share them.
-	d := &Documents{v3: make(map[string]*document, len(gvs))}
-	d.v2 = newDocument(func() ([]byte, error) {
+	d := &Documents{
+		info: info, b: b, query: rb.query, subresourceGV: rb.subresourceGV,
+		routes: map[string][]route{}, builtinV3: make(map[string]*document, len(gvs)),
+		custom: map[string][]*customResource{},
+	}
+	d.builtinV2 = newDocument(func() ([]byte, error) {
 		return renderV2(info, rb.routes, b, newFlavor(false, b.defs)).MarshalJSON()
 	}, v2ToProto)
-	byGV := map[string][]route{}
+	d.staticV2 = sync.OnceValue(func() v2Static {
+		f := newFlavor(false, b.defs)
+		return v2Static{renderV2(info, rb.routes, b, f), f}
+	})
 	for _, rt := range rb.routes {
-		byGV[rt.gv] = append(byGV[rt.gv], rt)
+		d.routes[rt.gv] = append(d.routes[rt.gv], rt)
 	}
-	// The v3 definitions are shared by the group-versions' documents.
-	type v3Defs struct {
-		flavor *flavor
-		defs   map[string]*spec.Schema
-	}
-	shared := sync.OnceValue(func() v3Defs {
+	d.v3Defs = sync.OnceValue(func() v3Defs {
 		f := newFlavor(true, b.defs)
 		return v3Defs{f, f.definitions(b.defs)}
 	})
-	for gv, routes := range byGV {
-		d.v3[gv] = newDocument(func() ([]byte, error) {
-			s := shared()
-			return renderV3(info, routes, b, s.flavor, s.defs).MarshalJSON()
+	builtinDeps := func(name string) []string { return b.defs[name].deps }
+	for gv, routes := range d.routes {
+		d.builtinV3[gv] = newDocument(func() ([]byte, error) {
+			s := d.v3Defs()
+			return renderV3(info, routes, s.flavor, s.defs, builtinDeps).MarshalJSON()
 		}, v3ToProto)
 	}
-	d.v3Index = sync.OnceValues(d.encodeV3Index)
+	d.served.Store(newServed(d.builtinV2, maps.Clone(d.builtinV3)))
 	return d, nil
+}
+
+func newServed(v2 *document, v3 map[string]*document) *served {
+	s := &served{v2: v2, v3: v3}
+	s.v3Index = sync.OnceValues(s.encodeV3Index)
+	return s
+}
+
+// SetCustomResources serves the documents of rs on behalf of owner (a
+// CustomResourceDefinition's name), replacing whatever owner had before;
+// an empty rs removes them. Each served group-version of rs gets its v3
+// document (with the built-in resources of that group-version, if any),
+// and the v2 document holds them all. Requests see the change at once;
+// the documents it changes are rendered on their first request. It fails,
+// changing nothing, when a custom resource is invalid.
+func (d *Documents) SetCustomResources(owner string, rs []CustomResource) error {
+	if err := validateCustom(rs); err != nil {
+		return err
+	}
+	prepared := make([]*customResource, 0, len(rs))
+	for _, r := range rs {
+		c, err := newCustomResource(r)
+		if err != nil {
+			return err
+		}
+		prepared = append(prepared, c)
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	touched := map[string]bool{}
+	for _, c := range append(slices.Clone(d.custom[owner]), prepared...) {
+		touched[groupVersionPath(c.Group, c.Version)] = true
+	}
+	if len(prepared) == 0 {
+		delete(d.custom, owner)
+	} else {
+		d.custom[owner] = prepared
+	}
+
+	// The custom resources of every group-version, in the order of their
+	// owners' names.
+	byGV := map[string][]*customResource{}
+	for _, o := range slices.Sorted(maps.Keys(d.custom)) {
+		for _, c := range d.custom[o] {
+			gv := groupVersionPath(c.Group, c.Version)
+			byGV[gv] = append(byGV[gv], c)
+		}
+	}
+	cur := d.served.Load()
+	v3 := maps.Clone(cur.v3)
+	for gv := range touched {
+		switch {
+		case len(byGV[gv]) > 0:
+			v3[gv] = d.customV3(gv, byGV[gv])
+		case d.builtinV3[gv] != nil:
+			v3[gv] = d.builtinV3[gv]
+		default:
+			delete(v3, gv)
+		}
+	}
+	v2 := d.builtinV2
+	if len(byGV) > 0 {
+		v2 = d.customV2(byGV)
+	}
+	d.served.Store(newServed(v2, v3))
+	return nil
+}
+
+// customRoutes lays out the paths of the custom resources of the
+// group-version gv, with its resource list path unless a built-in
+// resource has given it already.
+func (d *Documents) customRoutes(gv string, crs []*customResource) []route {
+	rb := &routeBuilder{schemas: sharedMeta().b, query: d.query, subresourceGV: d.subresourceGV}
+	if len(d.routes[gv]) == 0 {
+		rb.addGroupVersion(crs[0].Group, crs[0].Version)
+	}
+	for _, c := range crs {
+		r := Resource{
+			Group: c.Group, Version: c.Version, Kind: c.Kind, Resource: c.Resource,
+			Namespaced: c.Namespaced, Verbs: c.Verbs, custom: true,
+		}
+		if c.Status {
+			r.Subresources = append(r.Subresources, Subresource{Name: "status", Verbs: []string{"get", "update", "patch"}, def: c.kindName()})
+		}
+		if c.Scale {
+			r.Subresources = append(r.Subresources, Subresource{
+				Name: "scale", Group: "autoscaling", Version: "v1", Kind: "Scale", Type: typeScale,
+				Verbs: []string{"get", "update", "patch"},
+			})
+		}
+		rb.addResourceAs(r, c.kindName(), c.listName())
+	}
+	return rb.routes
+}
+
+// customV3 is the v3 document of the group-version gv, which serves crs.
+func (d *Documents) customV3(gv string, crs []*customResource) *document {
+	routes := append(slices.Clone(d.routes[gv]), d.customRoutes(gv, crs)...)
+	return newDocument(func() ([]byte, error) {
+		builtin := d.v3Defs()
+		meta := sharedMeta()
+		_, metaV3 := meta.render()
+		defs := maps.Clone(builtin.defs)
+		for name, s := range metaV3 {
+			if _, ok := defs[name]; !ok {
+				defs[name] = s
+			}
+		}
+		deps := map[string][]string{}
+		for _, c := range crs {
+			maps.Copy(defs, c.v3)
+			maps.Copy(deps, c.deps())
+		}
+		return renderV3(d.info, routes, builtin.flavor, defs, func(name string) []string {
+			if ds, ok := deps[name]; ok {
+				return ds
+			}
+			if def := d.b.defs[name]; def != nil {
+				return def.deps
+			}
+			return meta.deps(name)
+		}).MarshalJSON()
+	}, v3ToProto)
+}
+
+// customV2 is the v2 document of the built-in resources and of the custom
+// resources byGV.
+func (d *Documents) customV2(byGV map[string][]*customResource) *document {
+	var routes []route
+	var crs []*customResource
+	for _, gv := range slices.Sorted(maps.Keys(byGV)) {
+		routes = append(routes, d.customRoutes(gv, byGV[gv])...)
+		crs = append(crs, byGV[gv]...)
+	}
+	return newDocument(func() ([]byte, error) {
+		static := d.staticV2()
+		metaV2, _ := sharedMeta().render()
+		sw := *static.swagger
+		paths := maps.Clone(sw.Paths.Paths)
+		params := maps.Clone(sw.Parameters)
+		defs := maps.Clone(sw.Definitions)
+		for name, s := range metaV2 {
+			if _, ok := defs[name]; !ok {
+				defs[name] = *s
+			}
+		}
+		for _, c := range crs {
+			for name, s := range c.v2 {
+				defs[name] = *s
+			}
+		}
+		addV2Paths(paths, params, routes, static.flavor)
+		sw.Paths, sw.Parameters, sw.Definitions = &spec.Paths{Paths: paths}, params, defs
+		return sw.MarshalJSON()
+	}, v2ToProto)
 }
 
 func newDocument(marshal func() ([]byte, error), toProto func([]byte) ([]byte, error)) *document {
@@ -161,9 +368,9 @@ type v3IndexEntry struct {
 	ServerRelativeURL string `json:"serverRelativeURL"`
 }
 
-func (d *Documents) encodeV3Index() (encoding, error) {
-	index := v3IndexJSON{Paths: make(map[string]v3IndexEntry, len(d.v3))}
-	for gv, doc := range d.v3 {
+func (s *served) encodeV3Index() (encoding, error) {
+	index := v3IndexJSON{Paths: make(map[string]v3IndexEntry, len(s.v3))}
+	for gv, doc := range s.v3 {
 		j, err := doc.json()
 		if err != nil {
 			return encoding{}, err
@@ -187,7 +394,8 @@ func v3URL(gv, hash string) string {
 // is ready.
 func (d *Documents) Warm(ctx context.Context) error {
 	var errs []error
-	for _, doc := range d.all() {
+	s := d.served.Load()
+	for _, doc := range s.all() {
 		for _, enc := range []func() (encoding, error){doc.json, doc.proto} {
 			if ctx.Err() != nil {
 				// The server is stopping; what was not rendered is rendered
@@ -199,29 +407,24 @@ func (d *Documents) Warm(ctx context.Context) error {
 			}
 		}
 	}
-	if _, err := d.v3Index(); err != nil {
+	if _, err := s.v3Index(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-func (d *Documents) all() []*document {
-	out := []*document{d.v2}
-	for _, gv := range d.GroupVersions() {
-		out = append(out, d.v3[gv])
+func (s *served) all() []*document {
+	out := []*document{s.v2}
+	for _, gv := range slices.Sorted(maps.Keys(s.v3)) {
+		out = append(out, s.v3[gv])
 	}
 	return out
 }
 
-// GroupVersions lists the v3 documents' paths, "api/v1" and "apis/G/V",
-// sorted.
+// GroupVersions lists the v3 documents' paths served now, "api/v1" and
+// "apis/G/V", sorted.
 func (d *Documents) GroupVersions() []string {
-	out := make([]string, 0, len(d.v3))
-	for gv := range d.v3 {
-		out = append(out, gv)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(d.served.Load().v3))
 }
 
 // subresourceGV returns the function that finds the group-version of a
@@ -243,7 +446,7 @@ func subresourceGV(resources []Resource) func(Resource, Subresource) (string, st
 			return s.Group, s.Version
 		case s.Type == nil || s.Type == parent.Type:
 			return parent.Group, parent.Version
-		case s.Type.PkgPath() == parent.Type.PkgPath():
+		case parent.Type != nil && s.Type.PkgPath() == parent.Type.PkgPath():
 			return parent.Group, parent.Version
 		}
 		if gv, ok := byPkg[s.Type.PkgPath()]; ok {

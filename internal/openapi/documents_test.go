@@ -34,10 +34,10 @@ func documents(t *testing.T) (v2 map[string]any, v3 map[string]map[string]any) {
 		return m
 	}
 	v3 = map[string]map[string]any{}
-	for gv, doc := range d.v3 {
+	for gv, doc := range d.served.Load().v3 {
 		v3[gv] = decode(doc)
 	}
-	return decode(d.v2), v3
+	return decode(d.served.Load().v2), v3
 }
 
 // at walks decoded JSON by object keys.

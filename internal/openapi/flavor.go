@@ -16,20 +16,32 @@ import (
 // A flavor is only read once made, so documents may render concurrently.
 type flavor struct {
 	v3 bool
-	// refs holds the reference to every definition.
+	// refs holds the reference to every definition the flavor was made
+	// for; ref makes the others' (custom resources').
 	refs map[string]spec.Ref
 }
 
 func newFlavor(v3 bool, defs map[string]*definition) *flavor {
-	prefix := "#/definitions/"
-	if v3 {
-		prefix = "#/components/schemas/"
-	}
-	refs := make(map[string]spec.Ref, len(defs))
+	f := &flavor{v3: v3, refs: make(map[string]spec.Ref, len(defs))}
 	for name := range defs {
-		refs[name] = spec.MustCreateRef(prefix + escapeJSONPointer(name))
+		f.refs[name] = spec.MustCreateRef(f.prefix() + escapeJSONPointer(name))
 	}
-	return &flavor{v3: v3, refs: refs}
+	return f
+}
+
+func (f *flavor) prefix() string {
+	if f.v3 {
+		return "#/components/schemas/"
+	}
+	return "#/definitions/"
+}
+
+// ref is the reference to the definition name.
+func (f *flavor) ref(name string) spec.Ref {
+	if r, ok := f.refs[name]; ok {
+		return r
+	}
+	return spec.MustCreateRef(f.prefix() + escapeJSONPointer(name))
 }
 
 func escapeJSONPointer(s string) string {
@@ -41,7 +53,7 @@ func escapeJSONPointer(s string) string {
 
 // refSchema is a bare reference to a definition.
 func (f *flavor) refSchema(name string) *spec.Schema {
-	return &spec.Schema{SchemaProps: spec.SchemaProps{Ref: f.refs[name]}}
+	return &spec.Schema{SchemaProps: spec.SchemaProps{Ref: f.ref(name)}}
 }
 
 // definitions renders every definition.

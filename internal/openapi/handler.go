@@ -68,6 +68,7 @@ var (
 // kube-apiserver's rules.
 func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	cur := d.served.Load()
 	var (
 		doc    *document
 		offers []offer
@@ -75,11 +76,11 @@ func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	)
 	switch {
 	case path == PathV2:
-		doc, offers = d.v2, offersV2
+		doc, offers = cur.v2, offersV2
 	case path == PathV3:
 	case strings.HasPrefix(path, PathV3+"/"):
 		gv = strings.TrimPrefix(path, PathV3+"/")
-		doc = d.v3[gv]
+		doc = cur.v3[gv]
 		if doc == nil {
 			writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "the OpenAPI v3 document "+strconv.Quote(gv)+" does not exist")
 			return
@@ -97,7 +98,7 @@ func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	if doc == nil {
 		// The v3 index is JSON only.
-		d.serveIndex(w, r)
+		serveIndex(w, r, cur)
 		return
 	}
 
@@ -137,13 +138,13 @@ func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	serve(w, r, o.respond, enc)
 }
 
-func (d *Documents) serveIndex(w http.ResponseWriter, r *http.Request) {
+func serveIndex(w http.ResponseWriter, r *http.Request, s *served) {
 	if _, ok := negotiate(r.Header.Get("Accept"), offersV3[:1]); !ok {
 		writeStatus(w, http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable,
 			"only the following media types are accepted: "+mediaJSON)
 		return
 	}
-	enc, err := d.v3Index()
+	enc, err := s.v3Index()
 	if err != nil {
 		writeStatus(w, http.StatusInternalServerError, metav1.StatusReasonInternalError, "the OpenAPI index could not be encoded")
 		return

@@ -19,8 +19,12 @@ var (
 	mediaList    = []string{"application/json", "application/yaml", "application/json;stream=watch"}
 	mediaWatch   = []string{"application/json;stream=watch"}
 	mediaPatch   = []string{"application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"}
-	mediaText    = []string{"text/plain"}
-	mediaAny     = []string{"*/*"}
+	// mediaCustomPatch are the patches of custom resources, as
+	// kube-apiserver lists them: no strategic merge, which needs Go
+	// types, and server-side apply.
+	mediaCustomPatch = []string{"application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"}
+	mediaText        = []string{"text/plain"}
+	mediaAny         = []string{"*/*"}
 )
 
 // Types of the meta/v1 objects that operations send and return.
@@ -198,6 +202,16 @@ func (rb *routeBuilder) addGroupVersion(group, version string) {
 
 // addResource adds the collection, object, watch and subresource paths of r.
 func (rb *routeBuilder) addResource(r Resource) {
+	var list string
+	if r.ListType != nil {
+		list = rb.def(r.ListType)
+	}
+	rb.addResourceAs(r, rb.def(r.Type), list)
+}
+
+// addResourceAs adds the paths of r, whose objects and lists are the
+// definitions obj and list ("" when r serves no list).
+func (rb *routeBuilder) addResourceAs(r Resource, obj, list string) {
 	gv := groupVersionPath(r.Group, r.Version)
 	prefix := "/" + gv
 	scope, ns := "", ""
@@ -214,11 +228,6 @@ func (rb *routeBuilder) addResource(r Resource) {
 	kind := gvk{r.Group, r.Version, r.Kind}
 	has := func(v string) bool { return slices.Contains(r.Verbs, v) }
 
-	obj := rb.def(r.Type)
-	var list string
-	if r.ListType != nil {
-		list = rb.def(r.ListType)
-	}
 	op := func(method, verb, action, description string) operation {
 		return operation{method: method, id: verb + gp + ns + r.Kind, description: description,
 			tag: tag, action: action, gvk: kind, consumes: mediaAny, produces: mediaObjects}
@@ -270,7 +279,7 @@ func (rb *routeBuilder) addResource(r Resource) {
 	}
 	if has("patch") {
 		o := op(http.MethodPatch, "patch", "patch", "partially update the specified "+r.Kind)
-		o.params, o.body, o.consumes = rb.query.patch, rb.def(typePatch), mediaPatch
+		o.params, o.body, o.consumes = rb.query.patch, rb.def(typePatch), patchMedia(r)
 		o.responses = []response{{200, "OK", obj}, {201, "Created", obj}}
 		item.ops = append(item.ops, o)
 	}
@@ -334,6 +343,8 @@ func (rb *routeBuilder) addSubresource(r Resource, s Subresource, item route) {
 		query = paramsOf(s.Type)
 	case s.Type != nil:
 		body = rb.def(s.Type)
+	case s.def != "":
+		body = s.def
 	}
 	base := operation{tag: operationTag(r.Group, r.Version), consumes: mediaAny, produces: mediaObjects, gvk: subKind}
 
@@ -374,7 +385,7 @@ func (rb *routeBuilder) addSubresource(r Resource, s Subresource, item route) {
 		case "patch":
 			o.id, o.action = "patch"+gp+ns+r.Kind+suffix, "patch"
 			o.description = "partially update " + s.Name + " of the specified " + r.Kind
-			o.params, o.body, o.consumes = rb.query.patch, rb.def(typePatch), mediaPatch
+			o.params, o.body, o.consumes = rb.query.patch, rb.def(typePatch), patchMedia(r)
 			o.responses = []response{{200, "OK", body}, {201, "Created", body}}
 		case "create":
 			o.id, o.action = "create"+gp+ns+r.Kind+suffix, "post"
@@ -393,6 +404,14 @@ func (rb *routeBuilder) addSubresource(r Resource, s Subresource, item route) {
 		rt.ops = append(rt.ops, o)
 	}
 	rb.add(rt)
+}
+
+// patchMedia lists the patch bodies r's PATCH operations take.
+func patchMedia(r Resource) []string {
+	if r.custom {
+		return mediaCustomPatch
+	}
+	return mediaPatch
 }
 
 var verbMethod = map[string]string{

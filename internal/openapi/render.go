@@ -18,6 +18,27 @@ var security = []map[string][]string{{securityName: {}}}
 func renderV2(info Info, routes []route, b *schemaBuilder, f *flavor) *spec.Swagger {
 	paths := make(map[string]spec.PathItem, len(routes))
 	shared := map[string]spec.Parameter{}
+	addV2Paths(paths, shared, routes, f)
+	defs := make(spec.Definitions, len(b.defs))
+	for name, s := range f.definitions(b.defs) {
+		defs[name] = *s
+	}
+	return &spec.Swagger{SwaggerProps: spec.SwaggerProps{
+		Swagger:     "2.0",
+		Info:        &spec.Info{InfoProps: spec.InfoProps{Title: info.Title, Version: info.Version}},
+		Paths:       &spec.Paths{Paths: paths},
+		Definitions: defs,
+		Parameters:  shared,
+		SecurityDefinitions: spec.SecurityDefinitions{securityName: &spec.SecurityScheme{SecuritySchemeProps: spec.SecuritySchemeProps{
+			Type: "apiKey", Name: "authorization", In: "header", Description: "Bearer Token authentication",
+		}}},
+		Security: security,
+	}}
+}
+
+// addV2Paths adds the path items of routes to paths, and the parameters
+// they share to shared.
+func addV2Paths(paths map[string]spec.PathItem, shared map[string]spec.Parameter, routes []route, f *flavor) {
 	for _, rt := range routes {
 		item := spec.PathItem{}
 		for _, p := range rt.params {
@@ -58,21 +79,6 @@ func renderV2(info Info, routes []route, b *schemaBuilder, f *flavor) *spec.Swag
 		}
 		paths[rt.path] = item
 	}
-	defs := make(spec.Definitions, len(b.defs))
-	for name, s := range f.definitions(b.defs) {
-		defs[name] = *s
-	}
-	return &spec.Swagger{SwaggerProps: spec.SwaggerProps{
-		Swagger:     "2.0",
-		Info:        &spec.Info{InfoProps: spec.InfoProps{Title: info.Title, Version: info.Version}},
-		Paths:       &spec.Paths{Paths: paths},
-		Definitions: defs,
-		Parameters:  shared,
-		SecurityDefinitions: spec.SecurityDefinitions{securityName: &spec.SecurityScheme{SecuritySchemeProps: spec.SecuritySchemeProps{
-			Type: "apiKey", Name: "authorization", In: "header", Description: "Bearer Token authentication",
-		}}},
-		Security: security,
-	}}
 }
 
 func v2Param(p param) spec.Parameter {
@@ -117,8 +123,9 @@ func setV2Method(item *spec.PathItem, method string, op *spec.Operation) {
 }
 
 // renderV3 builds the OpenAPI 3.0 document of one group-version: its routes
-// and the definitions they reach. defs are all definitions in v3 form.
-func renderV3(info Info, routes []route, b *schemaBuilder, f *flavor, defs map[string]*spec.Schema) *spec3.OpenAPI {
+// and the definitions they reach. defs are all definitions in v3 form, and
+// deps gives the names each refers to directly.
+func renderV3(info Info, routes []route, f *flavor, defs map[string]*spec.Schema, deps func(string) []string) *spec3.OpenAPI {
 	paths := make(map[string]*spec3.Path, len(routes))
 	shared := map[string]*spec3.Parameter{}
 	var roots []string
@@ -168,7 +175,7 @@ func renderV3(info Info, routes []route, b *schemaBuilder, f *flavor, defs map[s
 		paths[rt.path] = item
 	}
 	schemas := map[string]*spec.Schema{}
-	for _, name := range closure(b, roots) {
+	for _, name := range closure(roots, deps) {
 		schemas[name] = defs[name]
 	}
 	return &spec3.OpenAPI{
@@ -217,7 +224,7 @@ func setV3Method(item *spec3.Path, method string, op *spec3.Operation) {
 }
 
 // closure returns the definitions reachable from roots, sorted.
-func closure(b *schemaBuilder, roots []string) []string {
+func closure(roots []string, deps func(string) []string) []string {
 	seen := map[string]bool{}
 	stack := slices.Clone(roots)
 	for len(stack) > 0 {
@@ -227,7 +234,7 @@ func closure(b *schemaBuilder, roots []string) []string {
 			continue
 		}
 		seen[name] = true
-		stack = append(stack, b.defs[name].deps...)
+		stack = append(stack, deps(name)...)
 	}
 	out := make([]string, 0, len(seen))
 	for name := range seen {

@@ -29,6 +29,10 @@ type Resource struct {
 	// ListType is the Go struct of the list; it is required when Verbs
 	// include list or watch.
 	Type, ListType reflect.Type
+
+	// custom marks a custom resource (see CustomResource), which takes
+	// the patches kube-apiserver takes for one.
+	custom bool
 }
 
 // Subresource is one subresource of a Resource, such as "status" or "scale".
@@ -54,6 +58,10 @@ type Subresource struct {
 	Type reflect.Type
 	// Verbs are the verbs served: get, update, patch, create, delete.
 	Verbs []string
+
+	// def names the definition of the body when there is no Go type (the
+	// status of a custom resource).
+	def string
 }
 
 // Info names the API in the documents' info object.

@@ -105,6 +105,9 @@ type schemaBuilder struct {
 	defs   map[string]*definition
 	byType map[reflect.Type]*definition
 	errs   []error
+	// sealed, once set, makes define of a type not yet defined panic, so
+	// that a builder shared between goroutines is only read.
+	sealed bool
 }
 
 func newSchemaBuilder(n namer) *schemaBuilder {
@@ -124,6 +127,9 @@ func (b *schemaBuilder) define(t reflect.Type) *definition {
 	}
 	if d, ok := b.byType[t]; ok {
 		return d
+	}
+	if b.sealed {
+		panic(fmt.Sprintf("openapi: %v is not defined in a sealed schema builder", t))
 	}
 	name := b.namer.name(t)
 	if other, ok := b.defs[name]; ok {
