@@ -15,11 +15,13 @@
 //
 // What the schema says is enforced with k8s.io/apiextensions-apiserver's
 // own packages: structural pruning (unknown fields, judged by
-// fieldValidation), defaulting, the schema and CEL validation of its
-// custom resource strategy, its table convertor for
-// additionalPrinterColumns. Versions convert by apiVersion alone
-// (conversion strategy None): a definition asking for a conversion webhook
-// is served the same way, without calling it.
+// fieldValidation), defaulting, schema validation with ratcheting, CEL
+// rules, list types (validate.go); the table of additionalPrinterColumns
+// is Cella's (table.go). The served versions are published in the
+// OpenAPI documents (openapi.go), and server-side apply merges by their
+// schemas. Versions convert by apiVersion alone (conversion strategy
+// None): a definition asking for a conversion webhook is served the same
+// way, without calling it.
 package crd
 
 import (
