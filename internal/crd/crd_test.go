@@ -599,3 +599,27 @@ func TestQuotaCount(t *testing.T) {
 		t.Errorf("create past the quota: %v, want 403 exceeded quota", err)
 	}
 }
+
+// Custom resources have no protobuf form and no patch strategies: a
+// protobuf body and a strategic merge patch are 415, as kube-apiserver
+// answers them, listing what is accepted.
+func TestCustomResourceMediaTypes(t *testing.T) {
+	srv := servertest.Start(t)
+	createEstablished(t, apiextensionsclient.NewForConfigOrDie(srv.RestConfig()), widgetsCRD)
+	for _, c := range []struct{ method, path, contentType string }{
+		{http.MethodPost, "/apis/example.com/v1/namespaces/default/widgets", "application/vnd.kubernetes.protobuf"},
+		{http.MethodPatch, "/apis/example.com/v1/namespaces/default/widgets/w", "application/strategic-merge-patch+json"},
+	} {
+		req := srv.Request(c.method, c.path, []byte(`{}`))
+		req.Header.Set("Content-Type", c.contentType)
+		resp, err := srv.HTTPClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType || !strings.Contains(string(body), "UnsupportedMediaType") || strings.Contains(string(body), c.contentType+",") {
+			t.Errorf("%s %s as %s = %d %s, want 415 not listing it", c.method, c.path, c.contentType, resp.StatusCode, body)
+		}
+	}
+}
