@@ -44,7 +44,9 @@ type Config struct {
 	RateBurst         int
 	MaxInflight       int
 	IdempotencyKeyTTL time.Duration
-	WatchHistory      int
+	// EventTTL is how long an Event is kept after it last happened.
+	EventTTL     time.Duration
+	WatchHistory int
 	// WatchHistoryBytes bounds the same history by size, per resource.
 	WatchHistoryBytes int64
 	// WatchBufferBytes bounds what one watch may hold for a reader that
@@ -109,6 +111,7 @@ func NewConfig() *Config {
 		CompactionInterval: 5 * time.Minute,
 		LogLevel:           "info",
 		IdempotencyKeyTTL:  24 * time.Hour,
+		EventTTL:           time.Hour,
 
 		ServiceAccountIssuer: auth.DefaultServiceAccountIssuer,
 
@@ -145,6 +148,7 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.RateBurst, "rate-burst", c.RateBurst, "Burst of the per-user rate limit (0 = the QPS rounded up).")
 	fs.IntVar(&c.MaxInflight, "max-inflight", c.MaxInflight, "Requests served at once before new ones get 429 (0 = unlimited).")
 	fs.DurationVar(&c.CompactionInterval, "compaction-interval", c.CompactionInterval, "How often storage history is compacted: older revisions (continue tokens, exact-version lists) answer 410 Gone after one to two intervals.")
+	fs.DurationVar(&c.EventTTL, "event-ttl", c.EventTTL, "How long an Event is kept after it last happened, as kube-apiserver's --event-ttl.")
 	fs.DurationVar(&c.IdempotencyKeyTTL, "idempotency-key-ttl", c.IdempotencyKeyTTL, "How long a create sent with an Idempotency-Key header is remembered after it succeeded (a repeat within it is 303 to the object).")
 	fs.IntVar(&c.WatchHistory, "watch-history", c.WatchHistory, "Events kept per resource for watches that resume from a resourceVersion.")
 	fs.Int64Var(&c.WatchHistoryBytes, "watch-history-bytes", c.WatchHistoryBytes, "Bytes of those events kept per resource (keys, values and previous values); the oldest go first, and a watch from before them is 410 Expired.")
@@ -212,6 +216,7 @@ func (c *Config) Validate() error {
 		{"--proxy-timeout", c.ProxyTimeout},
 		{"--compaction-interval", c.CompactionInterval},
 		{"--idempotency-key-ttl", c.IdempotencyKeyTTL},
+		{"--event-ttl", c.EventTTL},
 		{"--storage-timeout", c.StorageTimeout},
 		{"--shutdown-grace-period", c.ShutdownGracePeriod},
 		{"--metrics-resolution", c.MetricsResolution},

@@ -29,6 +29,7 @@ import (
 	"cella.dev/cella/internal/apiserver"
 	"cella.dev/cella/internal/apiserver/filters"
 	"cella.dev/cella/internal/auth"
+	"cella.dev/cella/internal/controller/eventttl"
 	"cella.dev/cella/internal/controller/gc"
 	"cella.dev/cella/internal/controller/namespace"
 	"cella.dev/cella/internal/controller/quota"
@@ -401,6 +402,12 @@ func (s *Server) startControllers() error {
 	go func() {
 		defer s.controllers.Done()
 		quotas.Run(ctx)
+	}()
+	events := eventttl.New(cs, s.log.With("component", "event-ttl"), eventttl.Options{TTL: s.cfg.EventTTL})
+	s.controllers.Add(1)
+	go func() {
+		defer s.controllers.Done()
+		events.Run(ctx)
 	}()
 	volumes := volume.New(volume.Config{
 		Client: cs, Dir: filepath.Join(s.cfg.DataDir, "volumes"),
