@@ -33,6 +33,30 @@ func (b *builder) platform() {
 	b.csiKinds()
 }
 
+// change is a field an update may not change: its path, and its new and
+// old values.
+type change struct {
+	path     string
+	now, was any
+}
+
+// rules sets r's Validate to validate, and its ValidateUpdate to validate
+// plus a refusal, in Kubernetes' words ("field is immutable"), of each
+// field that immutable reports changed.
+func rules[T runtime.Object](r *registry.Resource, validate func(T) field.ErrorList, immutable func(obj, old T) []change) *registry.Resource {
+	r.Validate = func(_ context.Context, obj runtime.Object) field.ErrorList { return validate(obj.(T)) }
+	r.ValidateUpdate = func(_ context.Context, obj, old runtime.Object) field.ErrorList {
+		o, w := obj.(T), old.(T)
+		errs := validate(o)
+		for _, c := range immutable(o, w) {
+			parts := strings.Split(c.path, ".")
+			errs = append(errs, apivalidation.ValidateImmutableField(c.now, c.was, field.NewPath(parts[0], parts[1:]...))...)
+		}
+		return errs
+	}
+	return r
+}
+
 func (b *builder) podTemplates() {
 	b.stored(&registry.Resource{
 		Version: "v1", Kind: "PodTemplate", Plural: "podtemplates", Singular: "podtemplate", Namespaced: true,
@@ -61,18 +85,10 @@ func (b *builder) podTemplates() {
 }
 
 func (b *builder) ingressClasses() {
-	b.stored(&registry.Resource{
+	b.stored(rules(&registry.Resource{
 		Group: "networking.k8s.io", Version: "v1", Kind: "IngressClass", Plural: "ingressclasses", Singular: "ingressclass",
 		New: func() runtime.Object { return &networkingv1.IngressClass{} }, NewList: func() runtime.Object { return &networkingv1.IngressClassList{} },
 		HasSpec: true,
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return validateIngressClass(obj.(*networkingv1.IngressClass))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			c, o := obj.(*networkingv1.IngressClass), old.(*networkingv1.IngressClass)
-			errs := validateIngressClass(c)
-			return append(errs, apivalidation.ValidateImmutableField(c.Spec.Controller, o.Spec.Controller, field.NewPath("spec", "controller"))...)
-		},
 		Columns: []metav1.TableColumnDefinition{
 			col("Controller", "string", "Controller that is responsible for handling this class"),
 			col("Parameters", "string", "A reference to a resource with additional parameters"),
@@ -90,7 +106,9 @@ func (b *builder) ingressClasses() {
 			}
 			return []any{c.Spec.Controller, params, b.age(c)}
 		},
-	})
+	}, validateIngressClass, func(c, o *networkingv1.IngressClass) []change {
+		return []change{{"spec.controller", c.Spec.Controller, o.Spec.Controller}}
+	}))
 }
 
 // validateIngressClass checks what Kubernetes' ValidateIngressClass
@@ -147,23 +165,17 @@ func validateDomainPrefixedPath(v string, p *field.Path) field.ErrorList {
 }
 
 func (b *builder) runtimeClasses() {
-	b.stored(&registry.Resource{
+	b.stored(rules(&registry.Resource{
 		Group: "node.k8s.io", Version: "v1", Kind: "RuntimeClass", Plural: "runtimeclasses", Singular: "runtimeclass",
 		New: func() runtime.Object { return &nodev1.RuntimeClass{} }, NewList: func() runtime.Object { return &nodev1.RuntimeClassList{} },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return validateRuntimeClass(obj.(*nodev1.RuntimeClass))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			c, o := obj.(*nodev1.RuntimeClass), old.(*nodev1.RuntimeClass)
-			errs := validateRuntimeClass(c)
-			return append(errs, apivalidation.ValidateImmutableField(c.Handler, o.Handler, field.NewPath("handler"))...)
-		},
 		Columns: []metav1.TableColumnDefinition{col("Handler", "string", "Handler specifies the underlying runtime and configuration that the CRI implementation will use to handle pods of this class."), ageColumn},
 		Row: func(obj runtime.Object) []any {
 			c := obj.(*nodev1.RuntimeClass)
 			return []any{c.Handler, b.age(c)}
 		},
-	})
+	}, validateRuntimeClass, func(c, o *nodev1.RuntimeClass) []change {
+		return []change{{"handler", c.Handler, o.Handler}}
+	}))
 }
 
 func validateRuntimeClass(c *nodev1.RuntimeClass) field.ErrorList {
@@ -182,17 +194,9 @@ func validateRuntimeClass(c *nodev1.RuntimeClass) field.ErrorList {
 }
 
 func (b *builder) endpointSlices() {
-	b.stored(&registry.Resource{
+	b.stored(rules(&registry.Resource{
 		Group: "discovery.k8s.io", Version: "v1", Kind: "EndpointSlice", Plural: "endpointslices", Singular: "endpointslice", Namespaced: true,
 		New: func() runtime.Object { return &discoveryv1.EndpointSlice{} }, NewList: func() runtime.Object { return &discoveryv1.EndpointSliceList{} },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return validateEndpointSlice(obj.(*discoveryv1.EndpointSlice))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			s, o := obj.(*discoveryv1.EndpointSlice), old.(*discoveryv1.EndpointSlice)
-			errs := validateEndpointSlice(s)
-			return append(errs, apivalidation.ValidateImmutableField(s.AddressType, o.AddressType, field.NewPath("addressType"))...)
-		},
 		Columns: []metav1.TableColumnDefinition{
 			col("AddressType", "string", "The IP protocol for this slice"),
 			col("Ports", "string", "The ports for this slice"),
@@ -203,7 +207,9 @@ func (b *builder) endpointSlices() {
 			s := obj.(*discoveryv1.EndpointSlice)
 			return []any{string(s.AddressType), endpointSlicePorts(s), endpointSliceAddresses(s), b.age(s)}
 		},
-	})
+	}, validateEndpointSlice, func(s, o *discoveryv1.EndpointSlice) []change {
+		return []change{{"addressType", s.AddressType, o.AddressType}}
+	}))
 }
 
 func validateEndpointSlice(s *discoveryv1.EndpointSlice) field.ErrorList {
@@ -279,7 +285,7 @@ func abbreviated(list []string) string {
 // csiKinds serves storage.k8s.io's CSI objects. Cella runs no CSI driver:
 // they are stored for the clients and charts that register or read them.
 func (b *builder) csiKinds() {
-	b.stored(&registry.Resource{
+	b.stored(rules(&registry.Resource{
 		Group: "storage.k8s.io", Version: "v1", Kind: "CSIDriver", Plural: "csidrivers", Singular: "csidriver",
 		New: func() runtime.Object { return &storagev1.CSIDriver{} }, NewList: func() runtime.Object { return &storagev1.CSIDriverList{} },
 		HasSpec: true,
@@ -288,16 +294,6 @@ func (b *builder) csiKinds() {
 		},
 		PrepareForUpdate: func(_ context.Context, obj, _ runtime.Object) {
 			defaultCSIDriver(obj.(*storagev1.CSIDriver))
-		},
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return validateCSIDriver(obj.(*storagev1.CSIDriver))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			d, o := obj.(*storagev1.CSIDriver), old.(*storagev1.CSIDriver)
-			errs := validateCSIDriver(d)
-			errs = append(errs, apivalidation.ValidateImmutableField(d.Spec.AttachRequired, o.Spec.AttachRequired, field.NewPath("spec", "attachRequired"))...)
-			errs = append(errs, apivalidation.ValidateImmutableField(d.Spec.VolumeLifecycleModes, o.Spec.VolumeLifecycleModes, field.NewPath("spec", "volumeLifecycleModes"))...)
-			return errs
 		},
 		Columns: []metav1.TableColumnDefinition{
 			col("AttachRequired", "boolean", "Indicates this CSI volume driver requires an attach operation"),
@@ -325,7 +321,12 @@ func (b *builder) csiKinds() {
 			return []any{boolOr(d.Spec.AttachRequired), boolOr(d.Spec.PodInfoOnMount), boolOr(d.Spec.StorageCapacity),
 				tokens, boolOr(d.Spec.RequiresRepublish), strings.Join(modes, ","), b.age(d)}
 		},
-	})
+	}, validateCSIDriver, func(d, o *storagev1.CSIDriver) []change {
+		return []change{
+			{"spec.attachRequired", d.Spec.AttachRequired, o.Spec.AttachRequired},
+			{"spec.volumeLifecycleModes", d.Spec.VolumeLifecycleModes, o.Spec.VolumeLifecycleModes},
+		}
+	}))
 	b.stored(&registry.Resource{
 		Group: "storage.k8s.io", Version: "v1", Kind: "CSINode", Plural: "csinodes", Singular: "csinode",
 		New: func() runtime.Object { return &storagev1.CSINode{} }, NewList: func() runtime.Object { return &storagev1.CSINodeList{} },
@@ -354,18 +355,10 @@ func (b *builder) csiKinds() {
 			return []any{int64(len(n.Spec.Drivers)), b.age(n)}
 		},
 	})
-	b.stored(&registry.Resource{
+	b.stored(rules(&registry.Resource{
 		Group: "storage.k8s.io", Version: "v1", Kind: "VolumeAttachment", Plural: "volumeattachments", Singular: "volumeattachment",
 		New: func() runtime.Object { return &storagev1.VolumeAttachment{} }, NewList: func() runtime.Object { return &storagev1.VolumeAttachmentList{} },
 		HasSpec: true, HasStatus: true,
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			return validateVolumeAttachment(obj.(*storagev1.VolumeAttachment))
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			a, o := obj.(*storagev1.VolumeAttachment), old.(*storagev1.VolumeAttachment)
-			errs := validateVolumeAttachment(a)
-			return append(errs, apivalidation.ValidateImmutableField(a.Spec, o.Spec, field.NewPath("spec"))...)
-		},
 		Columns: []metav1.TableColumnDefinition{
 			col("Attacher", "string", "Attacher indicates the name of the volume driver that MUST handle this request."),
 			col("PV", "string", "Name of the persistent volume to attach."),
@@ -381,26 +374,12 @@ func (b *builder) csiKinds() {
 			}
 			return []any{a.Spec.Attacher, pv, a.Spec.NodeName, a.Status.Attached, b.age(a)}
 		},
-	}, "status")
-	b.stored(&registry.Resource{
+	}, validateVolumeAttachment, func(a, o *storagev1.VolumeAttachment) []change {
+		return []change{{"spec", a.Spec, o.Spec}}
+	}), "status")
+	b.stored(rules(&registry.Resource{
 		Group: "storage.k8s.io", Version: "v1", Kind: "CSIStorageCapacity", Plural: "csistoragecapacities", Singular: "csistoragecapacity", Namespaced: true,
 		New: func() runtime.Object { return &storagev1.CSIStorageCapacity{} }, NewList: func() runtime.Object { return &storagev1.CSIStorageCapacityList{} },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			c := obj.(*storagev1.CSIStorageCapacity)
-			var errs field.ErrorList
-			for _, msg := range validation.IsDNS1123Subdomain(c.StorageClassName) {
-				errs = append(errs, field.Invalid(field.NewPath("storageClassName"), c.StorageClassName, msg))
-			}
-			if c.Capacity != nil && c.Capacity.Sign() < 0 {
-				errs = append(errs, field.Invalid(field.NewPath("capacity"), c.Capacity.String(), "must be greater than or equal to 0"))
-			}
-			return errs
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			c, o := obj.(*storagev1.CSIStorageCapacity), old.(*storagev1.CSIStorageCapacity)
-			errs := apivalidation.ValidateImmutableField(c.StorageClassName, o.StorageClassName, field.NewPath("storageClassName"))
-			return append(errs, apivalidation.ValidateImmutableField(c.NodeTopology, o.NodeTopology, field.NewPath("nodeTopology"))...)
-		},
 		Columns: []metav1.TableColumnDefinition{
 			col("StorageClassName", "string", "The name of the StorageClass that this capacity applies to."),
 			col("Capacity", "string", "The capacity reported by the CSI driver."),
@@ -413,29 +392,37 @@ func (b *builder) csiKinds() {
 			}
 			return []any{c.StorageClassName, capacity}
 		},
-	})
-	b.stored(&registry.Resource{
+	}, validateCSIStorageCapacity, func(c, o *storagev1.CSIStorageCapacity) []change {
+		return []change{{"storageClassName", c.StorageClassName, o.StorageClassName}, {"nodeTopology", c.NodeTopology, o.NodeTopology}}
+	}))
+	b.stored(rules(&registry.Resource{
 		Group: "storage.k8s.io", Version: "v1", Kind: "VolumeAttributesClass", Plural: "volumeattributesclasses", Singular: "volumeattributesclass",
 		ShortNames: []string{"vac"},
 		New:        func() runtime.Object { return &storagev1.VolumeAttributesClass{} }, NewList: func() runtime.Object { return &storagev1.VolumeAttributesClassList{} },
-		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
-			c := obj.(*storagev1.VolumeAttributesClass)
-			if c.DriverName == "" {
-				return field.ErrorList{field.Required(field.NewPath("driverName"), "")}
-			}
-			return nil
-		},
-		ValidateUpdate: func(_ context.Context, obj, old runtime.Object) field.ErrorList {
-			c, o := obj.(*storagev1.VolumeAttributesClass), old.(*storagev1.VolumeAttributesClass)
-			errs := apivalidation.ValidateImmutableField(c.DriverName, o.DriverName, field.NewPath("driverName"))
-			return append(errs, apivalidation.ValidateImmutableField(c.Parameters, o.Parameters, field.NewPath("parameters"))...)
-		},
 		Columns: []metav1.TableColumnDefinition{col("DriverName", "string", "Name of the CSI driver"), ageColumn},
 		Row: func(obj runtime.Object) []any {
 			c := obj.(*storagev1.VolumeAttributesClass)
 			return []any{c.DriverName, b.age(c)}
 		},
-	})
+	}, func(c *storagev1.VolumeAttributesClass) field.ErrorList {
+		if c.DriverName == "" {
+			return field.ErrorList{field.Required(field.NewPath("driverName"), "")}
+		}
+		return nil
+	}, func(c, o *storagev1.VolumeAttributesClass) []change {
+		return []change{{"driverName", c.DriverName, o.DriverName}, {"parameters", c.Parameters, o.Parameters}}
+	}))
+}
+
+func validateCSIStorageCapacity(c *storagev1.CSIStorageCapacity) field.ErrorList {
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(c.StorageClassName) {
+		errs = append(errs, field.Invalid(field.NewPath("storageClassName"), c.StorageClassName, msg))
+	}
+	if c.Capacity != nil && c.Capacity.Sign() < 0 {
+		errs = append(errs, field.Invalid(field.NewPath("capacity"), c.Capacity.String(), "must be greater than or equal to 0"))
+	}
+	return errs
 }
 
 // defaultCSIDriver fills the defaults of storage.k8s.io/v1's CSIDriver.
