@@ -44,6 +44,21 @@
 // Logs rotate when they reach Config.MaxLogBytes (10 MiB): one rotated
 // file is kept, and Logs reads both.
 //
+// # Durability
+//
+// Two files are synced (written to a temporary file, synced, renamed, and
+// the directory synced): sandbox.json, so that after a crash of the host
+// the sandbox is made again with its IP, and <n>.exit.json, so that an exit
+// code outlives it. The others on the path of a start are not, since a
+// crash of the host ends every container and leaves no need of them: a
+// <n>.started.json that is lost or empty is an attempt that never ran
+// (adoption skips it), a spec is read again only for what a running
+// attempt needs, and hosts and hostname are written again from
+// sandbox.json when the sandbox is adopted. started.json is still replaced
+// by a rename, since a restarted runtime may read it while a shim writes
+// it. A crash of Cella alone loses nothing: the files are in the page
+// cache.
+//
 // # Exec and attach
 //
 // Exec runs a command as a process of its own, started by the runtime,
@@ -147,8 +162,11 @@ type Runtime struct {
 	log      *slog.Logger
 	launcher launcher
 	netState networkState // the reservations of isolated pods' IPs
-	bootID   string
-	feed     *changefeed.Feed
+	// stateMount is dir's real path when dir is a mount of its own
+	// holding isolated pods' network namespaces (ownStateMount), else "".
+	stateMount string
+	bootID     string
+	feed       *changefeed.Feed
 
 	// ctx ends the watchers of running containers when the runtime closes.
 	ctx    context.Context
@@ -253,6 +271,11 @@ func New(cfg Config) (*Runtime, error) {
 			r.launcher = plainLauncher{why: "isolation failed: " + err.Error()}
 		} else {
 			r.launcher = l
+			if r.stateMount, err = ownStateMount(dir); err != nil {
+				// Containers then detach the pods' namespaces one by
+				// one.
+				r.log.Warn("the state directory is not a mount of its own", "dir", dir, "err", err)
+			}
 		}
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -413,6 +436,9 @@ func (r *Runtime) Close() error {
 	r.cancel()
 	r.wg.Wait()
 	r.feed.Close()
+	if r.stateMount != "" {
+		releaseStateMount(r.stateMount)
+	}
 	return nil
 }
 
@@ -453,6 +479,33 @@ func readJSON(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
+}
+
+// replaceFile writes data to the file path through a temporary file and a
+// rename, so that no reader sees it partly written, without syncing it:
+// for files that a crash of the host leaves no need of (see Durability in
+// the package doc).
+func replaceFile(path string, data []byte, perm os.FileMode) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // validName says whether s may name a directory of the state: a pod UID or
