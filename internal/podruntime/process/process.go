@@ -20,7 +20,7 @@
 //
 // # State
 //
-// Config.Dir (<data-dir>/pods) holds one directory per pod:
+// Config.Dir (<data-dir>/runtime) holds one directory per pod:
 //
 //	<uid>/sandbox.json                       the sandbox: names, IP, creation time, isolation
 //	<uid>/netns, hosts, hostname             an isolated sandbox's network namespace and /etc files
@@ -43,6 +43,9 @@
 //
 // Logs rotate when they reach Config.MaxLogBytes (10 MiB): one rotated
 // file is kept, and Logs reads both.
+//
+// While it holds an isolated pod's network namespace, Config.Dir is a bind
+// mount of itself, which containers do not see (netns_linux.go).
 //
 // # Durability
 //
@@ -128,8 +131,9 @@ import (
 
 // Config configures a process runtime.
 type Config struct {
-	// Dir holds the runtime's state (<data-dir>/pods). It is created if
-	// missing. Required.
+	// Dir holds the runtime's state (<data-dir>/runtime). It is created
+	// if missing; when pods are isolated it is made a bind mount of itself
+	// (netns_linux.go). Required.
 	Dir string
 	// Shim is the command that runs ShimMain, the shim's arguments
 	// following it. Nil is {os.Executable(), "runtime-shim"}.
