@@ -94,6 +94,8 @@ type Agent struct {
 	allocatable corev1.ResourceList
 	// stats holds the usage samples (stats.go).
 	stats usage
+	// networks is where pod networks are read (network.go).
+	networks networks
 
 	mu sync.Mutex
 	// workers holds the pod workers by pod UID. Guarded by mu.
@@ -178,9 +180,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.register(ctx); err != nil {
 		return err
 	}
+	// Before the pods' informer, which starts their workers.
+	if err := a.startNetworks(ctx); err != nil {
+		a.wg.Wait()
+		return err
+	}
 	a.factory.Start(ctx.Done())
 	defer a.factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), a.synced) {
+		a.wg.Wait()
 		return ctx.Err()
 	}
 	a.adopt(ctx)

@@ -1,10 +1,14 @@
 package node_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	netv1beta1 "cella.dev/cella/internal/apis/networking/v1beta1"
+	"cella.dev/cella/internal/servertest"
 )
 
 // networkOf reads spec.cidr of the Network name in namespace ns.
@@ -79,4 +84,61 @@ func TestProcessIsolation(t *testing.T) {
 			t.Errorf("event %s: %s", e.Reason, e.Message)
 		}
 	}
+}
+
+// TestProcessIsolationNetworksCached: the agent reads the pod network of
+// isolated pods from its cache of Networks, not with a request per pod;
+// the pods of a namespace still get its Network's addresses.
+func TestProcessIsolationNetworksCached(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the process runtime isolates pods only as root: run the tests as root to check it")
+	}
+	srv, cs := startProcess(t, "")
+	defer cleanupPods(t, cs)
+	const n = 4
+	for i := range n {
+		if _, err := cs.CoreV1().Pods("default").Create(t.Context(), shPod(fmt.Sprintf("p%d", i), "sleep 60", corev1.RestartPolicyAlways), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cidr := networkOf(t, cs, "default", "default-network")
+	for i := range n {
+		p := podWhere(t, cs, fmt.Sprintf("p%d", i), "runs", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		if ip, err := netip.ParseAddr(p.Status.PodIP); err != nil || !cidr.Contains(ip) {
+			t.Errorf("pod %s: podIP %q, want one of the namespace's Network %s", p.Name, p.Status.PodIP, cidr)
+		}
+	}
+	if lists := networkLists(t, srv); lists >= n {
+		t.Errorf("%d lists of Networks for %d pods; want the cache's (one, or a few after a failed watch)", lists, n)
+	}
+}
+
+// networkLists reads the server's count of lists of Networks, whatever
+// their scope and answer.
+func networkLists(t *testing.T, srv *servertest.Server) int {
+	t.Helper()
+	resp, err := srv.HTTPClient().Do(srv.Request("GET", "/metrics", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	total := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") ||
+			!strings.Contains(line, `group="networking.cci.io",resource="networks",subresource="",verb="list"`) {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.Atoi(fields[len(fields)-1])
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		total += v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return total
 }

@@ -14,7 +14,6 @@ import (
 	"syscall"
 	"time"
 
-	"cella.dev/cella/internal/atomicfile"
 	"cella.dev/cella/internal/podruntime"
 )
 
@@ -52,7 +51,7 @@ func (r *Runtime) StartContainer(ctx context.Context, uid string, c podruntime.C
 	removeAttempt(a.dir, n)
 	a.spec = r.specFor(c, a)
 	if p.iso != nil {
-		if err := p.iso.prepare(p.dir, r.shim, c, a, &a.spec); err != nil {
+		if err := p.iso.prepare(p.dir, r.shim, r.stateMount, c, a, &a.spec); err != nil {
 			return err
 		}
 	}
@@ -115,8 +114,10 @@ func (r *Runtime) launch(ctx context.Context, name string, a *attempt) (started,
 	if err != nil {
 		return started{}, err
 	}
+	// Not synced (Durability, in the package doc); the shim reads it
+	// once it is written.
 	specPath := a.path(".spec.json")
-	if err := atomicfile.Write(specPath, b, 0o600); err != nil {
+	if err := os.WriteFile(specPath, b, 0o600); err != nil {
 		return started{}, err
 	}
 	shimLog, err := os.OpenFile(filepath.Join(a.dir, "shim.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/opencontainers/cgroups"
@@ -56,7 +57,10 @@ import (
 // container's own tmpfs, elsewhere on the host's file system (an empty
 // directory or file is the one trace a container leaves there). The
 // bind mounts of other pods' network namespaces, copied with the host's
-// mounts, are detached, so a container holds no other pod's network.
+// mounts, are detached, so a container holds no other pod's network: the
+// runtime's state directory, which holds them, with one unmount once the
+// pod's files in it are mounted (netns_linux.go), and any other with one
+// each. A container does not see the state directory.
 
 // initArg is the shim's argument that makes it a container's init.
 const initArg = "--init"
@@ -297,7 +301,19 @@ func setupMounts(spec *shimSpec) error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("making the container's mounts private: %w", err)
 	}
-	if err := detachNamespaces(); err != nil {
+	// The state directory, with every pod's network namespace, is
+	// detached last, once the pod's files in it are mounted; it is held
+	// open, since /tmp (where it may be) is replaced before.
+	state := -1
+	if is.StateMount != "" {
+		fd, err := unix.Open(is.StateMount, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("the runtime's state directory: %w", err)
+		}
+		state = fd
+		defer unix.Close(fd)
+	}
+	if err := detachNamespaces(is.StateMount); err != nil {
 		return err
 	}
 	// The sources, opened before /tmp and /dev are replaced: they may be
@@ -357,19 +373,26 @@ func setupMounts(spec *shimSpec) error {
 			return err
 		}
 	}
+	if state >= 0 {
+		// The container's /proc, which shows this process.
+		if err := unix.Unmount("/proc/self/fd/"+strconv.Itoa(state), unix.MNT_DETACH); err != nil {
+			return fmt.Errorf("detaching the runtime's state directory: %w", err)
+		}
+	}
 	return nil
 }
 
 // detachNamespaces detaches the namespaces bind-mounted on files (other
-// pods' network namespaces) from the init's mount namespace.
-func detachNamespaces() error {
+// pods' network namespaces) from the init's mount namespace, but for those
+// in the directory state (if not ""), which is detached whole later.
+func detachNamespaces(state string) error {
 	mounts, err := mountinfo.Read()
 	if err != nil {
 		return err
 	}
 	var points []string
 	for _, m := range mounts {
-		if m.FSType == "nsfs" {
+		if m.FSType == "nsfs" && (state == "" || !strings.HasPrefix(m.Point, state+"/")) {
 			points = append(points, m.Point)
 		}
 	}

@@ -109,8 +109,8 @@ func (l *isolatedLauncher) create(p podruntime.Pod, dir string, sf *sandboxFile,
 		return err
 	}
 	iso.Reservation = file
-	// The pod's files need only its IP and host name: they are written,
-	// and wait for the disk, while the network and the cgroup are made.
+	// The pod's files need only its IP and host name: they are written
+	// while the network and the cgroup are made.
 	etc := make(chan error, 1)
 	go func() { etc <- writeEtc(dir, hostname, ip) }()
 	err = makeNetworkAndCgroup(p, dir, iso, br, ip, cidr)
@@ -145,11 +145,11 @@ func makeNetworkAndCgroup(p podruntime.Pod, dir string, iso *isolation, br netli
 }
 
 // writeEtc writes the pod's hosts and hostname files, as the kubelet
-// writes them, in the pod's new directory dir. No container reads them
-// before the sandbox is made, so they are written in place; each is
-// synced, and their names are made durable by the sync of dir that
-// follows the write of sandbox.json (RunSandbox): a sandbox recorded on
-// disk has them whole.
+// writes them, in the pod's directory dir, unless they hold that already.
+// They are not synced: after a crash of the host, adopt writes them again
+// from sandbox.json (see Durability in the package doc). A container
+// bind-mounts them, so a file that changes is written in place, never
+// replaced.
 func writeEtc(dir, hostname string, ip netip.Addr) error {
 	hosts := "# Kubernetes-managed hosts file.\n" +
 		"127.0.0.1\tlocalhost\n" +
@@ -159,15 +159,18 @@ func writeEtc(dir, hostname string, ip netip.Addr) error {
 		"fe00::1\tip6-allnodes\n" +
 		"fe00::2\tip6-allrouters\n" +
 		ip.String() + "\t" + hostname + "\n"
-	if err := writeSynced(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
+	if err := writeChanged(filepath.Join(dir, "hosts"), []byte(hosts), 0o644); err != nil {
 		return err
 	}
-	return writeSynced(filepath.Join(dir, "hostname"), []byte(hostname+"\n"), 0o644)
+	return writeChanged(filepath.Join(dir, "hostname"), []byte(hostname+"\n"), 0o644)
 }
 
-// writeSynced writes data to the file path, made with mode perm whatever
-// the umask, and syncs it.
-func writeSynced(path string, data []byte, perm os.FileMode) error {
+// writeChanged writes data to the file path, made with mode perm whatever
+// the umask, unless it holds data already.
+func writeChanged(path string, data []byte, perm os.FileMode) error {
+	if b, err := os.ReadFile(path); err == nil && string(b) == string(data) {
+		return nil
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
@@ -176,9 +179,6 @@ func writeSynced(path string, data []byte, perm os.FileMode) error {
 	if err == nil {
 		_, err = f.Write(data)
 	}
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -186,8 +186,8 @@ func writeSynced(path string, data []byte, perm os.FileMode) error {
 }
 
 // adopt makes again what a reboot took from the sandbox in dir, whose IP
-// is ip: its reservation, bridge, namespace, veth and cgroup. What exists
-// is kept as it is.
+// is ip: its reservation, bridge, namespace, veth and cgroup, and its
+// hosts and hostname files. What exists is kept as it is.
 func (iso *isolation) adopt(dir string, ip string, state networkState) error {
 	cidr, err := parseCIDR(iso.CIDR)
 	if err != nil {
@@ -198,6 +198,9 @@ func (iso *isolation) adopt(dir string, ip string, state networkState) error {
 		return err
 	}
 	if err := state.keep(cidr, iso.Reservation, dir); err != nil {
+		return err
+	}
+	if err := writeEtc(dir, iso.Hostname, addr); err != nil {
 		return err
 	}
 	nsPath := filepath.Join(dir, "netns")
@@ -263,9 +266,14 @@ func removeLeftovers(dir string) error {
 }
 
 // prepare completes the spec of attempt a of container c, in the sandbox
-// in dir, for a shim that isolates it.
-func (iso *isolation) prepare(dir string, shim []string, c podruntime.Container, a *attempt, spec *shimSpec) error {
+// in dir, for a shim that isolates it; stateMount is the runtime's
+// Runtime.stateMount. The container does not see the runtime's state
+// directory (the parent of dir), so nothing is mounted in it.
+func (iso *isolation) prepare(dir string, shim []string, stateMount string, c podruntime.Container, a *attempt, spec *shimSpec) error {
+	state := filepath.Dir(dir)
+	inState := func(p string) bool { return p == state || strings.HasPrefix(p, state+"/") }
 	is := &isolatedSpec{
+		StateMount:   stateMount,
 		Shim:         shim,
 		NetNS:        filepath.Join(dir, "netns"),
 		Hostname:     iso.Hostname,
@@ -278,11 +286,17 @@ func (iso *isolation) prepare(dir string, shim []string, c podruntime.Container,
 		if !filepath.IsAbs(m.ContainerPath) || !filepath.IsAbs(m.HostPath) {
 			return fmt.Errorf("%w: mount of %q at %q: both paths must be absolute", podruntime.ErrInvalid, m.HostPath, m.ContainerPath)
 		}
+		if inState(filepath.Clean(m.ContainerPath)) {
+			return fmt.Errorf("%w: mount at %q: containers do not see Cella's runtime directory %s", podruntime.ErrInvalid, m.ContainerPath, state)
+		}
 		is.Mounts = append(is.Mounts, mountSpec{HostPath: m.HostPath, ContainerPath: filepath.Clean(m.ContainerPath), ReadOnly: m.ReadOnly})
 	}
 	if spec.TerminationMessagePath != "" {
 		if !filepath.IsAbs(spec.TerminationMessagePath) {
 			return fmt.Errorf("%w: termination message path %q is not absolute", podruntime.ErrInvalid, spec.TerminationMessagePath)
+		}
+		if inState(filepath.Clean(spec.TerminationMessagePath)) {
+			return fmt.Errorf("%w: termination message path %q: containers do not see Cella's runtime directory %s", podruntime.ErrInvalid, spec.TerminationMessagePath, state)
 		}
 		is.MessageFile = a.path(".termination-log")
 	}

@@ -37,11 +37,15 @@ func startIsolated(string, *shimSpec, *containerIO) (*exec.Cmd, *box, error) {
 
 func (*isolation) adopt(string, string, networkState) error { return errNoIsolation }
 func (*isolation) remove(string, networkState) error        { return nil }
-func (*isolation) prepare(string, []string, podruntime.Container, *attempt, *shimSpec) error {
+func (*isolation) prepare(string, []string, string, podruntime.Container, *attempt, *shimSpec) error {
 	return errNoIsolation
 }
 
 func removeLeftovers(string) error { return nil }
+
+func ownStateMount(string) (string, error) { return "", errNoIsolation }
+
+func releaseStateMount(string) {}
 
 func startIn(*exec.Cmd, procID, *shimSpec) error { return errNoIsolation }
 

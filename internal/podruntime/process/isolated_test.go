@@ -509,8 +509,26 @@ func TestIsolatedAdoptAfterReboot(t *testing.T) {
 	if err := os.Remove(rec.Isolation.Reservation); err != nil {
 		t.Fatal(err)
 	}
+	// They are not synced: a crash of the host may leave them empty, or
+	// take them.
+	hosts, err := os.ReadFile(filepath.Join(dir, "p", "hosts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "p", "hosts"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "p", "hostname")); err != nil {
+		t.Fatal(err)
+	}
 
 	rt = newIsolated(t, dir)
+	if b, err := os.ReadFile(filepath.Join(dir, "p", "hosts")); string(b) != string(hosts) {
+		t.Errorf("hosts after the reboot: %q, %v; want %q", b, err, hosts)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "p", "hostname")); string(b) != "web\n" {
+		t.Errorf("hostname after the reboot: %q, %v", b, err)
+	}
 	if b, err := os.ReadFile(rec.Isolation.Reservation); err != nil || string(b) != filepath.Join(dir, "p") {
 		t.Errorf("reservation of %s after the reboot: %q, %v", sb.IP, b, err)
 	}
@@ -551,4 +569,103 @@ func TestIsolatedNetworkOverlap(t *testing.T) {
 	if list, _ := rt.Sandboxes(t.Context()); len(list) != 0 {
 		t.Errorf("a refused sandbox is listed: %+v", list)
 	}
+}
+
+// The runtime's state directory, which holds the pods' network
+// namespaces, is a mount of its own, so that a container's init detaches
+// them all with one unmount; a container sees none of it. The namespaces
+// an earlier Cella mounted in the directory before it was one are moved
+// into it, and their pods keep their network.
+func TestIsolatedStateMount(t *testing.T) {
+	dir := t.TempDir()
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := newIsolated(t, dir)
+	sb := podWith(t, rt, podruntime.Pod{UID: "p", Hostname: "web"})
+	start(t, rt, "p", tool(t, "server", "listen", ":8080"), 0)
+	waitLog(t, rt, "p", "server", "listening\n")
+	if mountsAt(t, "self", real) != 1 {
+		t.Fatalf("%s is not a mount of its own", real)
+	}
+	_, pid := startedIDs(t, dir, "p", "server", 0)
+	for _, m := range mountTable(t, strconv.Itoa(pid)) {
+		if m.fstype == "nsfs" || m.point == real || strings.HasPrefix(m.point, real+"/") {
+			t.Errorf("the container sees %s (%s)", m.point, m.fstype)
+		}
+	}
+
+	// As an earlier Cella left it: the namespace mounted in the
+	// directory, which is not a mount.
+	rt.Close()
+	nsPath := filepath.Join(real, "p", "netns")
+	ns, err := os.Open(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Unmount(real, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Mount("/proc/self/fd/"+strconv.Itoa(int(ns.Fd())), nsPath, "none", unix.MS_BIND, "")
+	ns.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mountsAt(t, "self", real) != 0 {
+		t.Fatalf("%s is still a mount", real)
+	}
+
+	rt = newIsolated(t, dir)
+	var stateID string
+	var inside []mountEntry
+	for _, m := range mountTable(t, "self") {
+		switch {
+		case m.point == real:
+			stateID = m.id
+		case m.point == nsPath:
+			inside = append(inside, m)
+		}
+	}
+	if stateID == "" || len(inside) != 1 || inside[0].parent != stateID || inside[0].fstype != "nsfs" {
+		t.Errorf("after the restart: state directory mount %q, mounts on %s %+v; want the namespace alone, in the state directory", stateID, nsPath, inside)
+	}
+	if line, err := dialPod(net.JoinHostPort(sb.IP, "8080")); line != "hello from web\n" || err != nil {
+		t.Errorf("from the host to the pod after the restart: %q, %v", line, err)
+	}
+}
+
+// mountEntry is one line of a mount table.
+type mountEntry struct{ id, parent, point, fstype string }
+
+// mountTable reads the mount table of process pid ("self" for the test's).
+func mountTable(t *testing.T, pid string) []mountEntry {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []mountEntry
+	for line := range strings.Lines(string(b)) {
+		pre, post, _ := strings.Cut(line, " - ")
+		f := strings.Fields(pre)
+		if len(f) < 5 {
+			continue
+		}
+		fstype, _, _ := strings.Cut(post, " ")
+		out = append(out, mountEntry{id: f[0], parent: f[1], point: f[4], fstype: fstype})
+	}
+	return out
+}
+
+// mountsAt counts the mounts on point in the mount table of process pid.
+func mountsAt(t *testing.T, pid, point string) int {
+	t.Helper()
+	n := 0
+	for _, m := range mountTable(t, pid) {
+		if m.point == point {
+			n++
+		}
+	}
+	return n
 }

@@ -139,6 +139,12 @@ type isolatedSpec struct {
 	// the container has exited.
 	Cgroup map[string]string `json:"cgroup"`
 	Limits limits            `json:"limits"`
+	// StateMount is the runtime's state directory, which holds every
+	// pod's network namespace, when it is a mount of its own: the init
+	// detaches it whole, with one unmount. Empty (a spec of an earlier
+	// Cella, or a host that refused the mount): the init detaches each
+	// namespace on its own.
+	StateMount string `json:"stateMount,omitempty"`
 }
 
 // mountSpec is a podruntime.Mount in a shim spec.

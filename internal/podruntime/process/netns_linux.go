@@ -17,6 +17,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"cella.dev/cella/internal/mountinfo"
 )
 
 // The network of isolated pods. Every Cella on the host shares one bridge
@@ -407,4 +409,130 @@ func removeVeth(hostName string) error {
 		return fmt.Errorf("deleting veth %s: %w", hostName, err)
 	}
 	return nil
+}
+
+// The pods' network namespaces are bind-mounted on <uid>/netns in the
+// runtime's state directory, and every container's mount namespace starts
+// as a copy of the host's, those mounts included; its init detaches them,
+// so that a container holds no other pod's network. One unmount per pod
+// would make the start of the N-th pod cost N unmounts (each waiting for
+// the kernel), so the state directory is made a mount of its own, a bind
+// mount of itself, and the init detaches it whole with one unmount
+// (isolatedSpec.StateMount). It is shared, in a peer group of its own, as
+// `ip netns` keeps /run/netns: a mount namespace made on the host later
+// (a service's) receives the unmount of a pod's namespace too, and never
+// keeps it alive. It stays mounted while a pod's namespace is in it, so
+// namespaces outlive Cella.
+
+// ownStateMount makes dir, the runtime's state directory, a mount of its
+// own, unless it is one already, and returns its real path. Namespaces an
+// earlier Cella mounted in dir before it was one are mounted again inside
+// it.
+func ownStateMount(dir string) (string, error) {
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	mounts, err := mountinfo.Read()
+	if err != nil {
+		return "", err
+	}
+	var inside []string
+	for _, m := range mounts {
+		if m.Point == real {
+			return real, nil
+		}
+		if m.FSType == "nsfs" && strings.HasPrefix(m.Point, real+"/") {
+			inside = append(inside, m.Point)
+		}
+	}
+	// Held open while they are mounted again: an unmounted namespace
+	// with no process in it would end.
+	held := make([]int, 0, len(inside))
+	defer func() {
+		for _, fd := range held {
+			unix.Close(fd)
+		}
+	}()
+	for _, p := range inside {
+		fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", fmt.Errorf("network namespace %s: %w", p, err)
+		}
+		held = append(held, fd)
+	}
+	remount := func() error {
+		var errs []error
+		for i, p := range inside {
+			if err := unix.Mount("/proc/self/fd/"+strconv.Itoa(held[i]), p, "none", unix.MS_BIND, ""); err != nil {
+				errs = append(errs, fmt.Errorf("mounting network namespace %s again: %w", p, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, p := range inside {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
+			return "", errors.Join(fmt.Errorf("moving network namespace %s: %w", p, err), remount())
+		}
+	}
+	err = unix.Mount(real, real, "none", unix.MS_BIND, "")
+	if err == nil {
+		// Out of the parent's peer group first, so the pods' mounts
+		// are not copied to its peers; then shared in a group of its
+		// own.
+		if err = unix.Mount("", real, "", unix.MS_PRIVATE, ""); err == nil {
+			err = unix.Mount("", real, "", unix.MS_SHARED, "")
+		}
+		if err != nil {
+			unix.Unmount(real, unix.MNT_DETACH)
+		}
+	}
+	if err != nil {
+		return "", errors.Join(fmt.Errorf("bind-mounting %s on itself: %w", real, err), remount())
+	}
+	if err := remount(); err != nil {
+		return real, err
+	}
+	return real, nil
+}
+
+// releaseStateMount unmounts dir, the state directory, when it is a bind
+// mount of itself (as ownStateMount makes it; a file system mounted there
+// by the host's owner stays) and nothing is mounted in it any more: a
+// closed runtime leaves the host as it found it, unless pods outlive it.
+func releaseStateMount(dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	type entry struct{ id, parent, dev, root, point string }
+	byID := map[string]entry{}
+	var self *entry
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		e := entry{id: f[0], parent: f[1], dev: f[2], root: mountinfo.Unescape(f[3]), point: mountinfo.Unescape(f[4])}
+		byID[e.id] = e
+		switch {
+		case strings.HasPrefix(e.point, dir+"/"):
+			return // in use
+		case e.point == dir:
+			self = &e
+		}
+	}
+	if self == nil {
+		return
+	}
+	parent, ok := byID[self.parent]
+	if !ok || parent.dev != self.dev {
+		return
+	}
+	if rel, err := filepath.Rel(parent.point, dir); err != nil || filepath.Join(parent.root, rel) != self.root {
+		return
+	}
+	// Lazily: a shim's open files in it stay as they are, and their
+	// paths lead to the same files on the file system below.
+	_ = unix.Unmount(dir, unix.MNT_DETACH)
 }

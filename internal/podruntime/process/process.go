@@ -20,7 +20,7 @@
 //
 // # State
 //
-// Config.Dir (<data-dir>/pods) holds one directory per pod:
+// Config.Dir (<data-dir>/runtime) holds one directory per pod:
 //
 //	<uid>/sandbox.json                       the sandbox: names, IP, creation time, isolation
 //	<uid>/netns, hosts, hostname             an isolated sandbox's network namespace and /etc files
@@ -43,6 +43,24 @@
 //
 // Logs rotate when they reach Config.MaxLogBytes (10 MiB): one rotated
 // file is kept, and Logs reads both.
+//
+// While it holds an isolated pod's network namespace, Config.Dir is a bind
+// mount of itself, which containers do not see (netns_linux.go).
+//
+// # Durability
+//
+// Two files are synced (written to a temporary file, synced, renamed, and
+// the directory synced): sandbox.json, so that after a crash of the host
+// the sandbox is made again with its IP, and <n>.exit.json, so that an exit
+// code outlives it. The others on the path of a start are not, since a
+// crash of the host ends every container and leaves no need of them: a
+// <n>.started.json that is lost or empty is an attempt that never ran
+// (adoption skips it), a spec is read again only for what a running
+// attempt needs, and hosts and hostname are written again from
+// sandbox.json when the sandbox is adopted. started.json is still replaced
+// by a rename, since a restarted runtime may read it while a shim writes
+// it. A crash of Cella alone loses nothing: the files are in the page
+// cache.
 //
 // # Exec and attach
 //
@@ -113,8 +131,9 @@ import (
 
 // Config configures a process runtime.
 type Config struct {
-	// Dir holds the runtime's state (<data-dir>/pods). It is created if
-	// missing. Required.
+	// Dir holds the runtime's state (<data-dir>/runtime). It is created
+	// if missing; when pods are isolated it is made a bind mount of itself
+	// (netns_linux.go). Required.
 	Dir string
 	// Shim is the command that runs ShimMain, the shim's arguments
 	// following it. Nil is {os.Executable(), "runtime-shim"}.
@@ -147,8 +166,11 @@ type Runtime struct {
 	log      *slog.Logger
 	launcher launcher
 	netState networkState // the reservations of isolated pods' IPs
-	bootID   string
-	feed     *changefeed.Feed
+	// stateMount is dir's real path when dir is a mount of its own
+	// holding isolated pods' network namespaces (ownStateMount), else "".
+	stateMount string
+	bootID     string
+	feed       *changefeed.Feed
 
 	// ctx ends the watchers of running containers when the runtime closes.
 	ctx    context.Context
@@ -253,6 +275,11 @@ func New(cfg Config) (*Runtime, error) {
 			r.launcher = plainLauncher{why: "isolation failed: " + err.Error()}
 		} else {
 			r.launcher = l
+			if r.stateMount, err = ownStateMount(dir); err != nil {
+				// Containers then detach the pods' namespaces one by
+				// one.
+				r.log.Warn("the state directory is not a mount of its own", "dir", dir, "err", err)
+			}
 		}
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -413,6 +440,9 @@ func (r *Runtime) Close() error {
 	r.cancel()
 	r.wg.Wait()
 	r.feed.Close()
+	if r.stateMount != "" {
+		releaseStateMount(r.stateMount)
+	}
 	return nil
 }
 
@@ -453,6 +483,33 @@ func readJSON(path string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
+}
+
+// replaceFile writes data to the file path through a temporary file and a
+// rename, so that no reader sees it partly written, without syncing it:
+// for files that a crash of the host leaves no need of (see Durability in
+// the package doc).
+func replaceFile(path string, data []byte, perm os.FileMode) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 // validName says whether s may name a directory of the state: a pod UID or

@@ -206,7 +206,8 @@ func ShimMain(args []string) int {
 	}
 	st := started{BootID: boot, Shim: self, Process: proc, StartedAt: at}
 	b, _ := json.Marshal(st)
-	if err := atomicfile.Write(spec.Started, b, 0o600); err != nil {
+	// Replaced, not synced: see Durability in the package doc.
+	if err := replaceFile(spec.Started, b, 0o600); err != nil {
 		return abort(err)
 	}
 	if report != nil {
