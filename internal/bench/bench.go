@@ -246,6 +246,7 @@ func Run(ctx context.Context, cfg *Config, rc *rest.Config, log *slog.Logger) (r
 		log:     log,
 		ns:      cfg.Namespace,
 		payload: payload(cfg.ObjectBytes),
+		tls:     strings.HasPrefix(rc.Host, "https://"),
 	}
 	if b.ns == "" {
 		b.ns = randomNamespace()
@@ -312,6 +313,9 @@ type bench struct {
 	log     *slog.Logger
 	ns      string
 	payload string
+	// tls says the server is reached over TLS: a Kubernetes-like server
+	// then gives every namespace a kube-root-ca.crt ConfigMap.
+	tls bool
 
 	// pool holds the pool ConfigMaps as created, index i named poolName(i).
 	// Only the run's own goroutine touches it, between operations.
@@ -333,7 +337,41 @@ func (b *bench) createNamespace(ctx context.Context) error {
 		return fmt.Errorf("creating namespace %s: %w", b.ns, err)
 	}
 	b.log.Info("created namespace", "namespace", b.ns)
-	return nil
+	return b.waitNamespaceReady(ctx)
+}
+
+// waitNamespaceReady waits, as Kubernetes' e2e framework does, until the
+// new namespace has its default ServiceAccount (which pods run as) and,
+// when the server gives namespaces one, the kube-root-ca.crt ConfigMap
+// (which their token volume reads; only over TLS, as a server without it
+// has no CA to give), so that pod runs time pods starting, not the
+// namespace's set-up. It waits at most 10s for each and goes on
+// regardless.
+func (b *bench) waitNamespaceReady(ctx context.Context) error {
+	waitFor := func(get func(context.Context) error) error {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := get(ctx)
+			if err == nil || !apierrors.IsNotFound(err) || time.Now().After(deadline) {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	if err := waitFor(func(ctx context.Context) error {
+		_, err := b.cs.CoreV1().ServiceAccounts(b.ns).Get(ctx, "default", metav1.GetOptions{})
+		return err
+	}); err != nil || !b.tls {
+		return err
+	}
+	return waitFor(func(ctx context.Context) error {
+		_, err := b.cs.CoreV1().ConfigMaps(b.ns).Get(ctx, "kube-root-ca.crt", metav1.GetOptions{})
+		return err
+	})
 }
 
 // run sets up and runs one operation.
