@@ -331,6 +331,10 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 		ln.Close()
 		return nil, err
 	}
+	if err := ensureKubernetesService(ctx, cat, net.ParseIP(host), addr.Port); err != nil {
+		ln.Close()
+		return nil, err
+	}
 	go func() { s.served <- s.http.Serve(ln) }()
 	if err := s.startControllers(); err != nil {
 		s.http.Close()

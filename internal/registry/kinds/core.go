@@ -690,6 +690,11 @@ func validatePodSpecUpdate(s, old *corev1.PodSpec, p *field.Path) field.ErrorLis
 // serviceCIDR is where Cella allocates cluster IPs (CCI reserves it).
 var serviceCIDR = net.IPNet{IP: net.IPv4(10, 247, 0, 0).To4(), Mask: net.CIDRMask(16, 32)}
 
+// KubernetesServiceIP is the cluster IP of the `kubernetes` Service: the
+// first address of the service range, as Kubernetes gives it, which the
+// allocator never hands out.
+func KubernetesServiceIP() net.IP { return net.IPv4(10, 247, 0, 1).To4() }
+
 func defaultService(svc *corev1.Service, old *corev1.Service) {
 	s := &svc.Spec
 	if s.Type == "" {
@@ -704,7 +709,7 @@ func defaultService(svc *corev1.Service, old *corev1.Service) {
 	if s.ClusterIP == "" && s.Type != corev1.ServiceTypeExternalName {
 		ip := make(net.IP, 4)
 		copy(ip, serviceCIDR.IP)
-		n := 1 + rand.IntN(65533)
+		n := 2 + rand.IntN(65532) // .0.1 is the kubernetes Service's
 		ip[2], ip[3] = byte(n>>8), byte(n)
 		s.ClusterIP = ip.String()
 	}
