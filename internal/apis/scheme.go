@@ -11,6 +11,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	batchv1beta1 "k8s.io/api/batch/v1beta1"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -60,6 +61,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		nodev1.AddToScheme,
 		discoveryv1.AddToScheme,
 		apiextensionsv1.AddToScheme,
+		addCertificates,
 
 		ccinetworkingv1beta1.AddToScheme,
 		eipv1.AddToScheme,
@@ -83,6 +85,17 @@ func NewScheme() (*runtime.Scheme, error) {
 func addExtensionsIngress(s *runtime.Scheme) error {
 	gv := extensionsv1beta1.SchemeGroupVersion
 	s.AddKnownTypes(gv, &extensionsv1beta1.Ingress{}, &extensionsv1beta1.IngressList{})
+	metav1.AddToGroupVersion(s, gv)
+	return nil
+}
+
+// addCertificates registers the kinds Cella serves of certificates.k8s.io/v1:
+// CertificateSigningRequest and ClusterTrustBundle, without
+// PodCertificateRequest, which it does not serve.
+func addCertificates(s *runtime.Scheme) error {
+	gv := certificatesv1.SchemeGroupVersion
+	s.AddKnownTypes(gv, &certificatesv1.CertificateSigningRequest{}, &certificatesv1.CertificateSigningRequestList{},
+		&certificatesv1.ClusterTrustBundle{}, &certificatesv1.ClusterTrustBundleList{})
 	metav1.AddToGroupVersion(s, gv)
 	return nil
 }

@@ -558,7 +558,7 @@ func openAPIResources(eps []*registry.Endpoint) []openapi.Resource {
 		for _, sub := range ep.Subresources {
 			sr := openapi.Subresource{Name: sub, Verbs: []string{"get", "update", "patch"}}
 			switch sub {
-			case "status":
+			case "status", "approval":
 				sr.Type = r.Type
 			case "scale":
 				sr.Type = reflect.TypeOf(autoscalingv1.Scale{})

@@ -40,6 +40,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.moreKinds()
 	b.apiExtensions()
 	b.platform()
+	b.certificates()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}

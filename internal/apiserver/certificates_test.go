@@ -1,0 +1,161 @@
+package apiserver_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"cella.dev/cella/internal/app"
+	"cella.dev/cella/internal/servertest"
+)
+
+// TestCertificateSigningRequests: a request records who sent it, whatever
+// it says; /approval approves or denies, never both; /status may add the
+// certificate and a Failed condition but not approve; an update of the
+// object changes neither the request nor its status; kubectl's columns.
+func TestCertificateSigningRequests(t *testing.T) {
+	srv := servertest.Start(t, func(c *app.Config) { c.Profile = "kubernetes" })
+	ctx := t.Context()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "alice"}}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+
+	cfg := srv.RestConfig()
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "alice", UID: "alice-uid", Groups: []string{"devs", "system:masters"}}
+	asAlice, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrs := srv.Clientset().CertificatesV1().CertificateSigningRequests()
+	newCSR := func(name string) *certificatesv1.CertificateSigningRequest {
+		return &certificatesv1.CertificateSigningRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: certificatesv1.CertificateSigningRequestSpec{
+				Request: request, SignerName: "example.com/signer", Usages: []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth},
+				Username: "mallory", Groups: []string{"evil"},
+			},
+			Status: certificatesv1.CertificateSigningRequestStatus{Conditions: []certificatesv1.CertificateSigningRequestCondition{
+				{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue},
+			}},
+		}
+	}
+
+	csr, err := asAlice.CertificatesV1().CertificateSigningRequests().Create(ctx, newCSR("alice"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if csr.Spec.Username != "alice" || csr.Spec.UID != "alice-uid" || !slices.Contains(csr.Spec.Groups, "devs") || slices.Contains(csr.Spec.Groups, "evil") {
+		t.Errorf("requester: %q %q %v, want alice as she was authenticated", csr.Spec.Username, csr.Spec.UID, csr.Spec.Groups)
+	}
+	if len(csr.Status.Conditions) != 0 {
+		t.Errorf("a new request has conditions: %+v", csr.Status.Conditions)
+	}
+
+	bad := newCSR("bad")
+	bad.Spec.Request = []byte("not a request")
+	bad.Spec.SignerName = "signer"
+	if _, err := csrs.Create(ctx, bad, metav1.CreateOptions{}); !apierrors.IsInvalid(err) ||
+		!strings.Contains(err.Error(), "spec.request: Invalid value") || !strings.Contains(err.Error(), "PEM block type must be CERTIFICATE REQUEST") ||
+		!strings.Contains(err.Error(), "must be a fully qualified domain and path of the form 'example.com/signer-name'") {
+		t.Errorf("a bad request: %v, want 422 naming the request and the signer name", err)
+	}
+
+	// An update of the object keeps the request and the status.
+	csr.Spec.Usages = []certificatesv1.KeyUsage{certificatesv1.UsageServerAuth}
+	csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue}}
+	csr.Labels = map[string]string{"a": "b"}
+	csr, err = csrs.Update(ctx, csr, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if csr.Spec.Usages[0] != certificatesv1.UsageClientAuth || len(csr.Status.Conditions) != 0 || csr.Labels["a"] != "b" {
+		t.Errorf("update of the object: usages %v conditions %v labels %v, want only the labels changed", csr.Spec.Usages, csr.Status.Conditions, csr.Labels)
+	}
+
+	// /status may not approve.
+	csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue}}
+	if _, err := csrs.UpdateStatus(ctx, csr, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `updates may not add a condition of type "Approved"`) {
+		t.Errorf("approval through /status: %v, want 422", err)
+	}
+
+	// /approval may not approve and deny at once.
+	csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{
+		{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue},
+		{Type: certificatesv1.CertificateDenied, Status: corev1.ConditionTrue},
+	}
+	if _, err := csrs.UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "Approved and Denied conditions are mutually exclusive") {
+		t.Errorf("approved and denied: %v, want 422", err)
+	}
+
+	// /approval approves, and changes nothing else.
+	csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"}}
+	csr.Labels = map[string]string{"a": "c"}
+	approved, err := csrs.UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(approved.Status.Conditions) != 1 || approved.Status.Conditions[0].LastUpdateTime.IsZero() || approved.Status.Conditions[0].LastTransitionTime.IsZero() || approved.Labels["a"] != "b" {
+		t.Errorf("approved: conditions %+v labels %v", approved.Status.Conditions, approved.Labels)
+	}
+
+	// The signer issues the certificate through /status, once.
+	approved.Status.Certificate = selfSigned(t, key)
+	issued, err := csrs.UpdateStatus(ctx, approved, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issued.Status.Certificate = selfSigned(t, key)
+	if _, err := csrs.UpdateStatus(ctx, issued, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "updates may not modify existing certificate content") {
+		t.Errorf("replacing the certificate: %v, want 422", err)
+	}
+	// Nobody takes an approval back.
+	issued, _ = csrs.Get(ctx, csr.Name, metav1.GetOptions{})
+	issued.Status.Conditions = nil
+	if _, err := csrs.UpdateApproval(ctx, csr.Name, issued, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `updates may not remove a condition of type "Approved"`) {
+		t.Errorf("removing the approval: %v, want 422", err)
+	}
+
+	tab := tableOf(t, srv, "/apis/certificates.k8s.io/v1/certificatesigningrequests")
+	if got := columns(tab); got != "Name Age SignerName Requestor RequestedDuration Condition" {
+		t.Errorf("columns: %s", got)
+	}
+	if len(tab.Rows) != 1 || !strings.HasSuffix(cells(tab.Rows[0]), "example.com/signer | alice | <none> | Approved,Issued") {
+		t.Errorf("rows: %+v", tab.Rows)
+	}
+}
+
+// selfSigned is a certificate for key, as a signer would issue it.
+func selfSigned(t *testing.T, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	n, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: n, Subject: pkix.Name{CommonName: "alice"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
