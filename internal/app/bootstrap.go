@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,7 +24,9 @@ import (
 // kube-system, kube-public and kube-node-lease namespaces (each with the
 // CCI flavor annotation, which the cci profile requires; kube-node-lease
 // holds the node agents' Leases), a default Network in default, the default
-// StorageClass "standard" (local-path volumes) and the built-in RBAC policy. Objects that already exist are
+// StorageClass "standard" (local-path volumes), the built-in priority
+// classes, the flow schemas and priority levels of API Priority and
+// Fairness, and the built-in RBAC policy. Objects that already exist are
 // left as they are, so a restart changes nothing, and a data directory made
 // before kube-node-lease existed gets it at its next start.
 func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
@@ -76,6 +79,19 @@ func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
 	}
 	for _, pc := range kinds.BuiltinPriorityClasses() {
 		if err := create("scheduling.k8s.io", "priorityclasses", pc); err != nil {
+			return err
+		}
+	}
+	// API Priority and Fairness' configuration, as kube-apiserver creates
+	// it: the priority levels first, then the flow schemas naming them.
+	levels, schemas := kinds.DefaultFlowControl()
+	for _, pl := range levels {
+		if err := create(flowcontrolv1.GroupName, "prioritylevelconfigurations", pl); err != nil {
+			return err
+		}
+	}
+	for _, fs := range schemas {
+		if err := create(flowcontrolv1.GroupName, "flowschemas", fs); err != nil {
 			return err
 		}
 	}

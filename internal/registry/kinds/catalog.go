@@ -41,6 +41,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.apiExtensions()
 	b.platform()
 	b.certificates()
+	b.flowControl()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}
