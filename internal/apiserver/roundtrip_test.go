@@ -88,6 +88,8 @@ var roundTripExamples = map[string]string{
 	"batch.volcano.sh/v1alpha1/jobs":                              "apiVersion: batch.volcano.sh/v1alpha1\nkind: Job\nmetadata:\n  name: rt-volcano\nspec:\n  tasks:\n  - name: work\n    replicas: 1\n    template:\n      spec:\n        restartPolicy: Never\n        containers:\n" + containerYAML(8),
 	"certificates.k8s.io/v1/certificatesigningrequests":           "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: rt\nspec:\n  request: " + roundTripCSR + "\n  signerName: example.com/rt\n  usages: [client auth]\n",
 	"certificates.k8s.io/v1/clustertrustbundles":                  "apiVersion: certificates.k8s.io/v1\nkind: ClusterTrustBundle\nmetadata:\n  name: example.com:rt:1\nspec:\n  signerName: example.com/rt\n  trustBundle: |\n" + roundTripCA,
+	"networking.k8s.io/v1/servicecidrs":                           "apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata:\n  name: rt\nspec:\n  cidrs: [10.96.0.0/16]\n",
+	"networking.k8s.io/v1/ipaddresses":                            "apiVersion: networking.k8s.io/v1\nkind: IPAddress\nmetadata:\n  name: 10.96.0.10\nspec:\n  parentRef: {group: \"\", resource: services, namespace: default, name: rt}\n",
 	"flowcontrol.apiserver.k8s.io/v1/flowschemas":                 "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: FlowSchema\nmetadata:\n  name: rt\nspec:\n  priorityLevelConfiguration: {name: rt}\n  matchingPrecedence: 500\n  distinguisherMethod: {type: ByUser}\n  rules:\n  - subjects:\n    - kind: User\n      user: {name: alice}\n    resourceRules:\n    - verbs: [get]\n      apiGroups: [\"\"]\n      resources: [configmaps]\n      namespaces: [\"*\"]\n",
 	"flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations": "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: PriorityLevelConfiguration\nmetadata:\n  name: rt\nspec:\n  type: Limited\n  limited:\n    nominalConcurrencyShares: 10\n    limitResponse:\n      type: Queue\n      queuing: {queues: 16, handSize: 4, queueLengthLimit: 20}\n",
 }
@@ -121,6 +123,8 @@ var roundTripImmutable = map[string][]struct{ patch, field string }{
 	"storage.k8s.io/v1/volumeattachments":               {{`{"spec":{"nodeName":"node-2"}}`, "spec"}},
 	"storage.k8s.io/v1/csistoragecapacities":            {{`{"storageClassName":"other"}`, "storageClassName"}},
 	"storage.k8s.io/v1/volumeattributesclasses":         {{`{"driverName":"other.example.com"}`, "driverName"}},
+	"networking.k8s.io/v1/servicecidrs":                 {{`{"spec":{"cidrs":["10.97.0.0/16"]}}`, "spec.cidrs[0]"}},
+	"networking.k8s.io/v1/ipaddresses":                  {{`{"spec":{"parentRef":{"name":"other"}}}`, "spec.parentRef"}},
 	"certificates.k8s.io/v1/clustertrustbundles":        {{`{"spec":{"signerName":"example.com/other"}}`, "spec.signerName"}},
 }
 

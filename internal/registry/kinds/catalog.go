@@ -42,6 +42,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.platform()
 	b.certificates()
 	b.flowControl()
+	b.serviceIPs()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}
