@@ -22,6 +22,7 @@ import (
 	nodev1 "k8s.io/api/node/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,6 +65,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		apiextensionsv1.AddToScheme,
 		addCertificates,
 		flowcontrolv1.AddToScheme,
+		addResource,
 
 		ccinetworkingv1beta1.AddToScheme,
 		eipv1.AddToScheme,
@@ -98,6 +100,18 @@ func addCertificates(s *runtime.Scheme) error {
 	gv := certificatesv1.SchemeGroupVersion
 	s.AddKnownTypes(gv, &certificatesv1.CertificateSigningRequest{}, &certificatesv1.CertificateSigningRequestList{},
 		&certificatesv1.ClusterTrustBundle{}, &certificatesv1.ClusterTrustBundleList{})
+	metav1.AddToGroupVersion(s, gv)
+	return nil
+}
+
+// addResource registers the kinds Cella serves of resource.k8s.io/v1,
+// without DeviceTaintRule, which it does not serve.
+func addResource(s *runtime.Scheme) error {
+	gv := resourcev1.SchemeGroupVersion
+	s.AddKnownTypes(gv, &resourcev1.DeviceClass{}, &resourcev1.DeviceClassList{},
+		&resourcev1.ResourceClaim{}, &resourcev1.ResourceClaimList{},
+		&resourcev1.ResourceClaimTemplate{}, &resourcev1.ResourceClaimTemplateList{},
+		&resourcev1.ResourceSlice{}, &resourcev1.ResourceSliceList{})
 	metav1.AddToGroupVersion(s, gv)
 	return nil
 }

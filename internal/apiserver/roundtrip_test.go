@@ -90,10 +90,18 @@ var roundTripExamples = map[string]string{
 	"certificates.k8s.io/v1/clustertrustbundles":                  "apiVersion: certificates.k8s.io/v1\nkind: ClusterTrustBundle\nmetadata:\n  name: example.com:rt:1\nspec:\n  signerName: example.com/rt\n  trustBundle: |\n" + roundTripCA,
 	"networking.k8s.io/v1/servicecidrs":                           "apiVersion: networking.k8s.io/v1\nkind: ServiceCIDR\nmetadata:\n  name: rt\nspec:\n  cidrs: [10.96.0.0/16]\n",
 	"networking.k8s.io/v1/ipaddresses":                            "apiVersion: networking.k8s.io/v1\nkind: IPAddress\nmetadata:\n  name: 10.96.0.10\nspec:\n  parentRef: {group: \"\", resource: services, namespace: default, name: rt}\n",
+	"resource.k8s.io/v1/deviceclasses":                            "apiVersion: resource.k8s.io/v1\nkind: DeviceClass\nmetadata:\n  name: rt\nspec:\n  selectors:\n  - cel: {expression: 'device.driver == \"rt.example.com\"'}\n",
+	"resource.k8s.io/v1/resourceclaims":                           "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata:\n  name: rt\nspec:\n  devices:\n    requests:\n    - name: gpu\n      exactly: {deviceClassName: rt, allocationMode: ExactCount, count: 1}\n",
+	"resource.k8s.io/v1/resourceclaimtemplates":                   "apiVersion: resource.k8s.io/v1\nkind: ResourceClaimTemplate\nmetadata:\n  name: rt\nspec:\n  spec:\n    devices:\n      requests:\n      - name: gpu\n        exactly: {deviceClassName: rt, allocationMode: ExactCount, count: 1}\n",
+	"resource.k8s.io/v1/resourceslices":                           "apiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata:\n  name: rt\nspec:\n  driver: rt.example.com\n  pool: {name: pool, generation: 1, resourceSliceCount: 1}\n  nodeName: node-1\n  devices:\n  - name: dev-0\n",
 	"flowcontrol.apiserver.k8s.io/v1/flowschemas":                 "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: FlowSchema\nmetadata:\n  name: rt\nspec:\n  priorityLevelConfiguration: {name: rt}\n  matchingPrecedence: 500\n  distinguisherMethod: {type: ByUser}\n  rules:\n  - subjects:\n    - kind: User\n      user: {name: alice}\n    resourceRules:\n    - verbs: [get]\n      apiGroups: [\"\"]\n      resources: [configmaps]\n      namespaces: [\"*\"]\n",
 	"flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations": "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: PriorityLevelConfiguration\nmetadata:\n  name: rt\nspec:\n  type: Limited\n  limited:\n    nominalConcurrencyShares: 10\n    limitResponse:\n      type: Queue\n      queuing: {queues: 16, handSize: 4, queueLengthLimit: 20}\n",
 }
 
+// The resource claims' examples carry their defaults (allocationMode,
+// count): their requests are an atomic list, which an apply without them
+// would take from the creator, as it would on kube-apiserver.
+//
 // roundTripCSR is a PKCS#10 request (P-256, CN=rt), base64 as in JSON;
 // roundTripCA is a self-signed CA certificate (CN=rt-ca, valid until
 // 2126), indented for a YAML block.
@@ -125,6 +133,9 @@ var roundTripImmutable = map[string][]struct{ patch, field string }{
 	"storage.k8s.io/v1/volumeattributesclasses":         {{`{"driverName":"other.example.com"}`, "driverName"}},
 	"networking.k8s.io/v1/servicecidrs":                 {{`{"spec":{"cidrs":["10.97.0.0/16"]}}`, "spec.cidrs[0]"}},
 	"networking.k8s.io/v1/ipaddresses":                  {{`{"spec":{"parentRef":{"name":"other"}}}`, "spec.parentRef"}},
+	"resource.k8s.io/v1/resourceclaims":                 {{`{"spec":{"devices":{"requests":[{"name":"gpu","exactly":{"deviceClassName":"other"}}]}}}`, "spec"}},
+	"resource.k8s.io/v1/resourceclaimtemplates":         {{`{"spec":{"spec":{"devices":{"requests":[{"name":"gpu","exactly":{"deviceClassName":"other"}}]}}}}`, "spec"}},
+	"resource.k8s.io/v1/resourceslices":                 {{`{"spec":{"driver":"other.example.com"}}`, "spec.driver"}},
 	"certificates.k8s.io/v1/clustertrustbundles":        {{`{"spec":{"signerName":"example.com/other"}}`, "spec.signerName"}},
 }
 

@@ -43,6 +43,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.certificates()
 	b.flowControl()
 	b.serviceIPs()
+	b.dynamicResources()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}
