@@ -63,7 +63,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		nodev1.AddToScheme,
 		discoveryv1.AddToScheme,
 		apiextensionsv1.AddToScheme,
-		addCertificates,
+		certificatesv1.AddToScheme,
 		flowcontrolv1.AddToScheme,
 		addResource,
 
@@ -89,17 +89,6 @@ func NewScheme() (*runtime.Scheme, error) {
 func addExtensionsIngress(s *runtime.Scheme) error {
 	gv := extensionsv1beta1.SchemeGroupVersion
 	s.AddKnownTypes(gv, &extensionsv1beta1.Ingress{}, &extensionsv1beta1.IngressList{})
-	metav1.AddToGroupVersion(s, gv)
-	return nil
-}
-
-// addCertificates registers the kinds Cella serves of certificates.k8s.io/v1:
-// CertificateSigningRequest and ClusterTrustBundle, without
-// PodCertificateRequest, which it does not serve.
-func addCertificates(s *runtime.Scheme) error {
-	gv := certificatesv1.SchemeGroupVersion
-	s.AddKnownTypes(gv, &certificatesv1.CertificateSigningRequest{}, &certificatesv1.CertificateSigningRequestList{},
-		&certificatesv1.ClusterTrustBundle{}, &certificatesv1.ClusterTrustBundleList{})
 	metav1.AddToGroupVersion(s, gv)
 	return nil
 }

@@ -159,3 +159,84 @@ func selfSigned(t *testing.T, key *ecdsa.PrivateKey) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// TestPodCertificateRequests: a kubelet's request is checked (its stub
+// request is signed by its key), defaulted to a day, immutable, and
+// issued once through /status with a certificate for its key whose times
+// the status repeats.
+func TestPodCertificateRequests(t *testing.T) {
+	srv := servertest.Start(t, func(c *app.Config) { c.Profile = "kubernetes" })
+	ctx := t.Context()
+	pcrs := srv.Clientset().CertificatesV1().PodCertificateRequests("default")
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stub, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPCR := func(name string) *certificatesv1.PodCertificateRequest {
+		return &certificatesv1.PodCertificateRequest{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: certificatesv1.PodCertificateRequestSpec{
+				SignerName: "example.com/pods", PodName: "p", PodUID: "pod-uid", ServiceAccountName: "default", ServiceAccountUID: "sa-uid",
+				NodeName: "node-1", NodeUID: "node-uid", StubPKCS10Request: stub,
+			},
+		}
+	}
+	short := newPCR("short")
+	short.Spec.MaxExpirationSeconds = new(int32)
+	*short.Spec.MaxExpirationSeconds = 60
+	short.Spec.StubPKCS10Request = []byte("junk")
+	if _, err := pcrs.Create(ctx, short, metav1.CreateOptions{}); !apierrors.IsInvalid(err) ||
+		!strings.Contains(err.Error(), "must be in the range [3600, 7862400]") || !strings.Contains(err.Error(), "spec.stubPKCS10Request: Invalid value") {
+		t.Errorf("a short-lived request with a bad stub: %v, want 422", err)
+	}
+	pcr, err := pcrs.Create(ctx, newPCR("p"), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pcr.Spec.MaxExpirationSeconds == nil || *pcr.Spec.MaxExpirationSeconds != 86400 {
+		t.Errorf("maxExpirationSeconds defaults to %v, want 86400", pcr.Spec.MaxExpirationSeconds)
+	}
+	pcr.Spec.PodName = "other"
+	if _, err := pcrs.Update(ctx, pcr, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec: Invalid value") {
+		t.Errorf("changing the spec: %v, want 422", err)
+	}
+	pcr.Spec.PodName = "p"
+
+	// A certificate for another key is refused.
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(certKey *ecdsa.PrivateKey) *certificatesv1.PodCertificateRequest {
+		now := time.Now().Truncate(time.Second)
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: now, NotAfter: now.Add(2 * time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &certKey.PublicKey, certKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := pcr.DeepCopy()
+		nb, na, refresh := metav1.NewTime(now), metav1.NewTime(now.Add(2*time.Hour)), metav1.NewTime(now.Add(time.Hour))
+		out.Status = certificatesv1.PodCertificateRequestStatus{
+			Conditions: []metav1.Condition{{Type: "Issued", Status: metav1.ConditionTrue, Reason: "Issued", LastTransitionTime: nb}},
+			CertificateChain: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+			NotBefore:        &nb, NotAfter: &na, BeginRefreshAt: &refresh,
+		}
+		return out
+	}
+	if _, err := pcrs.UpdateStatus(ctx, issue(other), metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "leaf certificate was not issued to the requested public key") {
+		t.Errorf("a certificate for another key: %v, want 422", err)
+	}
+	issued, err := pcrs.UpdateStatus(ctx, issue(key), metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("issuing: %v", err)
+	}
+	issued.Status.Conditions[0].Type = "Denied"
+	issued.Status.CertificateChain, issued.Status.NotBefore, issued.Status.NotAfter, issued.Status.BeginRefreshAt = "", nil, nil, nil
+	if _, err := pcrs.UpdateStatus(ctx, issued, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "immutable after PodCertificateRequest is issued, denied, or failed") {
+		t.Errorf("denying an issued request: %v, want 422", err)
+	}
+}

@@ -94,6 +94,7 @@ var roundTripExamples = map[string]string{
 	"resource.k8s.io/v1/resourceclaims":                           "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata:\n  name: rt\nspec:\n  devices:\n    requests:\n    - name: gpu\n      exactly: {deviceClassName: rt, allocationMode: ExactCount, count: 1}\n",
 	"resource.k8s.io/v1/resourceclaimtemplates":                   "apiVersion: resource.k8s.io/v1\nkind: ResourceClaimTemplate\nmetadata:\n  name: rt\nspec:\n  spec:\n    devices:\n      requests:\n      - name: gpu\n        exactly: {deviceClassName: rt, allocationMode: ExactCount, count: 1}\n",
 	"resource.k8s.io/v1/resourceslices":                           "apiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata:\n  name: rt\nspec:\n  driver: rt.example.com\n  pool: {name: pool, generation: 1, resourceSliceCount: 1}\n  nodeName: node-1\n  devices:\n  - name: dev-0\n",
+	"certificates.k8s.io/v1/podcertificaterequests":               "apiVersion: certificates.k8s.io/v1\nkind: PodCertificateRequest\nmetadata:\n  name: rt\nspec:\n  signerName: example.com/rt\n  podName: rt\n  podUID: 8a6d1f3c-0000-4000-8000-000000000001\n  serviceAccountName: default\n  serviceAccountUID: 8a6d1f3c-0000-4000-8000-000000000002\n  nodeName: node-1\n  nodeUID: 8a6d1f3c-0000-4000-8000-000000000003\n  stubPKCS10Request: " + roundTripStubCSR + "\n",
 	"flowcontrol.apiserver.k8s.io/v1/flowschemas":                 "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: FlowSchema\nmetadata:\n  name: rt\nspec:\n  priorityLevelConfiguration: {name: rt}\n  matchingPrecedence: 500\n  distinguisherMethod: {type: ByUser}\n  rules:\n  - subjects:\n    - kind: User\n      user: {name: alice}\n    resourceRules:\n    - verbs: [get]\n      apiGroups: [\"\"]\n      resources: [configmaps]\n      namespaces: [\"*\"]\n",
 	"flowcontrol.apiserver.k8s.io/v1/prioritylevelconfigurations": "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: PriorityLevelConfiguration\nmetadata:\n  name: rt\nspec:\n  type: Limited\n  limited:\n    nominalConcurrencyShares: 10\n    limitResponse:\n      type: Queue\n      queuing: {queues: 16, handSize: 4, queueLengthLimit: 20}\n",
 }
@@ -102,12 +103,14 @@ var roundTripExamples = map[string]string{
 // count): their requests are an atomic list, which an apply without them
 // would take from the creator, as it would on kube-apiserver.
 //
-// roundTripCSR is a PKCS#10 request (P-256, CN=rt), base64 as in JSON;
+// roundTripCSR is a PKCS#10 request (P-256, CN=rt), base64 as in JSON,
+// and roundTripStubCSR the same request in DER;
 // roundTripCA is a self-signed CA certificate (CN=rt-ca, valid until
 // 2126), indented for a YAML block.
 const (
-	roundTripCSR = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0KTUlISE1HOENBUUF3RFRFTE1Ba0dBMVVFQXd3Q2NuUXdXVEFUQmdjcWhrak9QUUlCQmdncWhrak9QUU1CQndOQwpBQVFBditwN2pVZWlYQkpaTmRKZkhTUE1MQWh4NDcyOUpzRDZGdGE0eFIwYVlmVmRsN0ZsaWc0eEJiU2V1M0NsCk9MWUlqZW9MT1lGOCtnMW9JTWFsN3UvT29BQXdDZ1lJS29aSXpqMEVBd0lEU0FBd1JRSWdMejQ4aGg2dGZpa1UKdFg1cHl1Ujl0ajFkc1pmanY1WFArMHdod1Z1ZVhMSUNJUURPQTc5WUNGRjFzQjE1bkxpRGFaVHI3Z0xiTHFCKwpiNk9UdWdFdVdBNEpvQT09Ci0tLS0tRU5EIENFUlRJRklDQVRFIFJFUVVFU1QtLS0tLQo="
-	roundTripCA  = "    -----BEGIN CERTIFICATE-----\n    MIIBeDCCAR2gAwIBAgIUISyw7pKPuUTUT2Cm2toxm5nERpowCgYIKoZIzj0EAwIw\n    EDEOMAwGA1UEAwwFcnQtY2EwIBcNMjYxMjAzMTcxMjA4WhgPMjEyNjExMDkxNzEy\n    MDhaMBAxDjAMBgNVBAMMBXJ0LWNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n    AL/qe41HolwSWTXSXx0jzCwIceO9vSbA+hbWuMUdGmH1XZexZYoOMQW0nrtwpTi2\n    CI3qCzmBfPoNaCDGpe7vzqNTMFEwHQYDVR0OBBYEFOpdCGPxz7kUTPtgpaQdmV3y\n    aokUMB8GA1UdIwQYMBaAFOpdCGPxz7kUTPtgpaQdmV3yaokUMA8GA1UdEwEB/wQF\n    MAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIhALxITw+wRwLXf7Fd+sKJgur11sXv+mok\n    XyRIteeWC/tsAiEA3KAh12CDlrdMRXyOVh0gSpO7aPepKsUsnpUndI5DG5I=\n    -----END CERTIFICATE-----\n"
+	roundTripStubCSR = "MIHHMG8CAQAwDTELMAkGA1UEAwwCcnQwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAAQAv+p7jUeiXBJZNdJfHSPMLAhx4729JsD6Fta4xR0aYfVdl7Flig4xBbSeu3ClOLYIjeoLOYF8+g1oIMal7u/OoAAwCgYIKoZIzj0EAwIDSAAwRQIgLz48hh6tfikUtX5pyuR9tj1dsZfjv5XP+0whwVueXLICIQDOA79YCFF1sB15nLiDaZTr7gLbLqB+b6OTugEuWA4JoA=="
+	roundTripCSR     = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURSBSRVFVRVNULS0tLS0KTUlISE1HOENBUUF3RFRFTE1Ba0dBMVVFQXd3Q2NuUXdXVEFUQmdjcWhrak9QUUlCQmdncWhrak9QUU1CQndOQwpBQVFBditwN2pVZWlYQkpaTmRKZkhTUE1MQWh4NDcyOUpzRDZGdGE0eFIwYVlmVmRsN0ZsaWc0eEJiU2V1M0NsCk9MWUlqZW9MT1lGOCtnMW9JTWFsN3UvT29BQXdDZ1lJS29aSXpqMEVBd0lEU0FBd1JRSWdMejQ4aGg2dGZpa1UKdFg1cHl1Ujl0ajFkc1pmanY1WFArMHdod1Z1ZVhMSUNJUURPQTc5WUNGRjFzQjE1bkxpRGFaVHI3Z0xiTHFCKwpiNk9UdWdFdVdBNEpvQT09Ci0tLS0tRU5EIENFUlRJRklDQVRFIFJFUVVFU1QtLS0tLQo="
+	roundTripCA      = "    -----BEGIN CERTIFICATE-----\n    MIIBeDCCAR2gAwIBAgIUISyw7pKPuUTUT2Cm2toxm5nERpowCgYIKoZIzj0EAwIw\n    EDEOMAwGA1UEAwwFcnQtY2EwIBcNMjYxMjAzMTcxMjA4WhgPMjEyNjExMDkxNzEy\n    MDhaMBAxDjAMBgNVBAMMBXJ0LWNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n    AL/qe41HolwSWTXSXx0jzCwIceO9vSbA+hbWuMUdGmH1XZexZYoOMQW0nrtwpTi2\n    CI3qCzmBfPoNaCDGpe7vzqNTMFEwHQYDVR0OBBYEFOpdCGPxz7kUTPtgpaQdmV3y\n    aokUMB8GA1UdIwQYMBaAFOpdCGPxz7kUTPtgpaQdmV3yaokUMA8GA1UdEwEB/wQF\n    MAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIhALxITw+wRwLXf7Fd+sKJgur11sXv+mok\n    XyRIteeWC/tsAiEA3KAh12CDlrdMRXyOVh0gSpO7aPepKsUsnpUndI5DG5I=\n    -----END CERTIFICATE-----\n"
 )
 
 // roundTripImmutable are merge patches of fields that cannot change once
@@ -136,6 +139,7 @@ var roundTripImmutable = map[string][]struct{ patch, field string }{
 	"resource.k8s.io/v1/resourceclaims":                 {{`{"spec":{"devices":{"requests":[{"name":"gpu","exactly":{"deviceClassName":"other"}}]}}}`, "spec"}},
 	"resource.k8s.io/v1/resourceclaimtemplates":         {{`{"spec":{"spec":{"devices":{"requests":[{"name":"gpu","exactly":{"deviceClassName":"other"}}]}}}}`, "spec"}},
 	"resource.k8s.io/v1/resourceslices":                 {{`{"spec":{"driver":"other.example.com"}}`, "spec.driver"}},
+	"certificates.k8s.io/v1/podcertificaterequests":     {{`{"spec":{"podName":"other"}}`, "spec"}},
 	"certificates.k8s.io/v1/clustertrustbundles":        {{`{"spec":{"signerName":"example.com/other"}}`, "spec.signerName"}},
 }
 

@@ -25,12 +25,13 @@ import (
 )
 
 // certificates serves certificates.k8s.io/v1: certificate signing
-// requests, with their /status and /approval subresources, and cluster
-// trust bundles. Cella signs nothing: a signer (a controller or a person
+// requests, with their /status and /approval subresources, cluster trust
+// bundles and pod certificate requests. Cella signs nothing: a signer (a controller or a person
 // with kubectl certificate approve and a CA) does.
 func (b *builder) certificates() {
 	b.certificateSigningRequests()
 	b.clusterTrustBundles()
+	b.podCertificateRequests()
 }
 
 func (b *builder) certificateSigningRequests() {
@@ -485,26 +486,64 @@ func validateClusterTrustBundle(c *certificatesv1.ClusterTrustBundle) field.Erro
 	for _, msg := range validation.IsDNS1123Subdomain(rest) {
 		errs = append(errs, field.Invalid(name, c.Name, msg))
 	}
-	p := field.NewPath("spec", "trustBundle")
-	if len(c.Spec.TrustBundle) > 1024*1024 {
-		return append(errs, field.TooLong(p, "<value omitted>", 1024*1024))
+	return append(errs, validateTrustBundle(field.NewPath("spec", "trustBundle"), c.Spec.TrustBundle)...)
+}
+
+// validateTrustBundle checks a trust bundle as Kubernetes does: PEM
+// CERTIFICATE blocks without headers, each of a certificate authority,
+// none twice, at least one.
+func validateTrustBundle(p *field.Path, bundle string) field.ErrorList {
+	if len(bundle) > 1024*1024 {
+		return field.ErrorList{field.TooLong(p, "", 1024*1024)}
 	}
-	certs, err := parseCertificateBlocks([]byte(c.Spec.TrustBundle))
-	if err != nil {
-		if c.Spec.TrustBundle == "" {
-			return append(errs, field.Invalid(p, "<value omitted>", "at least one trust anchor must be provided"))
+	var errs field.ErrorList
+	indices := map[string][]int{}
+	var order []string
+	rest := []byte(bundle)
+	for i := 0; ; i++ {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
 		}
-		return append(errs, field.Invalid(p, "<value omitted>", err.Error()))
+		bad := func(format string, args ...any) {
+			errs = append(errs, field.Invalid(p, "<value omitted>", fmt.Sprintf(format, args...)))
+		}
+		if block.Type != "CERTIFICATE" {
+			bad("entry %d has bad block type: %v", i, block.Type)
+			continue
+		}
+		if len(block.Headers) != 0 {
+			bad("entry %d has PEM block headers", i)
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		switch {
+		case err != nil:
+			bad("entry %d does not parse as X.509", i)
+			continue
+		case !cert.IsCA:
+			bad("entry %d does not have the CA bit set", i)
+			continue
+		case !cert.BasicConstraintsValid:
+			bad("entry %d has invalid basic constraints", i)
+			continue
+		}
+		if _, ok := indices[string(block.Bytes)]; !ok {
+			order = append(order, string(block.Bytes))
+		}
+		indices[string(block.Bytes)] = append(indices[string(block.Bytes)], i)
 	}
-	seen := map[string]bool{}
-	for i, cert := range certs {
-		if !cert.IsCA {
-			errs = append(errs, field.Invalid(p, "<value omitted>", fmt.Sprintf("entry %d does not have the CA bit set", i)))
+	if len(errs) > 0 {
+		// Malformed entries say enough.
+		return errs
+	}
+	if len(order) == 0 {
+		errs = append(errs, field.Invalid(p, "<value omitted>", "at least one trust anchor must be provided"))
+	}
+	for _, der := range order {
+		if is := indices[der]; len(is) > 1 {
+			errs = append(errs, field.Invalid(p, "<value omitted>", fmt.Sprintf("duplicate trust anchor (indices %v)", is)))
 		}
-		if seen[string(cert.Raw)] {
-			errs = append(errs, field.Invalid(p, "<value omitted>", fmt.Sprintf("duplicate trust anchor (indices %d)", i)))
-		}
-		seen[string(cert.Raw)] = true
 	}
 	return errs
 }
