@@ -221,7 +221,7 @@ func TestPodCertificateRequests(t *testing.T) {
 		out := pcr.DeepCopy()
 		nb, na, refresh := metav1.NewTime(now), metav1.NewTime(now.Add(2*time.Hour)), metav1.NewTime(now.Add(time.Hour))
 		out.Status = certificatesv1.PodCertificateRequestStatus{
-			Conditions: []metav1.Condition{{Type: "Issued", Status: metav1.ConditionTrue, Reason: "Issued", LastTransitionTime: nb}},
+			Conditions:       []metav1.Condition{{Type: "Issued", Status: metav1.ConditionTrue, Reason: "Issued", LastTransitionTime: nb}},
 			CertificateChain: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
 			NotBefore:        &nb, NotAfter: &na, BeginRefreshAt: &refresh,
 		}
