@@ -65,7 +65,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		apiextensionsv1.AddToScheme,
 		certificatesv1.AddToScheme,
 		flowcontrolv1.AddToScheme,
-		addResource,
+		resourcev1.AddToScheme,
 
 		ccinetworkingv1beta1.AddToScheme,
 		eipv1.AddToScheme,
@@ -89,18 +89,6 @@ func NewScheme() (*runtime.Scheme, error) {
 func addExtensionsIngress(s *runtime.Scheme) error {
 	gv := extensionsv1beta1.SchemeGroupVersion
 	s.AddKnownTypes(gv, &extensionsv1beta1.Ingress{}, &extensionsv1beta1.IngressList{})
-	metav1.AddToGroupVersion(s, gv)
-	return nil
-}
-
-// addResource registers the kinds Cella serves of resource.k8s.io/v1,
-// without DeviceTaintRule, which it does not serve.
-func addResource(s *runtime.Scheme) error {
-	gv := resourcev1.SchemeGroupVersion
-	s.AddKnownTypes(gv, &resourcev1.DeviceClass{}, &resourcev1.DeviceClassList{},
-		&resourcev1.ResourceClaim{}, &resourcev1.ResourceClaimList{},
-		&resourcev1.ResourceClaimTemplate{}, &resourcev1.ResourceClaimTemplateList{},
-		&resourcev1.ResourceSlice{}, &resourcev1.ResourceSliceList{})
 	metav1.AddToGroupVersion(s, gv)
 	return nil
 }

@@ -15,7 +15,8 @@ import (
 // TestDynamicResources: resource.k8s.io/v1 claims get their defaults
 // and keep their spec; a request is exact or a list of alternatives,
 // never both; a claim is reserved only once allocated; a slice selects
-// its nodes one way; kubectl's columns.
+// its nodes one way; a device taint records when it was added;
+// kubectl's columns.
 func TestDynamicResources(t *testing.T) {
 	srv := servertest.Start(t, func(c *app.Config) { c.Profile = "kubernetes" })
 	ctx := t.Context()
@@ -89,5 +90,23 @@ func TestDynamicResources(t *testing.T) {
 	slices, err := rv1.ResourceSlices().List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=node-1"})
 	if err != nil || len(slices.Items) != 1 {
 		t.Errorf("slices of node-1: %v %v", err, slices)
+	}
+
+	rule, err := rv1.DeviceTaintRules().Create(ctx, &resourcev1.DeviceTaintRule{
+		ObjectMeta: metav1.ObjectMeta{Name: "broken"},
+		Spec:       resourcev1.DeviceTaintRuleSpec{Taint: resourcev1.DeviceTaint{Key: "example.com/broken", Effect: resourcev1.DeviceTaintEffectNoSchedule}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rule.Spec.Taint.TimeAdded == nil {
+		t.Error("a new taint has no timeAdded")
+	}
+	_, err = rv1.DeviceTaintRules().Create(ctx, &resourcev1.DeviceTaintRule{
+		ObjectMeta: metav1.ObjectMeta{Name: "odd"},
+		Spec:       resourcev1.DeviceTaintRuleSpec{Taint: resourcev1.DeviceTaint{Key: "example.com/odd", Effect: "Sometimes"}},
+	}, metav1.CreateOptions{})
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), `spec.taint.effect: Unsupported value: "Sometimes"`) {
+		t.Errorf("an unknown effect: %v, want 422", err)
 	}
 }

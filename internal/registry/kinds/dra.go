@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	resourcev1 "k8s.io/api/resource/v1"
 	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -18,7 +20,7 @@ import (
 
 // dynamicResources serves resource.k8s.io/v1, the objects of Dynamic
 // Resource Allocation: device classes, resource claims (with status),
-// their templates and resource slices. They are stored, defaulted and
+// their templates, resource slices and device taint rules. They are stored, defaulted and
 // validated in their structure (required fields, names, sizes, which
 // fields exclude which); CEL selectors are not compiled, and nothing
 // allocates devices or creates claims from templates.
@@ -114,6 +116,110 @@ func (b *builder) dynamicResources() {
 			{"spec.pool.name", s.Spec.Pool.Name, o.Spec.Pool.Name},
 		}
 	}))
+	b.deviceTaintRules()
+}
+
+// deviceTaintRules serves resource.k8s.io/v1's DeviceTaintRules (GA in
+// 1.37): taints that apply to the devices a selector picks. Nothing
+// evicts the pods of NoExecute taints.
+func (b *builder) deviceTaintRules() {
+	stamp := func(t *resourcev1.DeviceTaint) {
+		if t.TimeAdded == nil {
+			now := metav1.NewTime(b.cfg.Now().Truncate(time.Second))
+			t.TimeAdded = &now
+		}
+	}
+	b.stored(&registry.Resource{
+		Group: "resource.k8s.io", Version: "v1", Kind: "DeviceTaintRule", Plural: "devicetaintrules", Singular: "devicetaintrule",
+		New:     func() runtime.Object { return &resourcev1.DeviceTaintRule{} },
+		NewList: func() runtime.Object { return &resourcev1.DeviceTaintRuleList{} },
+		HasSpec: true, HasStatus: true,
+		PrepareForCreate: func(_ context.Context, obj runtime.Object) {
+			r := obj.(*resourcev1.DeviceTaintRule)
+			r.Status = resourcev1.DeviceTaintRuleStatus{}
+			stamp(&r.Spec.Taint)
+		},
+		// A changed taint is a new taint, added now.
+		PrepareForUpdate: func(_ context.Context, obj, old runtime.Object) {
+			t, o := &obj.(*resourcev1.DeviceTaintRule).Spec.Taint, old.(*resourcev1.DeviceTaintRule).Spec.Taint
+			if t.TimeAdded == nil && t.Key == o.Key && t.Value == o.Value && t.Effect == o.Effect {
+				t.TimeAdded = o.TimeAdded
+			}
+			stamp(t)
+		},
+		Validate: func(_ context.Context, obj runtime.Object) field.ErrorList {
+			return validateDeviceTaintRule(obj.(*resourcev1.DeviceTaintRule))
+		},
+		ValidateUpdate: func(ctx context.Context, obj, _ runtime.Object) field.ErrorList {
+			r := obj.(*resourcev1.DeviceTaintRule)
+			if registry.SubresourceOf(ctx) == "status" {
+				p := field.NewPath("status", "conditions")
+				errs := metavalidation.ValidateConditions(r.Status.Conditions, p)
+				if len(r.Status.Conditions) > resourcev1.DeviceTaintRuleStatusMaxConditions {
+					errs = append(errs, field.TooMany(p, len(r.Status.Conditions), resourcev1.DeviceTaintRuleStatusMaxConditions))
+				}
+				return errs
+			}
+			return validateDeviceTaintRule(r)
+		},
+	}, "status")
+}
+
+// validateDeviceTaintRule checks the taint (a qualified key, a label
+// value, a known effect) and the selector's names.
+func validateDeviceTaintRule(r *resourcev1.DeviceTaintRule) field.ErrorList {
+	p := field.NewPath("spec")
+	var errs field.ErrorList
+	if sel := r.Spec.DeviceSelector; sel != nil {
+		sp := p.Child("deviceSelector")
+		if sel.Driver != nil {
+			errs = append(errs, validateDriverName(*sel.Driver, sp.Child("driver"))...)
+		}
+		if sel.Pool != nil {
+			errs = append(errs, validatePoolName(*sel.Pool, sp.Child("pool"))...)
+		}
+		if sel.Device != nil {
+			errs = append(errs, validateDNSLabel(*sel.Device, sp.Child("device"))...)
+		}
+	}
+	t := r.Spec.Taint
+	tp := p.Child("taint")
+	if t.Key == "" {
+		errs = append(errs, field.Required(tp.Child("key"), ""))
+	} else {
+		for _, msg := range validation.IsQualifiedName(t.Key) {
+			errs = append(errs, field.Invalid(tp.Child("key"), t.Key, msg))
+		}
+	}
+	for _, msg := range validation.IsValidLabelValue(t.Value) {
+		errs = append(errs, field.Invalid(tp.Child("value"), t.Value, msg))
+	}
+	switch t.Effect {
+	case resourcev1.DeviceTaintEffectNone, resourcev1.DeviceTaintEffectNoSchedule, resourcev1.DeviceTaintEffectNoExecute:
+	case "":
+		errs = append(errs, field.Required(tp.Child("effect"), ""))
+	default:
+		errs = append(errs, field.NotSupported(tp.Child("effect"), t.Effect, []string{"NoExecute", "NoSchedule", "None"}))
+	}
+	return errs
+}
+
+// validatePoolName checks a pool's name: slash-separated DNS subdomains,
+// at most 253 characters in all.
+func validatePoolName(name string, p *field.Path) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(p, "")}
+	}
+	var errs field.ErrorList
+	if len(name) > validation.DNS1123SubdomainMaxLength {
+		errs = append(errs, field.TooLong(p, "", validation.DNS1123SubdomainMaxLength))
+	}
+	for _, part := range strings.Split(name, "/") {
+		for _, msg := range validation.IsDNS1123Subdomain(part) {
+			errs = append(errs, field.Invalid(p, part, msg))
+		}
+	}
+	return errs
 }
 
 // strOr is a *string's value, or "" when unset.
@@ -385,19 +491,7 @@ func validateResourceSlice(s *resourcev1.ResourceSlice) field.ErrorList {
 	p := field.NewPath("spec")
 	errs := validateDriverName(s.Spec.Driver, p.Child("driver"))
 	pool := p.Child("pool")
-	switch name := s.Spec.Pool.Name; {
-	case name == "":
-		errs = append(errs, field.Required(pool.Child("name"), ""))
-	default:
-		if len(name) > validation.DNS1123SubdomainMaxLength {
-			errs = append(errs, field.TooLong(pool.Child("name"), "", validation.DNS1123SubdomainMaxLength))
-		}
-		for _, part := range strings.Split(name, "/") {
-			for _, msg := range validation.IsDNS1123Subdomain(part) {
-				errs = append(errs, field.Invalid(pool.Child("name"), part, msg))
-			}
-		}
-	}
+	errs = append(errs, validatePoolName(s.Spec.Pool.Name, pool.Child("name"))...)
 	if s.Spec.Pool.ResourceSliceCount <= 0 {
 		errs = append(errs, field.Invalid(pool.Child("resourceSliceCount"), s.Spec.Pool.ResourceSliceCount, "must be greater than zero"))
 	}
