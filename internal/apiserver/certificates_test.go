@@ -15,6 +15,7 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -238,5 +239,90 @@ func TestPodCertificateRequests(t *testing.T) {
 	issued.Status.CertificateChain, issued.Status.NotBefore, issued.Status.NotAfter, issued.Status.BeginRefreshAt = "", nil, nil, nil
 	if _, err := pcrs.UpdateStatus(ctx, issued, metav1.UpdateOptions{}); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "immutable after PodCertificateRequest is issued, denied, or failed") {
 		t.Errorf("denying an issued request: %v, want 422", err)
+	}
+}
+
+// TestCertificateSignerAdmission: approving a request needs approve on its
+// signer, by name or domain wildcard, besides RBAC on /approval; issuing
+// needs sign; and nobody asks kube-apiserver-client for system:masters.
+func TestCertificateSignerAdmission(t *testing.T) {
+	srv := servertest.Start(t, func(c *app.Config) { c.Profile = "kubernetes" })
+	ctx := t.Context()
+	admin := srv.Clientset()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	request := func(org string) []byte {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "c", Organization: []string{org}}}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
+	}
+	csrs := admin.CertificatesV1().CertificateSigningRequests()
+	_, err = csrs.Create(ctx, &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "masters"},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request: request("system:masters"), SignerName: "kubernetes.io/kube-apiserver-client", Usages: []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth},
+		},
+	}, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "use of kubernetes.io/kube-apiserver-client signer with system:masters group is not allowed") {
+		t.Errorf("a request for system:masters: %v, want 403", err)
+	}
+	csr, err := csrs.Create(ctx, &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{Name: "c"},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request: request("devs"), SignerName: "example.com/signer", Usages: []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// bob may write /approval and /status, and nothing of signers yet.
+	rbac := admin.RbacV1()
+	if _, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "csr-writer"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests", "certificatesigningrequests/approval", "certificatesigningrequests/status"}, Verbs: []string{"get", "update"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bind := func(role string) {
+		if _, err := rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: role},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role},
+			Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: "bob"}},
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bind("csr-writer")
+	cfg := srv.RestConfig()
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "bob"}
+	bob, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue}}
+	if _, err := bob.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) ||
+		!strings.Contains(err.Error(), `user not permitted to approve requests with signerName "example.com/signer"`) {
+		t.Errorf("approval without approve on the signer: %v, want 403", err)
+	}
+	if _, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "approver"},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"}, ResourceNames: []string{"example.com/*"}, Verbs: []string{"approve"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	bind("approver")
+	approved, err := bob.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatalf("approval with approve on example.com/*: %v", err)
+	}
+	approved.Status.Certificate = selfSigned(t, key)
+	if _, err := bob.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, approved, metav1.UpdateOptions{}); !apierrors.IsForbidden(err) ||
+		!strings.Contains(err.Error(), `user not permitted to sign requests with signerName "example.com/signer"`) {
+		t.Errorf("issuing without sign on the signer: %v, want 403", err)
 	}
 }

@@ -53,6 +53,9 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	if cfg.PolicyAdmission != nil {
 		b.admitPolicy = cfg.PolicyAdmission(b.cat)
 	}
+	if cfg.Authorizer != nil {
+		b.authz = cfg.Authorizer(b.cat)
+	}
 	if cfg.LimitRanger != nil {
 		b.limits = cfg.LimitRanger(b.cat)
 	}

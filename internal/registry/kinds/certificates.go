@@ -93,6 +93,7 @@ func (b *builder) certificateSigningRequests() {
 		ValidateUpdate: func(ctx context.Context, obj, old runtime.Object) field.ErrorList {
 			return validateCSR(obj.(*certificatesv1.CertificateSigningRequest), old.(*certificatesv1.CertificateSigningRequest), registry.SubresourceOf(ctx))
 		},
+		AdmitWrite: b.admitCSR,
 		Fields: func(obj runtime.Object) fields.Set {
 			return fields.Set{"spec.signerName": obj.(*certificatesv1.CertificateSigningRequest).Spec.SignerName}
 		},
@@ -445,6 +446,7 @@ func (b *builder) clusterTrustBundles() {
 		NewList: func() runtime.Object { return &certificatesv1.ClusterTrustBundleList{} },
 		// The name is checked with the signer name, by validate.
 		ValidateName: func(string, bool) []string { return nil },
+		AdmitWrite:   b.admitTrustBundle,
 		Fields: func(obj runtime.Object) fields.Set {
 			return fields.Set{"spec.signerName": obj.(*certificatesv1.ClusterTrustBundle).Spec.SignerName}
 		},
