@@ -120,6 +120,17 @@ func TestCertificateSigningRequests(t *testing.T) {
 		t.Errorf("approved: conditions %+v labels %v", approved.Status.Conditions, approved.Labels)
 	}
 
+	// /status keeps the approval as it was, and takes other conditions.
+	approved.Status.Conditions[0].Message = "changed"
+	approved.Status.Conditions = append(approved.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{Type: "Checked", Status: corev1.ConditionTrue})
+	approved, err = csrs.UpdateStatus(ctx, approved, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(approved.Status.Conditions) != 2 || approved.Status.Conditions[0].Message != "" || approved.Status.Conditions[1].Type != "Checked" {
+		t.Errorf("status update: conditions %+v, want the approval unchanged and Checked added", approved.Status.Conditions)
+	}
+
 	// The signer issues the certificate through /status, once.
 	approved.Status.Certificate = selfSigned(t, key)
 	issued, err := csrs.UpdateStatus(ctx, approved, metav1.UpdateOptions{})

@@ -71,12 +71,15 @@ func (b *builder) certificateSigningRequests() {
 		},
 		SubresourceUpdates: map[string]*registry.SubresourceUpdate{
 			// /status changes the status (the signer's certificate and
-			// its Failed condition); validation keeps the approval
-			// conditions as they were.
+			// its Failed condition). Approved and Denied conditions keep
+			// their stored values when as many are written; validation
+			// refuses adding or removing them.
 			"status": {Fields: []string{"status"}, Prepare: func(_ context.Context, stored, written runtime.Object) {
 				s, w := stored.(*certificatesv1.CertificateSigningRequest), written.(*certificatesv1.CertificateSigningRequest)
 				old := s.Status
-				s.Status = w.Status
+				s.Status = *w.Status.DeepCopy()
+				keepConditions(s.Status.Conditions, old.Conditions, certificatesv1.CertificateApproved)
+				keepConditions(s.Status.Conditions, old.Conditions, certificatesv1.CertificateDenied)
 				stampConditions(s.Status.Conditions, old.Conditions, now())
 			}},
 			// /approval changes only the conditions: Approved or Denied.
@@ -117,6 +120,28 @@ func (b *builder) certificateSigningRequests() {
 			return []any{b.age(csr), signer, csr.Spec.Username, requested, csrCondition(csr)}
 		},
 	}, "status", "approval")
+}
+
+// keepConditions puts back the stored conditions of type t in conds when
+// conds has as many of them as old, as Kubernetes' status strategy does.
+func keepConditions(conds, old []certificatesv1.CertificateSigningRequestCondition, t certificatesv1.RequestConditionType) {
+	var at, was []int
+	for i, c := range conds {
+		if c.Type == t {
+			at = append(at, i)
+		}
+	}
+	for i, c := range old {
+		if c.Type == t {
+			was = append(was, i)
+		}
+	}
+	if len(at) != len(was) {
+		return
+	}
+	for i, j := range at {
+		conds[j] = old[was[i]]
+	}
 }
 
 // stampConditions sets the times a condition leaves unset, as Kubernetes
