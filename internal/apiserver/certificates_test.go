@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -118,6 +119,16 @@ func TestCertificateSigningRequests(t *testing.T) {
 	}
 	if len(approved.Status.Conditions) != 1 || approved.Status.Conditions[0].LastUpdateTime.IsZero() || approved.Status.Conditions[0].LastTransitionTime.IsZero() || approved.Labels["a"] != "b" {
 		t.Errorf("approved: conditions %+v labels %v", approved.Status.Conditions, approved.Labels)
+	}
+
+	// GET of /approval answers the request, as of /status.
+	resp, err := srv.HTTPClient().Do(srv.Request("GET", "/apis/certificates.k8s.io/v1/certificatesigningrequests/alice/approval", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /approval: %d", resp.StatusCode)
 	}
 
 	// /status keeps the approval as it was, and takes other conditions.
