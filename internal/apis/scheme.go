@@ -24,6 +24,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	storagemigrationv1 "k8s.io/api/storagemigration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -66,6 +67,7 @@ func NewScheme() (*runtime.Scheme, error) {
 		certificatesv1.AddToScheme,
 		flowcontrolv1.AddToScheme,
 		resourcev1.AddToScheme,
+		storagemigrationv1.AddToScheme,
 
 		ccinetworkingv1beta1.AddToScheme,
 		eipv1.AddToScheme,

@@ -44,6 +44,7 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.flowControl()
 	b.serviceIPs()
 	b.dynamicResources()
+	b.storageMigrations()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}

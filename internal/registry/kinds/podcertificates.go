@@ -70,23 +70,6 @@ func (b *builder) podCertificateRequests() {
 			}
 			return apivalidation.ValidateImmutableField(r.Spec, o.Spec, field.NewPath("spec"))
 		},
-		Columns: []metav1.TableColumnDefinition{
-			col("Signer", "string", certificatesv1.PodCertificateRequestSpec{}.SwaggerDoc()["signerName"]),
-			col("Pod", "string", certificatesv1.PodCertificateRequestSpec{}.SwaggerDoc()["podName"]),
-			col("Node", "string", certificatesv1.PodCertificateRequestSpec{}.SwaggerDoc()["nodeName"]),
-			col("State", "string", "Issued, Denied, Failed or Pending."),
-			ageColumn,
-		},
-		Row: func(obj runtime.Object) []any {
-			r := obj.(*certificatesv1.PodCertificateRequest)
-			state := "Pending"
-			for _, c := range r.Status.Conditions {
-				if c.Status == metav1.ConditionTrue {
-					state = c.Type
-				}
-			}
-			return []any{r.Spec.SignerName, r.Spec.PodName, string(r.Spec.NodeName), state, b.age(r)}
-		},
 	}, "status")
 }
 
