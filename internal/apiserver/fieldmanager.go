@@ -119,7 +119,7 @@ func (f *fieldManagers) typeConverter(ep *registry.Endpoint) managedfields.TypeC
 // resetFields are the fields a write through subresource cannot change,
 // which the Store puts back from the stored object (prepareForUpdate), so
 // that nobody comes to own them there: status through the object of a kind
-// with a status subresource, everything but status through /status, and
+// with a status subresource, everything but status through /status,
 // everything but the replicas through /scale (the field manager of /scale
 // works on the parent kind), and everything but what a kind's own
 // subresource writes (registry.SubresourceUpdate.Fields) through it.
@@ -152,6 +152,7 @@ func resetFields(ep *registry.Endpoint, subresource string) map[fieldpath.APIVer
 	return nil
 }
 
+// toAny is path as the elements of a fieldpath matcher.
 func toAny(path []string) []any {
 	out := make([]any, len(path))
 	for i, p := range path {

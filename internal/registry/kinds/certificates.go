@@ -26,8 +26,8 @@ import (
 
 // certificates serves certificates.k8s.io/v1: certificate signing
 // requests, with their /status and /approval subresources, cluster trust
-// bundles and pod certificate requests. Cella signs nothing: a signer (a controller or a person
-// with kubectl certificate approve and a CA) does.
+// bundles and pod certificate requests. Cella signs nothing: a signer (a
+// controller, or a person with kubectl certificate approve and a CA) does.
 func (b *builder) certificates() {
 	b.certificateSigningRequests()
 	b.clusterTrustBundles()
