@@ -85,7 +85,7 @@ func buildDiscovery(eps []*registry.Endpoint) (*discovery, error) {
 			for _, sub := range ep.Subresources {
 				ar := metav1.APIResource{Name: r.Plural + "/" + sub, Namespaced: r.Namespaced, Kind: ep.Kind}
 				switch sub {
-				case "status":
+				case "status", "approval":
 					ar.Verbs = []string{"get", "patch", "update"}
 				case "scale":
 					ar.Group, ar.Version, ar.Kind = "autoscaling", "v1", "Scale"

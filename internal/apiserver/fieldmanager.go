@@ -119,9 +119,10 @@ func (f *fieldManagers) typeConverter(ep *registry.Endpoint) managedfields.TypeC
 // resetFields are the fields a write through subresource cannot change,
 // which the Store puts back from the stored object (prepareForUpdate), so
 // that nobody comes to own them there: status through the object of a kind
-// with a status subresource, everything but status through /status, and
+// with a status subresource, everything but status through /status,
 // everything but the replicas through /scale (the field manager of /scale
-// works on the parent kind).
+// works on the parent kind), and everything but what a kind's own
+// subresource writes (registry.SubresourceUpdate.Fields) through it.
 func resetFields(ep *registry.Endpoint, subresource string) map[fieldpath.APIVersion]fieldpath.Filter {
 	v := fieldpath.APIVersion(ep.GroupVersion().String())
 	top := func(names ...string) *fieldpath.Set {
@@ -130,6 +131,10 @@ func resetFields(ep *registry.Endpoint, subresource string) map[fieldpath.APIVer
 			set.Insert(fieldpath.MakePathOrDie(n))
 		}
 		return set
+	}
+	if u := ep.Resource.SubresourceUpdates[subresource]; u != nil && subresource != "" {
+		return map[fieldpath.APIVersion]fieldpath.Filter{v: fieldpath.NewIncludeMatcherFilter(
+			fieldpath.MakePrefixMatcherOrDie(toAny(u.Fields)...))}
 	}
 	switch subresource {
 	case "":
@@ -145,6 +150,15 @@ func resetFields(ep *registry.Endpoint, subresource string) map[fieldpath.APIVer
 			fieldpath.MakePrefixMatcherOrDie("spec", "replicas"))}
 	}
 	return nil
+}
+
+// toAny is path as the elements of a fieldpath matcher.
+func toAny(path []string) []any {
+	out := make([]any, len(path))
+	for i, p := range path {
+		out[i] = p
+	}
+	return out
 }
 
 // noDefaults is the defaulter the field managers are given: Cella's kinds

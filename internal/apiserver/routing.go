@@ -214,6 +214,9 @@ func (s *Server) resolve(info *RequestInfo) (*target, error) {
 		t.allow = allowCollection
 	case info.Subresource == "":
 		t.allow = allowObject
+	case ep.Resource.SubresourceUpdates[info.Subresource] != nil:
+		// certificatesigningrequests/approval.
+		t.allow = allowSubObject
 	case info.Subresource == "status" && (ep.Resource.HasStatus || ep.Resource.Kind == "Namespace"):
 		t.allow = allowSubObject
 	case info.Subresource == "scale" && ep.Resource.Scale != nil:

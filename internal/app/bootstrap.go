@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+	flowcontrolv1 "k8s.io/api/flowcontrol/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -23,7 +25,9 @@ import (
 // kube-system, kube-public and kube-node-lease namespaces (each with the
 // CCI flavor annotation, which the cci profile requires; kube-node-lease
 // holds the node agents' Leases), a default Network in default, the default
-// StorageClass "standard" (local-path volumes) and the built-in RBAC policy. Objects that already exist are
+// StorageClass "standard" (local-path volumes), the built-in priority
+// classes, the flow schemas and priority levels of API Priority and
+// Fairness, the ServiceCIDR "kubernetes" and the built-in RBAC policy. Objects that already exist are
 // left as they are, so a restart changes nothing, and a data directory made
 // before kube-node-lease existed gets it at its next start.
 func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
@@ -79,6 +83,22 @@ func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
 			return err
 		}
 	}
+	// API Priority and Fairness' configuration, as kube-apiserver creates
+	// it: the priority levels first, then the flow schemas naming them.
+	levels, schemas := kinds.DefaultFlowControl()
+	for _, pl := range levels {
+		if err := create(flowcontrolv1.GroupName, "prioritylevelconfigurations", pl); err != nil {
+			return err
+		}
+	}
+	for _, fs := range schemas {
+		if err := create(flowcontrolv1.GroupName, "flowschemas", fs); err != nil {
+			return err
+		}
+	}
+	if err := bootstrapServiceCIDR(ctx, cat, create); err != nil {
+		return err
+	}
 	for _, r := range auth.BootstrapClusterRoles() {
 		if err := create(rbacv1.GroupName, "clusterroles", r); err != nil {
 			return err
@@ -88,6 +108,36 @@ func bootstrap(ctx context.Context, cat *kinds.Catalog) error {
 		if err := create(rbacv1.GroupName, "clusterrolebindings", b); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// bootstrapServiceCIDR creates the ServiceCIDR "kubernetes" of Cella's
+// cluster IPs and marks it Ready, as kube-apiserver's default ServiceCIDR
+// controller does.
+func bootstrapServiceCIDR(ctx context.Context, cat *kinds.Catalog, create func(group, plural string, obj runtime.Object) error) error {
+	def := kinds.DefaultServiceCIDR()
+	if err := create(networkingv1.GroupName, "servicecidrs", def); err != nil {
+		return err
+	}
+	st := cat.Store(networkingv1.GroupName, "servicecidrs")
+	obj, err := st.GetObject(ctx, "", def.Name)
+	if err != nil {
+		return fmt.Errorf("servicecidrs: %w", err)
+	}
+	if len(obj.(*networkingv1.ServiceCIDR).Status.Conditions) > 0 {
+		return nil
+	}
+	_, err = st.Update(ctx, "", def.Name, func(cur runtime.Object) (runtime.Object, error) {
+		c := cur.(*networkingv1.ServiceCIDR)
+		c.Status.Conditions = []metav1.Condition{{
+			Type: networkingv1.ServiceCIDRConditionReady, Status: metav1.ConditionTrue,
+			Message: "Kubernetes default Service CIDR is ready", LastTransitionTime: metav1.Now(),
+		}}
+		return c, nil
+	}, registry.UpdateOptions{Subresource: "status"})
+	if err != nil {
+		return fmt.Errorf("servicecidrs/status: %w", err)
 	}
 	return nil
 }

@@ -149,6 +149,9 @@ func Start(ctx context.Context, cfg *Config, log *slog.Logger) (srv *Server, err
 			return admission.NewQuota(cat.Store("", "resourcequotas"), log.With("component", "quota-admission")).Admit
 		},
 		PolicyAdmission: policy.admission,
+		// PolicyAdmission has made the authorizer by the time Build
+		// calls this.
+		Authorizer: func(*kinds.Catalog) auth.Authorizer { return policy.authz },
 		LimitRanger: func(cat *kinds.Catalog) kinds.LimitRanger {
 			return admission.NewLimitRanger(cat.Store("", "limitranges"))
 		},
@@ -562,7 +565,7 @@ func openAPIResources(eps []*registry.Endpoint) []openapi.Resource {
 		for _, sub := range ep.Subresources {
 			sr := openapi.Subresource{Name: sub, Verbs: []string{"get", "update", "patch"}}
 			switch sub {
-			case "status":
+			case "status", "approval":
 				sr.Type = r.Type
 			case "scale":
 				sr.Type = reflect.TypeOf(autoscalingv1.Scale{})

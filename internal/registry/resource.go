@@ -114,6 +114,13 @@ type Resource struct {
 	// Scale, when set, serves the /scale subresource.
 	Scale *ScaleFuncs
 
+	// SubresourceUpdates are the subresources whose updates keep their
+	// own part of the object, by name: /approval of certificate signing
+	// requests, and /status where a kind keeps less or more than its
+	// status there. One named here is served (get, update, patch) and
+	// takes the place of the Store's own rule for that name.
+	SubresourceUpdates map[string]*SubresourceUpdate
+
 	// Fields returns the field-selector fields of an object beyond
 	// metadata.name and metadata.namespace, which are always available.
 	Fields func(obj runtime.Object) fields.Set
@@ -125,6 +132,18 @@ type Resource struct {
 	Columns  []metav1.TableColumnDefinition
 	Row      func(obj runtime.Object) []any
 	NamedRow bool
+}
+
+// SubresourceUpdate is what an update through one subresource may change.
+type SubresourceUpdate struct {
+	// Fields is the path of the field the subresource writes (["status",
+	// "conditions"]): the field managers of the subresource own only it.
+	Fields []string
+	// Prepare takes onto stored, a copy of the stored object, what the
+	// subresource may change of written, the object the client sent. It
+	// runs in place of PrepareForUpdate; ValidateUpdate follows, with
+	// SubresourceOf(ctx) naming the subresource.
+	Prepare func(ctx context.Context, stored, written runtime.Object)
 }
 
 // ScaleFuncs reads and writes the replica count of a scalable kind.

@@ -516,7 +516,9 @@ type UpdateFunc func(current runtime.Object) (runtime.Object, error)
 // UpdateOptions say how an update is applied.
 type UpdateOptions struct {
 	WriteOptions
-	// Subresource is "" for the main resource or "status".
+	// Subresource is "" for the main resource, else the subresource
+	// written through ("status", "finalize", or one of the Resource's
+	// SubresourceUpdates).
 	Subresource string
 	// Preconditions are checked against the current object on every try.
 	Preconditions *metav1.Preconditions
@@ -705,7 +707,15 @@ func (s *Store) prepareForUpdate(ctx context.Context, obj, old runtime.Object, s
 	if !r.Namespaced {
 		m.SetNamespace("")
 	}
-	switch {
+	switch u := r.SubresourceUpdates[subresource]; {
+	case u != nil && subresource != "":
+		// The subresource's own rule: only what it writes changes.
+		fresh := old.DeepCopyObject()
+		fm, _ := meta.Accessor(fresh)
+		u.Prepare(ctx, fresh, obj)
+		fm.SetResourceVersion(m.GetResourceVersion())
+		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(fresh).Elem())
+		return
 	case subresource == "finalize":
 		// Only spec changes through /finalize (namespaces' spec.finalizers).
 		fresh := old.DeepCopyObject()

@@ -40,6 +40,11 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	b.moreKinds()
 	b.apiExtensions()
 	b.platform()
+	b.certificates()
+	b.flowControl()
+	b.serviceIPs()
+	b.dynamicResources()
+	b.storageMigrations()
 	if b.err != nil {
 		return nil, fmt.Errorf("building the catalogue: %w", b.err)
 	}
@@ -48,6 +53,9 @@ func Build(cfg Config, storeOf StorageFor) (*Catalog, error) {
 	}
 	if cfg.PolicyAdmission != nil {
 		b.admitPolicy = cfg.PolicyAdmission(b.cat)
+	}
+	if cfg.Authorizer != nil {
+		b.authz = cfg.Authorizer(b.cat)
 	}
 	if cfg.LimitRanger != nil {
 		b.limits = cfg.LimitRanger(b.cat)

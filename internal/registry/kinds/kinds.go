@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"cella.dev/cella/internal/auth"
 	"cella.dev/cella/internal/registry"
 	"cella.dev/cella/internal/registry/cci"
 	"cella.dev/cella/internal/storage"
@@ -74,6 +75,13 @@ type Config struct {
 	// (admission.PodSecurity). Build calls it once, with the finished
 	// catalogue, and fails with its error.
 	PodSecurity func(*Catalog) (PodSecurityAdmission, error)
+	// Authorizer, when set, builds the authorizer that certificate
+	// writes ask whether their user may approve, sign or attest for a
+	// signer (CertificateApproval, CertificateSigning and
+	// ClusterTrustBundleAttest admission). Build calls it once, with the
+	// finished catalogue, after PolicyAdmission. Without it those writes
+	// are not checked.
+	Authorizer func(*Catalog) auth.Authorizer
 	// Logger receives what the Stores report (damaged objects); nil
 	// discards it.
 	Logger *slog.Logger
@@ -125,6 +133,7 @@ type builder struct {
 	limits      LimitRanger
 	accounts    ServiceAccountAdmission
 	podSecurity PodSecurityAdmission
+	authz       auth.Authorizer
 	err         error
 }
 
