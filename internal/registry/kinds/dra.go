@@ -299,11 +299,7 @@ func validateDeviceClaim(d *resourcev1.DeviceClaim, p *field.Path) field.ErrorLi
 	seen := map[string]bool{}
 	for i, r := range d.Requests {
 		ip := rp.Index(i)
-		errs = append(errs, validateDNSLabel(r.Name, ip.Child("name"))...)
-		if r.Name != "" && seen[r.Name] {
-			errs = append(errs, field.Duplicate(ip.Child("name"), r.Name))
-		}
-		seen[r.Name] = true
+		errs = append(errs, uniqueRequestName(seen, r.Name, ip.Child("name"))...)
 		switch {
 		case r.Exactly == nil && len(r.FirstAvailable) == 0:
 			errs = append(errs, field.Required(ip, "exactly one of `exactly` or `firstAvailable` is required"))
@@ -311,10 +307,7 @@ func validateDeviceClaim(d *resourcev1.DeviceClaim, p *field.Path) field.ErrorLi
 			errs = append(errs, field.Invalid(ip, nil, "exactly one of `exactly` or `firstAvailable` is required, but multiple fields are set"))
 		case r.Exactly != nil:
 			e := r.Exactly
-			ep := ip.Child("exactly")
-			errs = append(errs, validateDeviceClassRef(e.DeviceClassName, ep.Child("deviceClassName"))...)
-			errs = append(errs, validateDeviceSelectors(e.Selectors, ep.Child("selectors"))...)
-			errs = append(errs, validateAllocationMode(e.AllocationMode, e.Count, ep)...)
+			errs = append(errs, validateDeviceSelection(e.DeviceClassName, e.Selectors, e.AllocationMode, e.Count, ip.Child("exactly"))...)
 		default:
 			fp := ip.Child("firstAvailable")
 			if len(r.FirstAvailable) > draMaxSubRequests {
@@ -323,14 +316,8 @@ func validateDeviceClaim(d *resourcev1.DeviceClaim, p *field.Path) field.ErrorLi
 			subSeen := map[string]bool{}
 			for j, s := range r.FirstAvailable {
 				sp := fp.Index(j)
-				errs = append(errs, validateDNSLabel(s.Name, sp.Child("name"))...)
-				if s.Name != "" && subSeen[s.Name] {
-					errs = append(errs, field.Duplicate(sp.Child("name"), s.Name))
-				}
-				subSeen[s.Name] = true
-				errs = append(errs, validateDeviceClassRef(s.DeviceClassName, sp.Child("deviceClassName"))...)
-				errs = append(errs, validateDeviceSelectors(s.Selectors, sp.Child("selectors"))...)
-				errs = append(errs, validateAllocationMode(s.AllocationMode, s.Count, sp)...)
+				errs = append(errs, uniqueRequestName(subSeen, s.Name, sp.Child("name"))...)
+				errs = append(errs, validateDeviceSelection(s.DeviceClassName, s.Selectors, s.AllocationMode, s.Count, sp)...)
 			}
 		}
 	}
@@ -347,6 +334,25 @@ func validateDeviceClaim(d *resourcev1.DeviceClaim, p *field.Path) field.ErrorLi
 		errs = append(errs, validateOpaqueConfig(c.Opaque, cp)...)
 	}
 	return errs
+}
+
+// uniqueRequestName checks a request's or subrequest's name: a DNS
+// label, once among its siblings (seen, which it records the name in).
+func uniqueRequestName(seen map[string]bool, name string, p *field.Path) field.ErrorList {
+	errs := validateDNSLabel(name, p)
+	if name != "" && seen[name] {
+		errs = append(errs, field.Duplicate(p, name))
+	}
+	seen[name] = true
+	return errs
+}
+
+// validateDeviceSelection checks what an exact request and a subrequest
+// share: the device class, the selectors and the allocation mode.
+func validateDeviceSelection(class string, sels []resourcev1.DeviceSelector, mode resourcev1.DeviceAllocationMode, count int64, p *field.Path) field.ErrorList {
+	errs := validateDeviceClassRef(class, p.Child("deviceClassName"))
+	errs = append(errs, validateDeviceSelectors(sels, p.Child("selectors"))...)
+	return append(errs, validateAllocationMode(mode, count, p)...)
 }
 
 func validateAllocationMode(mode resourcev1.DeviceAllocationMode, count int64, p *field.Path) field.ErrorList {
