@@ -143,8 +143,9 @@ func resetFields(ep *registry.Endpoint, subresource string) map[fieldpath.APIVer
 		}
 		return map[fieldpath.APIVersion]fieldpath.Filter{v: fieldpath.NewExcludeSetFilter(top("status"))}
 	case "status":
+		// Status, and the metadata a status write may change too.
 		return map[fieldpath.APIVersion]fieldpath.Filter{v: fieldpath.NewIncludeMatcherFilter(
-			fieldpath.MakePrefixMatcherOrDie("status"))}
+			fieldpath.MakePrefixMatcherOrDie("status"), fieldpath.MakePrefixMatcherOrDie("metadata"))}
 	case "scale":
 		return map[fieldpath.APIVersion]fieldpath.Filter{v: fieldpath.NewIncludeMatcherFilter(
 			fieldpath.MakePrefixMatcherOrDie("spec", "replicas"))}

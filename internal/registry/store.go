@@ -727,10 +727,12 @@ func (s *Store) prepareForUpdate(ctx context.Context, obj, old runtime.Object, s
 		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(fresh).Elem())
 		return
 	case subresource == "status":
-		// Only status changes through /status: take it onto the old object.
+		// Only status (and the metadata keepMeta names) changes through
+		// /status: take it onto the old object.
 		fresh := old.DeepCopyObject()
 		fm, _ := meta.Accessor(fresh)
 		copyStatus(fresh, obj)
+		KeepMeta(fm, m)
 		fm.SetResourceVersion(m.GetResourceVersion())
 		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(fresh).Elem())
 		return
@@ -767,6 +769,19 @@ func fieldValue(obj runtime.Object, name string) reflect.Value {
 		return reflect.Value{}
 	}
 	return v.Elem().FieldByName(name)
+}
+
+// KeepMeta carries onto fresh the metadata a write through /status may
+// change: labels, annotations, finalizers and owner references, as
+// kube-apiserver's status strategies keep the request's metadata (the
+// system fields were reset to the stored ones before). A kind's own
+// SubresourceUpdates decide for themselves (kube's CSR approval keeps
+// none of it, its status all of it).
+func KeepMeta(fresh, req metav1.Object) {
+	fresh.SetLabels(req.GetLabels())
+	fresh.SetAnnotations(req.GetAnnotations())
+	fresh.SetFinalizers(req.GetFinalizers())
+	fresh.SetOwnerReferences(req.GetOwnerReferences())
 }
 
 // copyStatus sets dst's status to src's (typed kinds: the Status field;

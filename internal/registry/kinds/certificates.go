@@ -76,6 +76,7 @@ func (b *builder) certificateSigningRequests() {
 			// refuses adding or removing them.
 			"status": {Fields: []string{"status"}, Prepare: func(_ context.Context, stored, written runtime.Object) {
 				s, w := stored.(*certificatesv1.CertificateSigningRequest), written.(*certificatesv1.CertificateSigningRequest)
+				registry.KeepMeta(s, w) // as kube's CSR status strategy keeps the metadata
 				old := s.Status
 				s.Status = *w.Status.DeepCopy()
 				keepConditions(s.Status.Conditions, old.Conditions, certificatesv1.CertificateApproved)
