@@ -110,14 +110,16 @@ func TestCertificateSigningRequests(t *testing.T) {
 		t.Errorf("approved and denied: %v, want 422", err)
 	}
 
-	// /approval approves, and changes nothing else.
+	// /approval approves, and keeps the metadata it was sent, as
+	// kube-apiserver does (the upstream conformance test patches an
+	// annotation through it).
 	csr.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"}}
 	csr.Labels = map[string]string{"a": "c"}
 	approved, err := csrs.UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(approved.Status.Conditions) != 1 || approved.Status.Conditions[0].LastUpdateTime.IsZero() || approved.Status.Conditions[0].LastTransitionTime.IsZero() || approved.Labels["a"] != "b" {
+	if len(approved.Status.Conditions) != 1 || approved.Status.Conditions[0].LastUpdateTime.IsZero() || approved.Status.Conditions[0].LastTransitionTime.IsZero() || approved.Labels["a"] != "c" {
 		t.Errorf("approved: conditions %+v labels %v", approved.Status.Conditions, approved.Labels)
 	}
 

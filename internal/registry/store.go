@@ -775,8 +775,8 @@ func fieldValue(obj runtime.Object, name string) reflect.Value {
 // change: labels, annotations, finalizers and owner references, as
 // kube-apiserver's status strategies keep the request's metadata (the
 // system fields were reset to the stored ones before). A kind's own
-// SubresourceUpdates decide for themselves (kube's CSR approval keeps
-// none of it, its status all of it).
+// SubresourceUpdates decide for themselves (the CSRs' /status and
+// /approval keep it).
 func KeepMeta(fresh, req metav1.Object) {
 	fresh.SetLabels(req.GetLabels())
 	fresh.SetAnnotations(req.GetAnnotations())

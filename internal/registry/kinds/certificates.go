@@ -83,9 +83,11 @@ func (b *builder) certificateSigningRequests() {
 				keepConditions(s.Status.Conditions, old.Conditions, certificatesv1.CertificateDenied)
 				stampConditions(s.Status.Conditions, old.Conditions, now())
 			}},
-			// /approval changes only the conditions: Approved or Denied.
+			// /approval changes the conditions (Approved or Denied) and
+			// the metadata a client may change.
 			"approval": {Fields: []string{"status", "conditions"}, Prepare: func(_ context.Context, stored, written runtime.Object) {
 				s, w := stored.(*certificatesv1.CertificateSigningRequest), written.(*certificatesv1.CertificateSigningRequest)
+				registry.KeepMeta(s, w) // the upstream CSR conformance test patches /approval with an annotation
 				old := s.Status.Conditions
 				s.Status.Conditions = w.Status.Conditions
 				stampConditions(s.Status.Conditions, old, now())
