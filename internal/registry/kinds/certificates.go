@@ -461,9 +461,7 @@ func validateSignerName(p *field.Path, name string) field.ErrorList {
 	if most := validation.DNS1123SubdomainMaxLength + validation.DNS1123LabelMaxLength + 1; len(path) > most {
 		errs = append(errs, field.TooLong(p, path, most))
 	}
-	for _, msg := range validation.IsDNS1123Subdomain(path) {
-		errs = append(errs, field.Invalid(p, path, msg))
-	}
+	errs = append(errs, invalidEach(p, path, validation.IsDNS1123Subdomain(path))...)
 	return errs
 }
 
@@ -513,9 +511,7 @@ func validateClusterTrustBundle(c *certificatesv1.ClusterTrustBundle) field.Erro
 	} else if strings.Contains(c.Name, ":") {
 		errs = append(errs, field.Invalid(name, c.Name, "ClusterTrustBundle without signer name must not have \":\" in its name"))
 	}
-	for _, msg := range validation.IsDNS1123Subdomain(rest) {
-		errs = append(errs, field.Invalid(name, c.Name, msg))
-	}
+	errs = append(errs, invalidEach(name, c.Name, validation.IsDNS1123Subdomain(rest))...)
 	return append(errs, validateTrustBundle(field.NewPath("spec", "trustBundle"), c.Spec.TrustBundle)...)
 }
 

@@ -187,13 +187,9 @@ func validateDeviceTaintRule(r *resourcev1.DeviceTaintRule) field.ErrorList {
 	if t.Key == "" {
 		errs = append(errs, field.Required(tp.Child("key"), ""))
 	} else {
-		for _, msg := range validation.IsQualifiedName(t.Key) {
-			errs = append(errs, field.Invalid(tp.Child("key"), t.Key, msg))
-		}
+		errs = append(errs, invalidEach(tp.Child("key"), t.Key, validation.IsQualifiedName(t.Key))...)
 	}
-	for _, msg := range validation.IsValidLabelValue(t.Value) {
-		errs = append(errs, field.Invalid(tp.Child("value"), t.Value, msg))
-	}
+	errs = append(errs, invalidEach(tp.Child("value"), t.Value, validation.IsValidLabelValue(t.Value))...)
 	switch t.Effect {
 	case resourcev1.DeviceTaintEffectNone, resourcev1.DeviceTaintEffectNoSchedule, resourcev1.DeviceTaintEffectNoExecute:
 	case "":
@@ -215,9 +211,7 @@ func validatePoolName(name string, p *field.Path) field.ErrorList {
 		errs = append(errs, field.TooLong(p, "", validation.DNS1123SubdomainMaxLength))
 	}
 	for _, part := range strings.Split(name, "/") {
-		for _, msg := range validation.IsDNS1123Subdomain(part) {
-			errs = append(errs, field.Invalid(p, part, msg))
-		}
+		errs = append(errs, invalidEach(p, part, validation.IsDNS1123Subdomain(part))...)
 	}
 	return errs
 }
@@ -372,25 +366,20 @@ func validateAllocationMode(mode resourcev1.DeviceAllocationMode, count int64, p
 }
 
 func validateDeviceClassRef(name string, p *field.Path) field.ErrorList {
-	if name == "" {
-		return field.ErrorList{field.Required(p, "")}
-	}
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(name) {
-		errs = append(errs, field.Invalid(p, name, msg))
-	}
-	return errs
+	return requiredName(name, p, validation.IsDNS1123Subdomain)
 }
 
 func validateDNSLabel(name string, p *field.Path) field.ErrorList {
+	return requiredName(name, p, validation.IsDNS1123Label)
+}
+
+// requiredName checks a name that must be set with check (one of
+// apimachinery's validation.IsDNS1123… functions).
+func requiredName(name string, p *field.Path, check func(string) []string) field.ErrorList {
 	if name == "" {
 		return field.ErrorList{field.Required(p, "")}
 	}
-	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(name) {
-		errs = append(errs, field.Invalid(p, name, msg))
-	}
-	return errs
+	return invalidEach(p, name, check(name))
 }
 
 // validateDeviceSelectors checks that each selector has a CEL
@@ -435,9 +424,7 @@ func validateDriverName(name string, p *field.Path) field.ErrorList {
 	if len(name) > 63 {
 		errs = append(errs, field.TooLong(p, name, 63))
 	}
-	for _, msg := range validation.IsDNS1123Subdomain(strings.ToLower(name)) {
-		errs = append(errs, field.Invalid(p, name, msg))
-	}
+	errs = append(errs, invalidEach(p, name, validation.IsDNS1123Subdomain(strings.ToLower(name)))...)
 	return errs
 }
 
@@ -451,9 +438,7 @@ func validateDeviceClass(c *resourcev1.DeviceClass) field.ErrorList {
 		errs = append(errs, validateOpaqueConfig(cfg.Opaque, p.Child("config").Index(i))...)
 	}
 	if n := c.Spec.ExtendedResourceName; n != nil {
-		for _, msg := range validation.IsQualifiedName(*n) {
-			errs = append(errs, field.Invalid(p.Child("extendedResourceName"), *n, msg))
-		}
+		errs = append(errs, invalidEach(p.Child("extendedResourceName"), *n, validation.IsQualifiedName(*n))...)
 	}
 	return errs
 }

@@ -276,6 +276,16 @@ func (b *builder) since(t *metav1.Time) string {
 	return duration.HumanDuration(b.cfg.Now().Sub(t.Time))
 }
 
+// invalidEach turns the messages of one of apimachinery's validation.Is…
+// checks of value into field errors at p.
+func invalidEach(p *field.Path, value any, msgs []string) field.ErrorList {
+	var errs field.ErrorList
+	for _, msg := range msgs {
+		errs = append(errs, field.Invalid(p, value, msg))
+	}
+	return errs
+}
+
 // col is a table column.
 func col(name, typ, desc string) metav1.TableColumnDefinition {
 	return metav1.TableColumnDefinition{Name: name, Type: typ, Description: desc}

@@ -158,9 +158,7 @@ func validateDomainPrefixedPath(v string, p *field.Path) field.ErrorList {
 		return field.ErrorList{field.Invalid(p, v, "must be a domain-prefixed path (such as \"acme.io/foo\")")}
 	}
 	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(domain) {
-		errs = append(errs, field.Invalid(p, domain, msg))
-	}
+	errs = append(errs, invalidEach(p, domain, validation.IsDNS1123Subdomain(domain))...)
 	return errs
 }
 
@@ -180,9 +178,7 @@ func (b *builder) runtimeClasses() {
 
 func validateRuntimeClass(c *nodev1.RuntimeClass) field.ErrorList {
 	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Label(c.Handler) {
-		errs = append(errs, field.Invalid(field.NewPath("handler"), c.Handler, msg))
-	}
+	errs = append(errs, invalidEach(field.NewPath("handler"), c.Handler, validation.IsDNS1123Label(c.Handler))...)
 	if o := c.Overhead; o != nil {
 		for name, q := range o.PodFixed {
 			if q.Sign() < 0 {
@@ -239,9 +235,7 @@ func validateEndpointSlice(s *discoveryv1.EndpointSlice) field.ErrorList {
 	for i, port := range s.Ports {
 		p := field.NewPath("ports").Index(i)
 		if port.Name != nil && *port.Name != "" {
-			for _, msg := range validation.IsDNS1123Label(*port.Name) {
-				errs = append(errs, field.Invalid(p.Child("name"), *port.Name, msg))
-			}
+			errs = append(errs, invalidEach(p.Child("name"), *port.Name, validation.IsDNS1123Label(*port.Name))...)
 		}
 		if port.Protocol == nil {
 			errs = append(errs, field.Required(p.Child("protocol"), ""))
@@ -416,9 +410,7 @@ func (b *builder) csiKinds() {
 
 func validateCSIStorageCapacity(c *storagev1.CSIStorageCapacity) field.ErrorList {
 	var errs field.ErrorList
-	for _, msg := range validation.IsDNS1123Subdomain(c.StorageClassName) {
-		errs = append(errs, field.Invalid(field.NewPath("storageClassName"), c.StorageClassName, msg))
-	}
+	errs = append(errs, invalidEach(field.NewPath("storageClassName"), c.StorageClassName, validation.IsDNS1123Subdomain(c.StorageClassName))...)
 	if c.Capacity != nil && c.Capacity.Sign() < 0 {
 		errs = append(errs, field.Invalid(field.NewPath("capacity"), c.Capacity.String(), "must be greater than or equal to 0"))
 	}

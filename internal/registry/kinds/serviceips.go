@@ -151,9 +151,7 @@ func validateIPAddress(a *networkingv1.IPAddress) field.ErrorList {
 	}
 	var errs field.ErrorList
 	if r.Group != "" {
-		for _, msg := range validation.IsDNS1123Subdomain(r.Group) {
-			errs = append(errs, field.Invalid(p.Child("group"), r.Group, msg))
-		}
+		errs = append(errs, invalidEach(p.Child("group"), r.Group, validation.IsDNS1123Subdomain(r.Group))...)
 	}
 	segment := func(name, v string, required bool) {
 		if v == "" {
