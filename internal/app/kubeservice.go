@@ -82,15 +82,20 @@ func ensureKubernetesService(ctx context.Context, cat *kinds.Catalog, ip net.IP,
 }
 
 // upsert creates obj, or when it exists lets change bring the stored one
-// in line, through the Store's rules; an update that changes nothing
-// writes nothing.
+// in line, through the Store's rules. As bootstrap's objects, it reads
+// first, so a restart that changes nothing writes nothing and passes no
+// admission; an update that changes nothing writes nothing either.
 func upsert(ctx context.Context, st *registry.Store, obj runtime.Object, change func(cur runtime.Object)) error {
 	m, err := meta.Accessor(obj)
 	if err != nil {
 		return err
 	}
-	_, err = st.Create(ctx, obj, registry.WriteOptions{})
-	if !apierrors.IsAlreadyExists(err) {
+	if _, err := st.Get(ctx, m.GetNamespace(), m.GetName()); apierrors.IsNotFound(err) {
+		_, err = st.Create(ctx, obj, registry.WriteOptions{})
+		if !apierrors.IsAlreadyExists(err) {
+			return err // created, or failed
+		}
+	} else if err != nil {
 		return err
 	}
 	_, err = st.Update(ctx, m.GetNamespace(), m.GetName(), func(cur runtime.Object) (runtime.Object, error) {
