@@ -164,13 +164,15 @@ func (h *resourceHandler) decodeApply(w http.ResponseWriter, body []byte, fv str
 	if err := utiljson.Unmarshal(js, &patch.Object); err != nil || patch.Object == nil {
 		return nil, apierrors.NewBadRequest("the apply patch must be a YAML or JSON object")
 	}
-	strict, err := h.decode(mediaJSON, js, h.ep.New())
+	probe := h.ep.New()
+	strict, err := h.decode(mediaJSON, js, probe)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(err.Error())
 	}
-	if h.ep.Prune != nil {
-		// What the schema does not know is not applied either.
-		h.ep.Prune(patch)
+	if u, ok := probe.(*unstructured.Unstructured); ok {
+		// A custom resource: the body decoded and pruned by its schema
+		// is the patch (what the schema does not know is not applied).
+		patch = u
 	}
 	if err := checkStrict(w, fv, strict); err != nil {
 		return nil, err
