@@ -2,6 +2,7 @@ package kinds
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
@@ -89,7 +90,7 @@ func (b *builder) apiExtensions() {
 			// As kube-apiserver: the first delete holds the definition
 			// until its custom resources are deleted.
 			crd := obj.(*apiextensionsv1.CustomResourceDefinition)
-			if !hasString(crd.Finalizers, CRDCleanupFinalizer) {
+			if !slices.Contains(crd.Finalizers, CRDCleanupFinalizer) {
 				crd.Finalizers = append(crd.Finalizers, CRDCleanupFinalizer)
 			}
 			SetCRDCondition(crd, apiextensionsv1.CustomResourceDefinitionCondition{
@@ -113,7 +114,7 @@ func (b *builder) apiExtensions() {
 func addStoredVersion(crd *apiextensionsv1.CustomResourceDefinition) {
 	for _, v := range crd.Spec.Versions {
 		if v.Storage {
-			if !hasString(crd.Status.StoredVersions, v.Name) {
+			if !slices.Contains(crd.Status.StoredVersions, v.Name) {
 				crd.Status.StoredVersions = append(crd.Status.StoredVersions, v.Name)
 			}
 			return
@@ -138,13 +139,4 @@ func SetCRDCondition(crd *apiextensionsv1.CustomResourceDefinition, c apiextensi
 	}
 	c.LastTransitionTime = now
 	crd.Status.Conditions = append(crd.Status.Conditions, c)
-}
-
-func hasString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
