@@ -236,15 +236,15 @@ func (m *Manager) sync(ctx context.Context, name string) (time.Duration, error) 
 		accepted = d.built.Status.AcceptedNames
 	}
 	want.Status.AcceptedNames = accepted
-	kinds.SetCRDCondition(want, cond, metav1.Now())
+	apihelpers.SetCRDCondition(want, cond)
 	if cond.Status == apiextensionsv1.ConditionTrue || d != nil {
 		if d, err = m.serve(want, d); err != nil {
 			return 0, err
 		}
-		kinds.SetCRDCondition(want, apiextensionsv1.CustomResourceDefinitionCondition{
+		apihelpers.SetCRDCondition(want, apiextensionsv1.CustomResourceDefinitionCondition{
 			Type: apiextensionsv1.Established, Status: apiextensionsv1.ConditionTrue,
 			Reason: "InitialNamesAccepted", Message: "the initial names have been accepted",
-		}, metav1.Now())
+		})
 	}
 	if crd.DeletionTimestamp != nil && d != nil {
 		return m.cleanUp(ctx, want, d)
@@ -385,7 +385,7 @@ func (m *Manager) writeStatus(ctx context.Context, crd, want *apiextensionsv1.Cu
 		}
 		c.Status.AcceptedNames = want.Status.AcceptedNames
 		for _, cond := range want.Status.Conditions {
-			kinds.SetCRDCondition(c, cond, metav1.Now())
+			apihelpers.SetCRDCondition(c, cond)
 		}
 		return c, nil
 	}, registry.UpdateOptions{Subresource: "status"})
@@ -450,7 +450,7 @@ func (m *Manager) cleanUp(ctx context.Context, crd *apiextensionsv1.CustomResour
 			cond.Reason, cond.Message = "InstanceDeletionFailed", fmt.Sprintf("could not delete instances: %v", failed)
 		}
 		want := crd.DeepCopy()
-		kinds.SetCRDCondition(want, cond, metav1.Now())
+		apihelpers.SetCRDCondition(want, cond)
 		if err := m.writeStatus(ctx, crd, want); err != nil {
 			return 0, err
 		}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/validation"
@@ -93,11 +94,11 @@ func (b *builder) apiExtensions() {
 			if !slices.Contains(crd.Finalizers, CRDCleanupFinalizer) {
 				crd.Finalizers = append(crd.Finalizers, CRDCleanupFinalizer)
 			}
-			SetCRDCondition(crd, apiextensionsv1.CustomResourceDefinitionCondition{
+			apihelpers.SetCRDCondition(crd, apiextensionsv1.CustomResourceDefinitionCondition{
 				Type: apiextensionsv1.Terminating, Status: apiextensionsv1.ConditionTrue,
 				Reason:  "InstanceDeletionPending",
 				Message: "CustomResourceDefinition marked for deletion; CustomResource deletion will begin soon",
-			}, metav1.Now())
+			})
 		},
 		Columns: []metav1.TableColumnDefinition{
 			{Name: "Created At", Type: "date", Description: "CreationTimestamp is a timestamp representing the server time when this object was created."},
@@ -120,23 +121,4 @@ func addStoredVersion(crd *apiextensionsv1.CustomResourceDefinition) {
 			return
 		}
 	}
-}
-
-// SetCRDCondition sets a condition of a CustomResourceDefinition, keeping
-// its transition time when the status does not change.
-func SetCRDCondition(crd *apiextensionsv1.CustomResourceDefinition, c apiextensionsv1.CustomResourceDefinitionCondition, now metav1.Time) {
-	for i := range crd.Status.Conditions {
-		old := &crd.Status.Conditions[i]
-		if old.Type != c.Type {
-			continue
-		}
-		c.LastTransitionTime = old.LastTransitionTime
-		if old.Status != c.Status || c.LastTransitionTime.IsZero() {
-			c.LastTransitionTime = now
-		}
-		*old = c
-		return
-	}
-	c.LastTransitionTime = now
-	crd.Status.Conditions = append(crd.Status.Conditions, c)
 }
