@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
 	"k8s.io/apiextensions-apiserver/pkg/apihelpers"
@@ -288,8 +287,7 @@ func (v *version) applyDefaults(u *unstructured.Unstructured) {
 // scaleFuncs reads and writes the replicas at the paths the scale
 // subresource names.
 func scaleFuncs(sc *apiextensionsv1.CustomResourceSubresourceScale) *registry.ScaleFuncs {
-	path := func(p string) []string { return strings.Split(strings.TrimPrefix(p, "."), ".") }
-	spec, status := path(sc.SpecReplicasPath), path(sc.StatusReplicasPath)
+	spec, status := splitPath(sc.SpecReplicasPath), splitPath(sc.StatusReplicasPath)
 	return &registry.ScaleFuncs{
 		Get: func(obj runtime.Object) (int32, int32, string) {
 			u := obj.(*unstructured.Unstructured)
@@ -297,7 +295,7 @@ func scaleFuncs(sc *apiextensionsv1.CustomResourceSubresourceScale) *registry.Sc
 			have, _, _ := unstructured.NestedInt64(u.Object, status...)
 			var sel string
 			if sc.LabelSelectorPath != nil {
-				sel, _, _ = unstructured.NestedString(u.Object, path(*sc.LabelSelectorPath)...)
+				sel, _, _ = unstructured.NestedString(u.Object, splitPath(*sc.LabelSelectorPath)...)
 			}
 			return int32(want), int32(have), sel
 		},
